@@ -1,0 +1,131 @@
+"""The ``bg96`` command: ``serve`` a virtual module, or run the ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .engine import Engine
+from .filestore import DirStore, default_files_dir
+from .resolve import Resolver, parse_override
+from .runner import Runner
+from .trace import Trace, open_trace
+from .transports.base import Transport
+from .transports.pty import PtyTransport
+from .transports.tcp import TcpTransport
+
+SERVE_HELP = """\
+Serve a virtual BG96 on a pseudo-terminal (default) or a TCP port.
+
+A pty looks like a serial device (/dev/pts/N) to any program, but carries no modem
+control lines: DTR and RTS cannot reach the module through it.
+"""
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _override(text: str) -> tuple[str, str]:
+    try:
+        return parse_override(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bg96", description="A virtual Quectel BG96 modem.")
+    parser.add_argument("--version", action="version", version=f"bg96 {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve a virtual module",
+        description=SERVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    where.add_argument(
+        "--tcp",
+        metavar="HOST:PORT",
+        type=_host_port,
+        help="serve on a TCP port, one host at a time (pyserial URL socket://HOST:PORT)",
+    )
+    serve.add_argument("--link", type=Path, help="with --pty: make a symlink to the device here")
+    serve.add_argument(
+        "--files",
+        type=Path,
+        default=None,
+        help=f"directory holding the module's UFS files (default {default_files_dir()})",
+    )
+    serve.add_argument(
+        "--resolve",
+        metavar="NAME=ADDR",
+        type=_override,
+        action="append",
+        default=[],
+        help="resolve NAME to ADDR for AT+QSSLOPEN, like curl --resolve (repeatable)",
+    )
+    serve.add_argument(
+        "--trace", metavar="-|FILE", help="write a timestamped AT trace to stdout (-) or FILE"
+    )
+
+    sub.add_parser(
+        "demo",
+        help="virtual module + local TLS echo server + scripted host session, with its trace",
+    )
+    return parser
+
+
+async def serve(args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    store = DirStore(args.files or default_files_dir())
+    engine = Engine(store=store, now=loop.time())
+    transport: Transport
+    if args.tcp is not None:
+        transport = TcpTransport(*args.tcp)
+    else:
+        transport = PtyTransport(link=args.link)
+    trace = open_trace(args.trace) if args.trace else Trace.null()
+    runner = Runner(engine, transport, resolver=Resolver(dict(args.resolve)), trace=trace)
+    await runner.start()
+    where = transport.description
+    if isinstance(transport, TcpTransport):
+        where = f"{transport.url}"
+    print(f"bg96: virtual BG96 on {where} (files in {store.root})", flush=True)
+    if args.link is not None and isinstance(transport, PtyTransport):
+        print(f"bg96: linked {args.link} -> {transport.path}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("bg96: stopping, closing connections", flush=True)
+    await runner.stop()
+    trace.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from .demo import main as demo_main
+
+        return demo_main()
+    try:
+        return asyncio.run(serve(args))
+    except (OSError, FileExistsError) as exc:
+        print(f"bg96: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

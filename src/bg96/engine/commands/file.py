@@ -1,0 +1,213 @@
+"""FILE commands (BG96 FILE AT Commands Manual): the UFS store that holds certificates."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..cmdline import Command, Kind
+from ..codes import FileError, Result
+from ..files import checksum, format_checksum, normalize_name
+from ..outcome import ERROR, OK, Error, Outcome, cme
+from ..params import Param, ParamError, arity
+from ..registry import command
+from ..timers import Timer
+
+if TYPE_CHECKING:
+    from ..core import Engine
+
+ACK_BLOCK = 1024
+DEFAULT_UPLOAD_SIZE = 10240
+DEFAULT_UPLOAD_TIMEOUT = 5
+
+
+def _used(engine: Engine) -> int:
+    return sum(engine.store.size(n) or 0 for n in engine.store.names())
+
+
+def _free(engine: Engine) -> int:
+    return max(0, engine.config.file_capacity - _used(engine))
+
+
+def _name(param: Param) -> str | Error:
+    """A valid UFS name from a quoted parameter, or the FILE error for it."""
+    raw = param.string(255)
+    name = normalize_name(raw)
+    if name is None:
+        return cme(FileError.INVALID_NAME)
+    return name
+
+
+@command("+QFLDS")
+def qflds(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        return OK
+    if cmd.kind is Kind.EXEC:
+        engine.info(f"+QFLDS: {_used(engine)},{len(engine.store.names())}")
+        return OK
+    if cmd.kind is Kind.WRITE:
+        arity(cmd.params, 1, 1)
+        if cmd.params[0].string(8).upper() != "UFS":
+            return cme(FileError.INVALID_PARAMETER)
+        engine.info(f"+QFLDS: {_free(engine)},{engine.config.file_capacity}")
+        return OK
+    return ERROR
+
+
+@command("+QFLST")
+def qflst(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        return OK
+    pattern = "*"
+    if cmd.kind is Kind.WRITE:
+        arity(cmd.params, 1, 1)
+        raw = cmd.params[0].string(255)
+        pattern = raw[4:] if raw[:4].upper() == "UFS:" else raw
+    elif cmd.kind is not Kind.EXEC:
+        return ERROR
+    for name in engine.store.names():
+        if fnmatch.fnmatchcase(name, pattern):
+            engine.info(f'+QFLST: "{name}",{engine.store.size(name)}')
+    return OK
+
+
+@command("+QFDEL")
+def qfdel(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info("+QFDEL: <filename>")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    arity(cmd.params, 1, 1)
+    raw = cmd.params[0].string(255)
+    if raw in ("*", "UFS:*"):
+        for each in engine.store.names():
+            engine.store.delete(each)
+        return OK
+    name = _name(cmd.params[0])
+    if isinstance(name, Error):
+        return name
+    if not engine.store.delete(name):
+        return cme(FileError.NOT_FOUND)
+    engine.note(f"file {name} deleted")
+    return OK
+
+
+@dataclass
+class _UploadPhase:
+    """QFUPL's data phase: exactly ``size`` raw bytes, an idle timeout, optional acks."""
+
+    engine: Engine
+    name: str
+    size: int
+    timeout: int
+    ackmode: bool
+    data: bytearray = field(default_factory=bytearray)
+    timer: Timer | None = None
+
+    def start(self) -> None:
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.engine.call_later(float(self.timeout), self._timed_out)
+
+    def feed(self, data: bytes) -> int:
+        take = min(len(data), self.size - len(self.data))
+        before = len(self.data)
+        self.data += data[:take]
+        if self.ackmode:
+            acks = len(self.data) // ACK_BLOCK - before // ACK_BLOCK
+            if len(self.data) == self.size and self.size % ACK_BLOCK == 0:
+                acks -= 1  # the final block is answered by +QFUPL, not by an A
+            self.engine.raw(b"A" * max(0, acks))
+        if len(self.data) == self.size:
+            self._done()
+        else:
+            self._arm()
+        return take
+
+    def _done(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        engine = self.engine
+        data = bytes(self.data)
+        try:
+            engine.store.write(self.name, data)
+        except OSError as exc:
+            engine.note(f"QFUPL {self.name}: could not store the file: {exc}")
+            engine.finish(cme(FileError.WRITE_FAILED))
+            return
+        engine.note(f"file {self.name} stored, {len(data)} bytes")
+        engine.info(f"+QFUPL: {len(data)},{format_checksum(checksum(data))}")
+        engine.finish(OK)
+
+    def _timed_out(self) -> None:
+        self.engine.note(
+            f"QFUPL {self.name}: no byte for {self.timeout} s after {len(self.data)} of "
+            f"{self.size} bytes; nothing stored"
+        )
+        self.engine.finish(cme(FileError.TIMEOUT))
+
+    def abort(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.engine.note(
+            f"QFUPL {self.name}: host left after {len(self.data)} bytes; nothing stored"
+        )
+
+
+@command("+QFUPL")
+def qfupl(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info(f"+QFUPL: <filename>[,(1-{_free(engine)})[,(1-65535)[,(0,1)]]]")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    try:
+        arity(params, 1, 4)
+        checked = _name(params[0])
+        size = DEFAULT_UPLOAD_SIZE
+        if len(params) > 1 and not params[1].omitted:
+            size = params[1].num(1, 2**31)
+        timeout = params[2].num(1, 65535) if len(params) > 2 else DEFAULT_UPLOAD_TIMEOUT
+        ackmode = params[3].num(0, 1) if len(params) > 3 else 0
+    except ParamError as exc:
+        engine.note(f"QFUPL: {exc}")
+        return cme(FileError.INVALID_INPUT)
+    if isinstance(checked, Error):
+        return checked
+    name = checked
+    if engine.store.size(name) is not None:
+        return cme(FileError.EXISTS)
+    if size > engine.config.max_file_size:
+        return cme(FileError.TOO_LARGE)
+    if size > _free(engine):
+        return cme(FileError.DRIVE_FULL)
+    engine.intermediate(Result.CONNECT)
+    phase = _UploadPhase(engine, name, size, timeout, bool(ackmode))
+    phase.start()
+    return engine.enter_data_phase(phase)
+
+
+@command("+QFDWL")
+def qfdwl(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info("+QFDWL: <filename>")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    arity(cmd.params, 1, 1)
+    name = _name(cmd.params[0])
+    if isinstance(name, Error):
+        return name
+    data = engine.store.read(name)
+    if data is None:
+        return cme(FileError.NOT_FOUND)
+    engine.intermediate(Result.CONNECT)
+    engine.raw(data)
+    engine.info(f"+QFDWL: {len(data)},{format_checksum(checksum(data))}")
+    return OK

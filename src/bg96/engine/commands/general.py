@@ -1,0 +1,435 @@
+"""General commands (V.25ter and 3GPP TS 27.007, as the BG96 AT Commands Manual gives them)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+from ..cmdline import Command, Kind
+from ..codes import Result
+from ..outcome import ERROR, OK, Final, Outcome, cme
+from ..params import arity
+from ..registry import Handler, command
+from ..state import Settings
+
+if TYPE_CHECKING:
+    from ..core import Engine
+
+IPR_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+URC_PORTS = ("usbat", "usbmodem", "uart1")
+TAC = "1A2B"
+CELL_ID = "0B2C3D4E"
+ACT_CATM1 = 8
+
+
+def _basic_value(cmd: Command, allowed: tuple[int, ...]) -> int | None:
+    """The number of a basic command (``ATE1``); bare means 0 (V.25ter); None if invalid."""
+    if cmd.kind is Kind.EXEC:
+        return 0
+    if cmd.kind is not Kind.WRITE:
+        return None
+    value = int(cmd.args)
+    return value if value in allowed else None
+
+
+def _flag_command(attr: str, invert: bool = False) -> Handler:
+    def handler(engine: Engine, cmd: Command) -> Outcome:
+        value = _basic_value(cmd, (0, 1))
+        if value is None:
+            return ERROR
+        setattr(engine.settings, attr, bool(value) != invert)
+        return OK
+
+    return handler
+
+
+command("E")(_flag_command("echo"))
+command("V")(_flag_command("verbose"))
+command("Q")(_flag_command("quiet"))
+
+
+@command("&C")
+def amp_c(engine: Engine, cmd: Command) -> Outcome:
+    value = _basic_value(cmd, (0, 1))
+    if value is None:
+        return ERROR
+    engine.settings.amp_c = value
+    return OK
+
+
+@command("&D")
+def amp_d(engine: Engine, cmd: Command) -> Outcome:
+    value = _basic_value(cmd, (0, 1, 2))
+    if value is None:
+        return ERROR
+    engine.settings.amp_d = value
+    return OK
+
+
+@command("&F")
+def amp_f(engine: Engine, cmd: Command) -> Outcome:
+    if _basic_value(cmd, (0,)) is None:
+        return ERROR
+    engine.settings = Settings()
+    engine.cmee = 1
+    return OK
+
+
+@command("&W")
+def amp_w(engine: Engine, cmd: Command) -> Outcome:
+    if _basic_value(cmd, (0,)) is None:
+        return ERROR
+    engine.profile = engine.settings.copy()
+    engine.saved_ipr = engine.ipr
+    return OK
+
+
+@command("Z")
+def atz(engine: Engine, cmd: Command) -> Outcome:
+    if _basic_value(cmd, (0,)) is None:
+        return ERROR
+    engine.settings = engine.profile.copy()
+    return OK
+
+
+@command("&V")
+def amp_v(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is not Kind.EXEC:
+        return ERROR
+    s = engine.settings
+    for line in (
+        f"&C: {s.amp_c}",
+        f"&D: {s.amp_d}",
+        "&F: 0",
+        "&W: 0",
+        f"E: {int(s.echo)}",
+        f"Q: {int(s.quiet)}",
+        f"V: {int(s.verbose)}",
+        "X: 1",
+        "Z: 0",
+        "S0: 0",
+        f"S3: {s.s3}",
+        f"S4: {s.s4}",
+        f"S5: {s.s5}",
+        "S6: 2",
+        "S7: 0",
+        "S8: 2",
+        "S10: 15",
+    ):
+        engine.info(line)
+    return OK
+
+
+def _s_register(attr: str) -> Handler:
+    def handler(engine: Engine, cmd: Command) -> Outcome:
+        if cmd.kind is Kind.READ:
+            engine.info(f"{getattr(engine.settings, attr):03d}")
+            return OK
+        if cmd.kind is Kind.TEST:
+            engine.info(f"{cmd.name}: (0-127)")
+            return OK
+        if cmd.kind is Kind.WRITE and cmd.args.isdigit() and int(cmd.args) <= 127:
+            setattr(engine.settings, attr, int(cmd.args))
+            return OK
+        return ERROR
+
+    return handler
+
+
+for _reg in ("s3", "s4", "s5"):
+    command(_reg.upper())(_s_register(_reg))
+
+
+@command("I")
+def ati(engine: Engine, cmd: Command) -> Outcome:
+    if _basic_value(cmd, (0,)) is None:
+        return ERROR
+    engine.info("Quectel")
+    engine.info("BG96")
+    engine.info(f"Revision: {engine.config.revision}")
+    return OK
+
+
+@command("O")
+def ato(engine: Engine, cmd: Command) -> Outcome:
+    if _basic_value(cmd, (0,)) is None:
+        return ERROR
+    engine.note("ATO: no connection has left transparent mode")
+    return Final(Result.NO_CARRIER)
+
+
+def _identity(value: str) -> Handler:
+    def handler(engine: Engine, cmd: Command) -> Outcome:
+        if cmd.kind is Kind.TEST:
+            return OK
+        if cmd.kind is not Kind.EXEC:
+            return ERROR
+        engine.info(value.format(c=engine.config))
+        return OK
+
+    return handler
+
+
+for _names, _value in (
+    (("+GMI", "+CGMI"), "Quectel"),
+    (("+GMM", "+CGMM"), "BG96"),
+    (("+GMR", "+CGMR"), "{c.revision}"),
+    (("+QGMR",), "{c.sub_revision}"),
+    (("+GSN", "+CGSN"), "{c.imei}"),
+    (("+CIMI",), "{c.imsi}"),
+    (("+QCCID",), "+QCCID: {c.iccid}"),
+):
+    command(*_names)(_identity(_value))
+
+
+def _range_setting(name: str, attr: str, rng: str, allowed: tuple[int, ...]) -> Handler:
+    """A plain numeric setting with test, read and write forms (AT+CMEE, AT+CTZR...)."""
+
+    def handler(engine: Engine, cmd: Command) -> Outcome:
+        if cmd.kind is Kind.TEST:
+            engine.info(f"{name}: {rng}")
+            return OK
+        if cmd.kind is Kind.READ:
+            engine.info(f"{name}: {getattr(engine, attr)}")
+            return OK
+        if cmd.kind is Kind.WRITE:
+            params = cmd.params
+            arity(params, 1, 1)
+            setattr(engine, attr, params[0].choice(*allowed))
+            return OK
+        return ERROR
+
+    return handler
+
+
+command("+CMEE")(_range_setting("+CMEE", "cmee", "(0-2)", (0, 1, 2)))
+command("+CTZR")(_range_setting("+CTZR", "ctzr", "(0-2)", (0, 1, 2)))
+command("+CTZU")(_range_setting("+CTZU", "ctzu", "(0,1)", (0, 1)))
+
+
+@command("+CPIN")
+def cpin(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        return OK
+    if engine.cfun == 0:
+        return cme(13)
+    if cmd.kind is Kind.READ:
+        engine.info("+CPIN: READY")
+        return OK
+    if cmd.kind is Kind.WRITE:
+        return cme(3)  # no PIN is asked for
+    return ERROR
+
+
+@command("+CSQ")
+def csq(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info("+CSQ: (0-31,99),(0-7,99)")
+        return OK
+    if cmd.kind is not Kind.EXEC:
+        return ERROR
+    engine.info("+CSQ: 24,99" if engine.registered else "+CSQ: 99,99")
+    return OK
+
+
+def registration_status(engine: Engine, name: str, n: int) -> str:
+    stat = 1 if engine.registered else 0
+    if n >= 2 and engine.registered:
+        return f'{stat},"{TAC}","{CELL_ID}",{ACT_CATM1}'
+    return str(stat)
+
+
+def _registration(name: str, attr: str, allowed: tuple[int, ...], rng: str) -> Handler:
+    def handler(engine: Engine, cmd: Command) -> Outcome:
+        if cmd.kind is Kind.TEST:
+            engine.info(f"{name}: {rng}")
+            return OK
+        if cmd.kind is Kind.READ:
+            n = getattr(engine.settings, attr)
+            engine.info(f"{name}: {n},{registration_status(engine, name, n)}")
+            return OK
+        if cmd.kind is Kind.WRITE:
+            params = cmd.params
+            arity(params, 1, 1)
+            setattr(engine.settings, attr, params[0].choice(*allowed))
+            return OK
+        return ERROR
+
+    return handler
+
+
+command("+CREG")(_registration("+CREG", "creg", (0, 1, 2), "(0-2)"))
+command("+CGREG")(_registration("+CGREG", "cgreg", (0, 1, 2, 4), "(0-2,4)"))
+command("+CEREG")(_registration("+CEREG", "cereg", (0, 1, 2, 4), "(0-2,4)"))
+
+
+def registration_urcs(engine: Engine) -> None:
+    """+CREG/+CGREG/+CEREG URCs for those the host enabled, after a status change."""
+    for name, attr in (("+CREG", "creg"), ("+CGREG", "cgreg"), ("+CEREG", "cereg")):
+        n = getattr(engine.settings, attr)
+        if n:
+            engine.urc(f"{name}: {registration_status(engine, name, n)}")
+
+
+@command("+COPS")
+def cops(engine: Engine, cmd: Command) -> Outcome:
+    op = engine.config.operator
+    if cmd.kind is Kind.TEST:
+        engine.info(f'+COPS: (2,"{op}","{op}","00101",8),,(0-4),(0-2)')
+        return OK
+    if cmd.kind is Kind.READ:
+        engine.info(f'+COPS: 0,0,"{op}",{ACT_CATM1}' if engine.registered else "+COPS: 0")
+        return OK
+    if cmd.kind is Kind.WRITE:
+        params = cmd.params
+        arity(params, 1, 4)
+        mode = params[0].num(0, 4)
+        if mode in (0, 3, 4) or (mode == 1 and len(params) >= 3):
+            return OK
+        if mode == 2:
+            return OK
+        return ERROR
+    return ERROR
+
+
+@command("+CFUN")
+def cfun(engine: Engine, cmd: Command) -> Outcome:
+    from . import ssl
+
+    if cmd.kind is Kind.TEST:
+        engine.info("+CFUN: (0,1,4),(0,1)")
+        return OK
+    if cmd.kind is Kind.READ:
+        engine.info(f"+CFUN: {engine.cfun}")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 2)
+    fun = params[0].choice(0, 1, 4)
+    rst = params[1].num(0, 1) if len(params) == 2 else 0
+    if rst and fun != 1:
+        return ERROR
+    if rst:
+        engine.call_later(0.0, engine.reboot)
+        return OK
+    if fun == engine.cfun:
+        return OK
+    was_registered = engine.registered
+    engine.cfun = fun
+    if fun != 1:
+        for cid, pdp in engine.pdp.items():
+            if pdp.active:
+                pdp.active = False
+                ssl.close_for_pdp(engine, cid, urc=True)
+    else:
+        for urc in ("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"):
+            engine.urc(urc)
+    if was_registered != engine.registered:
+        registration_urcs(engine)
+    return OK
+
+
+_CCLK = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d)")
+
+
+def format_clock(engine: Engine) -> str:
+    local = engine.module_time() + engine.clock_tz * 900
+    t = time.gmtime(local)
+    sign = "+" if engine.clock_tz >= 0 else "-"
+    return (
+        f"{t.tm_year % 100:02d}/{t.tm_mon:02d}/{t.tm_mday:02d},"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}{sign}{abs(engine.clock_tz):02d}"
+    )
+
+
+@command("+CCLK")
+def cclk(engine: Engine, cmd: Command) -> Outcome:
+    from ..core import posix_from_fields
+
+    if cmd.kind is Kind.TEST:
+        return OK
+    if cmd.kind is Kind.READ:
+        engine.info(f'+CCLK: "{format_clock(engine)}"')
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 1)
+    match = _CCLK.fullmatch(params[0].string(32))
+    if match is None:
+        return ERROR
+    yy, mo, dd, hh, mi, ss, tz = (int(g) for g in match.groups())
+    if not (1 <= mo <= 12 and 1 <= dd <= 31 and hh < 24 and mi < 60 and ss < 60):
+        return ERROR
+    if not -48 <= tz <= 56:
+        return ERROR
+    posix = posix_from_fields(yy, mo, dd, hh, mi, ss, tz)
+    if time.gmtime(posix + tz * 900).tm_mday != dd:
+        return ERROR  # 31 February and friends
+    engine.set_module_time(posix, tz)
+    return OK
+
+
+@command("+IPR")
+def ipr(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info(f"+IPR: (),({','.join(str(r) for r in IPR_RATES)})")
+        return OK
+    if cmd.kind is Kind.READ:
+        engine.info(f"+IPR: {engine.ipr}")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 1)
+    engine.ipr = params[0].choice(*IPR_RATES)
+    return OK
+
+
+@command("+QURCCFG")
+def qurccfg(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info('+QURCCFG: "urcport",("usbat","usbmodem","uart1")')
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 2)
+    if params[0].string(16).lower() != "urcport":
+        return ERROR
+    if len(params) == 1:
+        engine.info(f'+QURCCFG: "urcport","{engine.urcport}"')
+        return OK
+    port = params[1].string(16).lower()
+    if port not in URC_PORTS:
+        return ERROR
+    engine.urcport = port
+    return OK
+
+
+@command("+CGATT")
+def cgatt(engine: Engine, cmd: Command) -> Outcome:
+    from . import ssl
+
+    if cmd.kind is Kind.TEST:
+        engine.info("+CGATT: (0,1)")
+        return OK
+    if cmd.kind is Kind.READ:
+        engine.info(f"+CGATT: {engine.cgatt if engine.cfun == 1 else 0}")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 1)
+    value = params[0].choice(0, 1)
+    if value == 1 and engine.cfun != 1:
+        return cme(30)
+    engine.cgatt = value
+    if value == 0:
+        for cid, pdp in engine.pdp.items():
+            if pdp.active:
+                pdp.active = False
+                ssl.close_for_pdp(engine, cid, urc=True)
+    return OK

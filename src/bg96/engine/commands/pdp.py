@@ -1,0 +1,187 @@
+"""PDP context commands (BG96 TCP/IP AT Commands Manual, chapter 2.1)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from ..cmdline import Command, Kind
+from ..codes import QI_ERROR_TEXT, QiError
+from ..outcome import ERROR, OK, Outcome
+from ..params import ParamError, arity
+from ..registry import command
+
+if TYPE_CHECKING:
+    from ..core import Engine
+
+
+def pdp_ip(cid: int) -> str:
+    """The address the virtual network hands out: the manual's example address for ctx 1."""
+    return f"10.7.157.{cid}"
+
+
+PDP_DNS = ("10.7.0.1", "10.7.0.2")
+
+
+@command("+QICSGP", qi=True)
+def qicsgp(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info("+QICSGP: (1-16),(1,2),<APN>,<username>,<password>,(0-3)")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    if len(params) == 1:
+        ctx = engine.pdp[params[0].num(1, 16)]
+        engine.info(
+            f'+QICSGP: {ctx.context_type},"{ctx.apn}","{ctx.username}","{ctx.password}",{ctx.auth}'
+        )
+        return OK
+    arity(params, 3, 6)
+    cid = params[0].num(1, 16)
+    context_type = params[1].num(1, 2)
+    apn = params[2].string(100)
+    username = params[3].string(127) if len(params) > 3 else ""
+    password = params[4].string(127) if len(params) > 4 else ""
+    auth = params[5].num(0, 3) if len(params) > 5 else 0
+    if len(params) == 4:
+        raise ParamError("username without password")
+    ctx = engine.pdp[cid]
+    ctx.context_type, ctx.apn, ctx.username, ctx.password, ctx.auth = (
+        context_type,
+        apn,
+        username,
+        password,
+        auth,
+    )
+    return OK
+
+
+@command("+QIACT", qi=True)
+def qiact(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info("+QIACT: (1-16)")
+        return OK
+    if cmd.kind is Kind.READ:
+        for cid, ctx in engine.pdp.items():
+            if ctx.active:
+                engine.info(f'+QIACT: {cid},1,{ctx.context_type},"{ctx.ip}"')
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 1)
+    cid = params[0].num(1, 16)
+    ctx = engine.pdp[cid]
+    if not engine.registered or not engine.cgatt:
+        engine.note(f"QIACT {cid}: not registered on the network")
+        engine.last_error = QiError.OPEN_PDP
+        return ERROR
+    if ctx.active:
+        engine.note(f"QIACT {cid}: the context is already active")
+        engine.last_error = QiError.NOT_ALLOWED
+        return ERROR
+    if sum(c.active for c in engine.pdp.values()) >= engine.config.max_active_pdp:
+        engine.note(f"QIACT {cid}: {engine.config.max_active_pdp} contexts are active already")
+        engine.last_error = QiError.OPEN_PDP
+        return ERROR
+
+    def activate() -> None:
+        ctx.active = True
+        ctx.ip = pdp_ip(cid)
+        ctx.dns = PDP_DNS
+        engine.note(f"PDP context {cid} active, APN {ctx.apn!r}, address {ctx.ip}")
+
+    delay = engine.config.pdp_activation_time
+    if delay <= 0:
+        activate()
+        return OK
+
+    def done() -> None:
+        activate()
+        engine.finish(OK)
+
+    engine.call_later(delay, done)
+    return engine.wait()
+
+
+@command("+QIDEACT", qi=True)
+def qideact(engine: Engine, cmd: Command) -> Outcome:
+    from . import ssl
+
+    if cmd.kind is Kind.TEST:
+        engine.info("+QIDEACT: (1-16)")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 1)
+    cid = params[0].num(1, 16)
+    ctx = engine.pdp[cid]
+    if ctx.active:
+        ssl.close_for_pdp(engine, cid, urc=False)
+        ctx.active = False
+        ctx.ip = ""
+        engine.note(f"PDP context {cid} deactivated")
+    return OK
+
+
+def _ip(text: str) -> str:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ParamError(f"not an IP address: {text!r}") from None
+    return text
+
+
+@command("+QIDNSCFG", qi=True)
+def qidnscfg(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info("+QIDNSCFG: (1-16),<pridnsaddr>,<secdnsaddr>")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 3)
+    cid = params[0].num(1, 16)
+    ctx = engine.pdp[cid]
+    if not ctx.active:
+        engine.last_error = QiError.NOT_ALLOWED
+        return ERROR
+    if len(params) == 1:
+        engine.info(f'+QIDNSCFG: {cid},"{ctx.dns[0]}","{ctx.dns[1]}"')
+        return OK
+    primary = _ip(params[1].string(64))
+    secondary = _ip(params[2].string(64)) if len(params) == 3 else ctx.dns[1]
+    ctx.dns = (primary, secondary)
+    engine.note("QIDNSCFG: stored; names are resolved by the host's resolver (see --resolve)")
+    return OK
+
+
+@command("+QIGETERROR")
+def qigeterror(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        return OK
+    if cmd.kind is not Kind.EXEC:
+        return ERROR
+    code = engine.last_error
+    engine.info(f"+QIGETERROR: {code},{QI_ERROR_TEXT.get(code, 'unknown error')}")
+    return OK
+
+
+@command("+CGPADDR")
+def cgpaddr(engine: Engine, cmd: Command) -> Outcome:
+    if cmd.kind is Kind.TEST:
+        engine.info("+CGPADDR: (1-16)")
+        return OK
+    if cmd.kind is Kind.EXEC:
+        cids = [cid for cid, ctx in engine.pdp.items() if ctx.active]
+    elif cmd.kind is Kind.WRITE:
+        arity(cmd.params, 1, 1)
+        cids = [cmd.params[0].num(1, 16)]
+    else:
+        return ERROR
+    for cid in cids:
+        ctx = engine.pdp[cid]
+        engine.info(f"+CGPADDR: {cid},{ctx.ip if ctx.active else '0.0.0.0'}")
+    return OK

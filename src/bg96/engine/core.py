@@ -1,0 +1,484 @@
+"""The virtual BG96: a sans-IO AT state machine.
+
+Bytes from the host go in with ``receive_data``; bytes for the host come out of
+``data_to_send``; network intents come out of ``intents`` and network events go in with
+``network_event``; time goes in with ``advance(now)`` and ``next_deadline()`` says when it
+next matters. Nothing here reads a clock, opens a socket or touches a file directly.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from . import commands as _commands  # noqa: F401  (fills the command table)
+from .cmdline import Command, LineError, split_commands
+from .codes import CME_TEXT, QiError, Result
+from .events import Intent, NetEvent, Note
+from .files import FileStore, MemoryStore
+from .outcome import ERROR, Error, Final, Outcome, Pending
+from .params import ParamError
+from .registry import COMMANDS
+from .state import (
+    GPS_EPOCH,
+    Mode,
+    ModuleConfig,
+    PdpContext,
+    Settings,
+    Socket,
+    SslContext,
+)
+from .timers import Timer, Timers
+
+CR = 13
+LF = 10
+CTRL_Z = 0x1A
+ESC = 0x1B
+LF_AFTER_CR_WINDOW = 0.1  # a LF this soon after the CR ending a command line is its terminator
+
+
+class DataPhase(Protocol):
+    """A phase in which a command owns the host's bytes (a ``>`` prompt, QFUPL upload)."""
+
+    def feed(self, data: bytes) -> int:
+        """Take bytes from ``data``; return how many were consumed."""
+        ...
+
+    def abort(self) -> None:
+        """The host went away or the module restarts: end without an answer."""
+        ...
+
+
+class Engine:
+    """One virtual BG96 module."""
+
+    def __init__(
+        self,
+        *,
+        store: FileStore | None = None,
+        config: ModuleConfig | None = None,
+        now: float = 0.0,
+    ) -> None:
+        self.config = config or ModuleConfig()
+        self.store: FileStore = store if store is not None else MemoryStore()
+        self.now = now
+        self._out = bytearray()
+        self._intents: list[Intent] = []
+        self._urcs: deque[bytes] = deque()
+        self._timers = Timers()
+        self._inbuf = bytearray()
+        self._line = bytearray()
+        self._line_overflow = False
+        self._last_line = b""
+        self._cr_time: float | None = None
+        self._queue: deque[Command] = deque()
+        self._current: Command | None = None
+        self._block_open = False
+        self._phase: DataPhase | None = None
+        self._processing = False
+        self.mode = Mode.BOOTING
+        self.profile = Settings()
+        self.ipr = 115200
+        self.saved_ipr = 115200
+        self.urcport = self.config.at_port
+        self._conn_seq = 0
+        self._reset_volatile()
+
+    # ---- public API ------------------------------------------------------------------
+
+    def power_on(self) -> None:
+        """Boot: the boot URCs, then commands are accepted."""
+        self._reset_volatile()
+        self.mode = Mode.COMMAND
+        for urc in ("RDY", "+CFUN: 1", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"):
+            self.urc(urc)
+        self._flush_urcs()
+        self.call_later(self.config.app_ready_time, lambda: self._urc_now("APP RDY"))
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the host."""
+        if self.mode is Mode.BOOTING:
+            return
+        self._inbuf += data
+        self._process()
+
+    def data_to_send(self) -> bytes:
+        """Bytes for the host produced so far (the buffer is emptied)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def intents(self) -> list[Intent]:
+        """Network intents produced so far (the list is emptied)."""
+        out = self._intents
+        self._intents = []
+        return out
+
+    def network_event(self, event: NetEvent) -> None:
+        """Something happened on a connection."""
+        from .commands import ssl
+
+        ssl.on_event(self, event)
+        self._after_activity()
+
+    def advance(self, now: float) -> None:
+        """Time is now ``now`` (seconds, monotonic): run what is due."""
+        if now > self.now:
+            self.now = now
+        self._timers.run_due(self.now)
+        self._after_activity()
+
+    def next_deadline(self) -> float | None:
+        """When ``advance`` next has something to do."""
+        return self._timers.next_deadline()
+
+    def host_disconnected(self) -> None:
+        """The host closed the port: a prompt or upload in progress ends, unanswered."""
+        if self.mode is Mode.DATA and self._phase is not None:
+            phase = self._phase
+            self._phase = None
+            phase.abort()
+            self._queue.clear()
+            self._current = None
+            self.mode = Mode.COMMAND
+        self._line.clear()
+        self._inbuf.clear()
+        self._line_overflow = False
+
+    # ---- services for command handlers ----------------------------------------------
+
+    def info(self, line: str | bytes) -> None:
+        """An information line of the current command's response."""
+        data = line.encode("latin-1") if isinstance(line, str) else line
+        if self.settings.verbose:
+            if not self._block_open:
+                self._out += b"\r\n"
+                self._block_open = True
+            self._out += data + b"\r\n"
+        else:
+            self._out += data + b"\r\n"
+
+    def raw(self, data: bytes) -> None:
+        """Bytes straight to the host (QFDWL file contents)."""
+        self._out += data
+        self._block_open = False
+
+    def prompt(self) -> None:
+        """The ``>`` prompt of QSSLSEND: CR LF, ``>``, a space, no line end."""
+        self._out += b"\r\n> "
+
+    def intermediate(self, result: Result) -> None:
+        """An intermediate result code such as ``CONNECT`` before a data phase."""
+        self._write_result(result)
+
+    def echo_data(self, data: bytes) -> None:
+        """Echo bytes of a data phase (ATE1 echoes what the host types at the prompt)."""
+        if self.settings.echo:
+            self._out += data
+
+    def urc(self, text: str | bytes) -> None:
+        """Queue an unsolicited result code: it goes out between responses."""
+        data = text.encode("latin-1") if isinstance(text, str) else text
+        self._urcs.append(data)
+
+    def emit(self, intent: Intent) -> None:
+        self._intents.append(intent)
+
+    def note(self, text: str) -> None:
+        """A line for the trace."""
+        self._intents.append(Note(text))
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        return self._timers.call_at(self.now + delay, callback)
+
+    def next_conn_seq(self) -> int:
+        self._conn_seq += 1
+        return self._conn_seq
+
+    def enter_data_phase(self, phase: DataPhase) -> Pending:
+        """Give the host's bytes to ``phase`` until it calls ``finish``."""
+        self._phase = phase
+        self.mode = Mode.DATA
+        return Pending()
+
+    def wait(self) -> Pending:
+        """The command finishes later, through ``finish``."""
+        self.mode = Mode.EXECUTING
+        return Pending()
+
+    def finish(self, outcome: Outcome) -> None:
+        """A pending command (or data phase) ends with ``outcome``."""
+        self._phase = None
+        self.mode = Mode.COMMAND
+        self._complete(outcome)
+        if not self._processing:
+            self._process()
+
+    def module_time(self) -> float:
+        """The module clock (AT+CCLK) as a POSIX timestamp (UTC)."""
+        return self.clock_base + (self.now - self.clock_set_at)
+
+    def set_module_time(self, posix: float, tz_quarters: int) -> None:
+        self.clock_base = posix
+        self.clock_set_at = self.now
+        self.clock_tz = tz_quarters
+
+    @property
+    def registered(self) -> bool:
+        """Registered on the (virtual) network: full functionality."""
+        return self.cfun == 1
+
+    def reboot(self) -> None:
+        """AT+CFUN=1,1 after its OK: connections drop, volatile state is lost, boot again."""
+        from .commands import ssl
+
+        ssl.drop_all(self)
+        self._timers.clear()
+        self._urcs.clear()
+        self._queue.clear()
+        self._line.clear()
+        self._inbuf.clear()
+        self.mode = Mode.BOOTING
+        self._timers.call_at(self.now + self.config.reboot_time, self.power_on)
+
+    # ---- state --------------------------------------------------------------------
+
+    def _reset_volatile(self) -> None:
+        self.settings = self.profile.copy()
+        self.cmee = 1
+        self.cfun = 1
+        self.last_error = 0
+        self.pdp: dict[int, PdpContext] = {cid: PdpContext() for cid in range(1, 17)}
+        self.ssl_ctx: dict[int, SslContext] = {i: SslContext() for i in range(6)}
+        self.sockets: dict[int, Socket] = {}
+        self.closing: dict[int, Timer] = {}  # conn_seq -> QSSLCLOSE deadline
+        self.clock_base = GPS_EPOCH
+        self.clock_set_at = self.now
+        self.clock_tz = 0
+        self.cgatt = 1
+        self.ctzr = 0
+        self.ctzu = 1
+
+    # ---- input processing ------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Consume buffered host bytes as far as the current mode allows."""
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            while self._inbuf:
+                if self.mode is Mode.COMMAND:
+                    self._command_bytes()
+                elif self.mode is Mode.DATA and self._phase is not None:
+                    if not self._data_bytes():
+                        break
+                else:
+                    break
+        finally:
+            self._processing = False
+        self._flush_urcs()
+
+    def _data_bytes(self) -> bool:
+        """Hand buffered bytes to the data phase; False when it took none."""
+        assert self._phase is not None
+        buf = self._inbuf
+        if self._cr_time is not None:
+            lf_terminator = buf[0] == LF and self.now - self._cr_time <= LF_AFTER_CR_WINDOW
+            self._cr_time = None
+            if lf_terminator:
+                del buf[0]
+                return True
+        taken = self._phase.feed(bytes(buf))
+        del buf[:taken]
+        return taken > 0
+
+    def _command_bytes(self) -> None:
+        """Assemble a command line from the buffered bytes, echoing as the module does."""
+        buf = self._inbuf
+        s3 = self.settings.s3
+        s5 = self.settings.s5
+        i = 0
+        n = len(buf)
+        while i < n:
+            b = buf[i]
+            i += 1
+            if b == LF:
+                continue
+            if b == s3:
+                if self.settings.echo:
+                    self._out.append(b)
+                line = bytes(self._line)
+                overflow = self._line_overflow
+                self._line.clear()
+                self._line_overflow = False
+                self._cr_time = self.now
+                del buf[:i]
+                self._run_line(line, overflow)
+                return
+            self._cr_time = None
+            if self.settings.echo:
+                self._out.append(b)
+            if b == s5:
+                if self._line:
+                    self._line.pop()
+            elif b == 0x2F and len(self._line) == 1 and self._line[0] in (0x41, 0x61):
+                self._line.clear()
+                del buf[:i]
+                self._run_line(self._last_line, False, repeat=True)
+                return
+            elif len(self._line) < self.config.max_line:
+                self._line.append(b)
+            else:
+                self._line_overflow = True
+        del buf[:n]
+
+    def _run_line(self, line: bytes, overflow: bool, *, repeat: bool = False) -> None:
+        """Execute one command line."""
+        if overflow:
+            self.note(f"command line longer than {self.config.max_line} bytes: ERROR")
+            self._write_error(None)
+            return
+        # characters before the AT prefix (a stray Ctrl-Z, noise) are skipped
+        start = 0
+        while start < len(line) and not (0x41 <= (line[start] | 0x20) - 0x20 <= 0x5A):
+            start += 1
+        body = line[start:]
+        if not body.strip(b" "):
+            return
+        if body[:2].upper() != b"AT":
+            self.note(f"not a command line: {body[:40]!r}")
+            self._write_error(None)
+            return
+        if not repeat:
+            self._last_line = line
+        try:
+            text = body[2:].decode("ascii")
+            cmds = split_commands(text)
+        except (UnicodeDecodeError, LineError) as exc:
+            self.note(f"syntax error: {exc}")
+            self._write_error(None)
+            return
+        if not cmds:
+            self._write_result(Result.OK)
+            return
+        self._queue.extend(cmds)
+        self._next_command()
+
+    def _next_command(self) -> None:
+        """Run queued commands of the line until one is pending or the line is done."""
+        while self._queue:
+            cmd = self._queue.popleft()
+            self._current = cmd
+            self._block_open = False
+            outcome = self._dispatch(cmd)
+            if isinstance(outcome, Pending):
+                if self.mode is Mode.COMMAND:
+                    self.mode = Mode.EXECUTING
+                return
+            if not self._complete_one(outcome):
+                return
+        self._current = None
+
+    def _dispatch(self, cmd: Command) -> Outcome:
+        entry = COMMANDS.get(cmd.name)
+        if entry is None:
+            hint = _HINTS.get(cmd.name)
+            if hint:
+                self.note(f"AT{cmd.name} is not a BG96 command ({hint})")
+            return ERROR
+        if entry.qi:
+            self.last_error = 0
+        try:
+            return entry.handler(self, cmd)
+        except ParamError as exc:
+            self.note(f"AT{cmd.name}: {exc}")
+            if entry.qi:
+                self.last_error = QiError.INVALID_PARAMETER
+            return ERROR
+
+    def _complete_one(self, outcome: Outcome) -> bool:
+        """Write a command's outcome; True when the line goes on with the next command."""
+        if isinstance(outcome, Error):
+            self._queue.clear()
+            self._current = None
+            self._write_error(outcome.cme)
+            return False
+        assert isinstance(outcome, Final)
+        if outcome.result is Result.OK:
+            if not self._queue:
+                self._write_result(Result.OK)
+            return True
+        self._queue.clear()
+        self._current = None
+        self._write_result(outcome.result)
+        return False
+
+    def _complete(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Pending):
+            return
+        if self._complete_one(outcome):
+            self._next_command()
+        else:
+            self._current = None
+
+    # ---- output -------------------------------------------------------------------
+
+    def _write_result(self, result: Result | str) -> None:
+        if isinstance(result, Result):
+            if self.settings.quiet:
+                return
+            if self.settings.verbose:
+                self._out += b"\r\n" + result.text.encode() + b"\r\n"
+            else:
+                self._out += str(int(result)).encode() + b"\r"
+        else:
+            text = result.encode("latin-1")
+            self._out += (b"\r\n" + text + b"\r\n") if self.settings.verbose else text + b"\r\n"
+        self._block_open = False
+
+    def _write_error(self, code: int | None) -> None:
+        if code is None or self.cmee == 0:
+            self._write_result(Result.ERROR)
+            return
+        if self.settings.quiet:
+            return
+        detail = str(code) if self.cmee == 1 else CME_TEXT.get(code, "unknown")
+        text = f"+CME ERROR: {detail}".encode("latin-1")
+        self._out += (b"\r\n" + text + b"\r\n") if self.settings.verbose else text + b"\r\n"
+        self._block_open = False
+
+    def _urc_now(self, text: str) -> None:
+        self.urc(text)
+        self._flush_urcs()
+
+    def _flush_urcs(self) -> None:
+        """URCs go out only between responses: in command mode with no command running."""
+        if self.mode is not Mode.COMMAND or self._current is not None:
+            return
+        verbose = self.settings.verbose
+        while self._urcs:
+            data = self._urcs.popleft()
+            self._out += (b"\r\n" + data + b"\r\n") if verbose else data + b"\r\n"
+
+    def _after_activity(self) -> None:
+        if self._inbuf and self.mode is Mode.COMMAND and not self._processing:
+            self._process()
+            return
+        self._flush_urcs()
+
+
+# Names that look like commands but are manual typos or other vendors' commands.
+_HINTS: dict[str, str] = {
+    "+QSSSEND": "a typo in the SSL manual, chapter 1.3: the command is AT+QSSLSEND",
+    "+QSSLRCV": "a typo in the SSL manual, chapter 3.3.3: the command is AT+QSSLRECV",
+    "+CSSLCFG": "a SIMCom command; the BG96 uses AT+QSSLCFG",
+}
+
+
+def posix_from_fields(yy: int, mo: int, dd: int, hh: int, mi: int, ss: int, tzq: int) -> float:
+    """The POSIX time of an AT+CCLK local time with a quarter-hour zone offset."""
+    year = 1900 + yy if yy >= 80 else 2000 + yy
+    return float(calendar.timegm((year, mo, dd, hh, mi, ss, 0, 0, 0)) - tzq * 900)

@@ -1,0 +1,171 @@
+"""What the engine asks of the network (intents) and what the network tells it (events).
+
+The engine never touches a socket: it emits intents, the runner carries them out and feeds
+back events. Every connection attempt carries a ``conn_seq`` so that late events of an
+earlier connection on a reused client ID are recognised and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TlsParams:
+    """A snapshot of an SSL context's settings (and certificate bytes) taken at QSSLOPEN.
+
+    Later changes to the context apply to new connections only, so the runner gets a copy.
+    """
+
+    ssl_ctx_id: int
+    sslversion: int  # 0 SSL3.0, 1 TLS1.0, 2 TLS1.1, 3 TLS1.2, 4 all
+    ciphersuites: tuple[int, ...]  # table-2 codes, in the module's order (0XFFFF expanded)
+    seclevel: int  # 0 none, 1 server, 2 server + client if requested
+    cacert: bytes | None = None  # contents of the cacert file, None when not configured
+    cacert_name: str = ""
+    clientcert: bytes | None = None
+    clientkey: bytes | None = None
+    ignore_localtime: bool = True
+    module_time: float = 0.0  # module clock (AT+CCLK) as a POSIX timestamp, UTC
+    negotiate_time: int = 300
+    sni: bool = False
+
+
+# ---- intents: engine -> runner -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Resolve ``host``, open TCP to ``port`` and run a TLS client handshake."""
+
+    client_id: int
+    conn_seq: int
+    host: str
+    port: int
+    tls: TlsParams
+
+
+@dataclass(frozen=True)
+class Send:
+    """Application data to write on an established connection."""
+
+    client_id: int
+    conn_seq: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close a connection: ``abort`` means at once (RST-like), else close_notify and FIN."""
+
+    client_id: int
+    conn_seq: int
+    abort: bool = False
+
+
+@dataclass(frozen=True)
+class SetReading:
+    """Flow control: stop (False) or resume (True) reading from a connection."""
+
+    client_id: int
+    conn_seq: int
+    reading: bool
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the trace: what the module did and why."""
+
+    text: str
+
+
+Intent = Connect | Send | Close | SetReading | Note
+
+
+# ---- events: runner -> engine --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TcpConnected:
+    """TCP is up; the TLS handshake starts now (``negotiatetime`` counts from here)."""
+
+    client_id: int
+    conn_seq: int
+    local_port: int
+    remote_ip: str
+
+
+@dataclass(frozen=True)
+class Connected:
+    """The TLS handshake finished."""
+
+    client_id: int
+    conn_seq: int
+    version: str = ""
+    cipher: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectFailed:
+    """The open failed; ``code`` is a table-3 error code, ``reason`` goes to the trace."""
+
+    client_id: int
+    conn_seq: int
+    code: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Received:
+    """Decrypted application data from the server."""
+
+    client_id: int
+    conn_seq: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Sent:
+    """``nbytes`` of earlier Send data left the module's send buffer."""
+
+    client_id: int
+    conn_seq: int
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class PeerClosed:
+    """The server closed the connection (close_notify, FIN or RST) or it broke."""
+
+    client_id: int
+    conn_seq: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A Close intent finished (the socket is gone)."""
+
+    client_id: int
+    conn_seq: int
+
+
+NetEvent = TcpConnected | Connected | ConnectFailed | Received | Sent | PeerClosed | Closed
+
+__all__ = [
+    "Close",
+    "Closed",
+    "Connect",
+    "ConnectFailed",
+    "Connected",
+    "Intent",
+    "NetEvent",
+    "Note",
+    "PeerClosed",
+    "Received",
+    "Send",
+    "Sent",
+    "SetReading",
+    "TcpConnected",
+    "TlsParams",
+]

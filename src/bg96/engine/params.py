@@ -1,0 +1,101 @@
+"""The one parameter parser every command handler shares.
+
+A command's argument text (``"sslversion",1,1``) splits at commas outside quotes into
+``Param`` values; handlers then ask each for the type and range the manual gives. Any
+mismatch raises ``ParamError``, which the engine turns into the real module's answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ParamError(ValueError):
+    """A parameter is missing, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One comma-separated parameter: its text without quotes, and whether it was quoted."""
+
+    text: str
+    quoted: bool
+
+    @property
+    def omitted(self) -> bool:
+        return not self.quoted and self.text == ""
+
+    def num(self, lo: int, hi: int) -> int:
+        """A decimal number in ``lo..hi``; quoted numbers are not numbers."""
+        t = self.text
+        if self.quoted or not t.isdigit() or not t.isascii():
+            raise ParamError(f"not a number: {t!r}")
+        value = int(t)
+        if not lo <= value <= hi:
+            raise ParamError(f"{value} out of range {lo}-{hi}")
+        return value
+
+    def choice(self, *allowed: int) -> int:
+        """A decimal number that must be one of ``allowed``."""
+        value = self.num(min(allowed), max(allowed))
+        if value not in allowed:
+            raise ParamError(f"{value} not one of {allowed}")
+        return value
+
+    def hex(self) -> int:
+        """An unquoted hexadecimal number written ``0X0035`` or ``0x0035``."""
+        t = self.text
+        if self.quoted or len(t) < 3 or t[:2] not in ("0X", "0x"):
+            raise ParamError(f"not a 0X hex number: {t!r}")
+        try:
+            return int(t[2:], 16)
+        except ValueError:
+            raise ParamError(f"not a 0X hex number: {t!r}") from None
+
+    def string(self, max_len: int = 1024) -> str:
+        """A quoted string."""
+        if not self.quoted:
+            raise ParamError(f"string must be quoted: {self.text!r}")
+        if len(self.text) > max_len:
+            raise ParamError("string too long")
+        return self.text
+
+
+def parse_params(text: str) -> list[Param]:
+    """Split ``text`` at commas outside double quotes; an empty text gives no parameters."""
+    params: list[Param] = []
+    if text == "":
+        return params
+    i, n = 0, len(text)
+    while True:
+        # leading blanks before a parameter are not part of it
+        while i < n and text[i] == " ":
+            i += 1
+        if i < n and text[i] == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise ParamError("unterminated string")
+            params.append(Param(text[i + 1 : end], True))
+            i = end + 1
+            while i < n and text[i] == " ":
+                i += 1
+            if i < n and text[i] != ",":
+                raise ParamError("text after a quoted string")
+        else:
+            end = text.find(",", i)
+            if end < 0:
+                end = n
+            params.append(Param(text[i:end].strip(" "), False))
+            i = end
+        if i >= n:
+            return params
+        i += 1  # the comma
+        if i == n:
+            params.append(Param("", False))
+            return params
+
+
+def arity(params: list[Param], lo: int, hi: int) -> None:
+    """Check the parameter count is within ``lo..hi``."""
+    if not lo <= len(params) <= hi:
+        raise ParamError(f"expected {lo}-{hi} parameters, got {len(params)}")

@@ -1,0 +1,128 @@
+"""The module's state as plain data: settings, PDP contexts, SSL contexts, sockets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+
+from .timers import Timer
+
+GPS_EPOCH = 315964800.0  # 1980-01-06 00:00:00 UTC: where a module without network time starts
+
+
+@dataclass
+class ModuleConfig:
+    """What is fixed for a module's life: identity, limits and timings."""
+
+    revision: str = "BG96MAR02A07M1G"
+    sub_revision: str = "BG96MAR02A07M1G_01.019.01.019"
+    imei: str = "866425030000017"
+    imsi: str = "460001234567890"
+    iccid: str = "89860012345678901234"
+    operator: str = "BG96 Virtual"
+    at_port: str = "uart1"  # the single port this module serves; QSSLSTATE's <AT_port>
+    max_line: int = 1024  # bytes of one command line (the manuals give no limit)
+    recv_buffer: int = 65536  # per-socket receive buffer before reading is paused
+    send_buffer: int = 65536  # per-socket bytes accepted but not yet sent before SEND FAIL
+    file_capacity: int = 14483456  # UFS size of a real BG96 (AT+QFLDS="UFS")
+    max_file_size: int = 10 * 1024 * 1024
+    reboot_time: float = 0.05  # seconds from AT+CFUN=1,1 to RDY
+    app_ready_time: float = 0.05  # seconds from RDY to APP RDY
+    pdp_activation_time: float = 0.0  # seconds AT+QIACT takes
+    tcp_connect_timeout: float = 150.0  # the manual's maximum network response time
+    max_active_pdp: int = 3
+
+
+@dataclass
+class Settings:
+    """The settings the user profile (AT&W) and factory defaults (AT&F) cover."""
+
+    echo: bool = True
+    verbose: bool = True
+    quiet: bool = False
+    amp_c: int = 1
+    amp_d: int = 1
+    creg: int = 0
+    cgreg: int = 0
+    cereg: int = 0
+    s3: int = 13
+    s4: int = 10
+    s5: int = 8
+
+    def copy(self) -> Settings:
+        return Settings(**self.__dict__)
+
+
+@dataclass
+class PdpContext:
+    """A PDP context as AT+QICSGP configures and AT+QIACT activates it."""
+
+    context_type: int = 1
+    apn: str = ""
+    username: str = ""
+    password: str = ""
+    auth: int = 0
+    active: bool = False
+    ip: str = ""
+    dns: tuple[str, str] = ("0.0.0.0", "0.0.0.0")
+
+
+@dataclass
+class SslContext:
+    """An SSL context's settings (AT+QSSLCFG); defaults from FIELD_NOTES."""
+
+    sslversion: int = 4
+    ciphersuite: int = 0xFFFF
+    seclevel: int = 0
+    cacert: str = ""
+    clientcert: str = ""
+    clientkey: str = ""
+    ignorelocaltime: int = 1
+    negotiatetime: int = 300
+
+
+class SocketState(IntEnum):
+    """QSSLSTATE's <socket_state>."""
+
+    INITIAL = 0
+    OPENING = 1
+    CONNECTED = 2
+    CLOSING = 4
+
+
+class AccessMode(IntEnum):
+    BUFFER = 0
+    PUSH = 1
+    TRANSPARENT = 2
+
+
+@dataclass
+class Socket:
+    """One of the 12 client IDs, while it is used by an SSL connection."""
+
+    client_id: int
+    conn_seq: int
+    pdp_ctx: int
+    ssl_ctx: int
+    host: str
+    port: int
+    access_mode: AccessMode
+    state: SocketState = SocketState.OPENING
+    local_port: int = 0
+    remote_ip: str = ""
+    recv: bytearray = field(default_factory=bytearray)
+    urc_armed: bool = True  # "recv" URC may be sent (re-armed when the host read it empty)
+    total_received: int = 0
+    total_read: int = 0
+    unsent: int = 0  # bytes handed to the network and not yet reported Sent
+    reading: bool = True
+    timer: Timer | None = None  # connect / negotiate deadline while opening
+
+
+class Mode(Enum):
+    """What the engine does with host bytes right now."""
+
+    COMMAND = "command"  # assembling a command line
+    EXECUTING = "executing"  # a command waits for the network or a timer; input waits
+    DATA = "data"  # a data phase (QSSLSEND prompt, QFUPL upload) owns the input
+    BOOTING = "booting"  # powered off or restarting: input is lost

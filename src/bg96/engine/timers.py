@@ -1,0 +1,54 @@
+"""Deadlines on the engine's own clock: no clock reads, the caller says what time it is."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(order=True)
+class Timer:
+    """A callback due at ``when``; ``cancel()`` makes it a no-op."""
+
+    when: float
+    seq: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Timers:
+    """A heap of timers run by ``run_due(now)``."""
+
+    def __init__(self) -> None:
+        self._heap: list[Timer] = []
+        self._seq = itertools.count()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(when, next(self._seq), callback)
+        heapq.heappush(self._heap, timer)
+        return timer
+
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap and heap[0].cancelled:
+            heapq.heappop(heap)
+        return heap[0].when if heap else None
+
+    def run_due(self, now: float) -> None:
+        """Run every timer due at or before ``now``, in deadline order."""
+        heap = self._heap
+        while heap and heap[0].when <= now:
+            timer = heapq.heappop(heap)
+            if not timer.cancelled:
+                timer.cancelled = True
+                timer.callback()
+
+    def clear(self) -> None:
+        for timer in self._heap:
+            timer.cancelled = True
+        self._heap.clear()

@@ -1,0 +1,386 @@
+"""The one asyncio runner: joins the engine, TLS sessions, real sockets, a transport and the clock.
+
+The engine decides; the runner carries out its intents (resolve, connect, handshake, send,
+close), feeds back what the network did, moves host bytes through the transport and wakes
+the engine at its next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from types import TracebackType
+
+from .engine import (
+    Close,
+    Closed,
+    Connect,
+    Connected,
+    ConnectFailed,
+    Engine,
+    Intent,
+    NetEvent,
+    Note,
+    PeerClosed,
+    Received,
+    Send,
+    Sent,
+    SetReading,
+    TcpConnected,
+)
+from .engine.codes import QiError
+from .resolve import ResolveError, Resolver
+from .tls import TlsClientSession, TlsConfigError, suite_name
+from .trace import Trace
+from .transports.base import Transport
+
+EventSink = Callable[[NetEvent], None]
+
+
+class _TlsConnection(asyncio.Protocol):
+    """One TCP connection carrying a TLS client session for a client ID."""
+
+    def __init__(self, intent: Connect, session: TlsClientSession, sink: EventSink) -> None:
+        self.client_id = intent.client_id
+        self.conn_seq = intent.conn_seq
+        self.session = session
+        self.sink = sink
+        self.transport: asyncio.Transport | None = None
+        self.established = False
+        self.finished = False  # a failure or close has been reported
+        self.closing = False
+        self.paused = False
+        self.unreported_sent = 0
+        self.lost = asyncio.get_running_loop().create_future()
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.sink(TcpConnected(self.client_id, self.conn_seq, int(local[1]), str(peer[0])))
+        transport.write(self.session.start())
+
+    def data_received(self, data: bytes) -> None:
+        self._step(data)
+
+    def eof_received(self) -> bool | None:
+        self._step(b"")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        if self.closing:
+            self.sink(Closed(self.client_id, self.conn_seq))
+            return
+        if not self.finished:
+            self.finished = True
+            reason = f"connection lost: {exc}" if exc else "connection closed by the server"
+            if self.established:
+                self.sink(PeerClosed(self.client_id, self.conn_seq, reason))
+            else:
+                self.sink(
+                    ConnectFailed(
+                        self.client_id,
+                        self.conn_seq,
+                        QiError.CONNECT,
+                        reason + " during the TLS handshake",
+                    )
+                )
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._report_sent()
+
+    # runner side
+
+    def _step(self, data: bytes) -> None:
+        if self.finished or self.closing:
+            return
+        step = self.session.receive(data)
+        if step.outgoing and self.transport is not None:
+            self.transport.write(step.outgoing)
+        if step.failure is not None:
+            self.finished = True
+            if self.established:
+                self.sink(PeerClosed(self.client_id, self.conn_seq, step.failure.reason))
+            else:
+                self.sink(
+                    ConnectFailed(
+                        self.client_id, self.conn_seq, step.failure.code, step.failure.reason
+                    )
+                )
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        if step.handshake_completed:
+            self.established = True
+            self.sink(
+                Connected(self.client_id, self.conn_seq, self.session.version, self.session.cipher)
+            )
+        if step.app_data:
+            self.sink(Received(self.client_id, self.conn_seq, step.app_data))
+        if step.peer_closed:
+            self.finished = True
+            self.sink(PeerClosed(self.client_id, self.conn_seq, "close_notify / FIN from server"))
+
+    def send(self, data: bytes) -> None:
+        if self.transport is None or self.finished or self.closing:
+            return
+        self.transport.write(self.session.send(data))
+        self.unreported_sent += len(data)
+        if not self.paused:
+            self._report_sent()
+
+    def _report_sent(self) -> None:
+        if self.unreported_sent:
+            n, self.unreported_sent = self.unreported_sent, 0
+            self.sink(Sent(self.client_id, self.conn_seq, n))
+
+    def close(self, abort: bool) -> None:
+        self.closing = True
+        if self.transport is None:
+            return
+        if abort:
+            self.transport.abort()
+            return
+        with contextlib.suppress(Exception):
+            self.transport.write(self.session.close())
+        self.transport.close()
+
+    def set_reading(self, reading: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if reading:
+            self.transport.resume_reading()
+        else:
+            self.transport.pause_reading()
+
+
+class Runner:
+    """Runs one engine on one transport until stopped."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        *,
+        resolver: Resolver | None = None,
+        trace: Trace | None = None,
+    ) -> None:
+        self.engine = engine
+        self.transport = transport
+        self.resolver = resolver or Resolver()
+        self.trace = trace or Trace.null()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._conns: dict[int, _TlsConnection] = {}  # conn_seq -> connection
+        self._opening: dict[int, asyncio.Task[None]] = {}  # conn_seq -> open task
+        self._powered = False
+        self._stopped = asyncio.Event()
+
+    # ---- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.engine.advance(self._loop.time())
+        await self.transport.start(self)
+
+    async def stop(self) -> None:
+        """Close every connection (close_notify, FIN), then the transport."""
+        for task in list(self._opening.values()):
+            task.cancel()
+        for conn in list(self._conns.values()):
+            conn.close(abort=False)
+        waits = [c.lost for c in self._conns.values()]
+        if waits:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), 2.0)
+        self._conns.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.transport.close()
+        self.trace.flush()
+        self._stopped.set()
+
+    async def __aenter__(self) -> Runner:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+    # ---- HostSink ------------------------------------------------------------------
+
+    def host_connected(self) -> None:
+        self.trace.note("host connected")
+        if not self._powered:
+            self._powered = True
+            self._tick()
+            self.engine.power_on()
+        self._pump()
+
+    def host_data(self, data: bytes) -> None:
+        self.trace.host_to_module(data)
+        self._tick()
+        self.engine.receive_data(data)
+        self._pump()
+
+    def host_disconnected(self) -> None:
+        self.trace.note("host disconnected")
+        self.engine.host_disconnected()
+        self._pump()
+
+    # ---- engine plumbing -------------------------------------------------------------
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _tick(self) -> None:
+        self.engine.advance(self._now())
+
+    def _event(self, event: NetEvent) -> None:
+        if isinstance(event, ConnectFailed):
+            conn = self._conns.pop(event.conn_seq, None)
+            if conn is not None:
+                conn.close(abort=True)
+        self._tick()
+        self.engine.network_event(event)
+        self._pump()
+
+    def _pump(self) -> None:
+        engine = self.engine
+        while True:
+            out = engine.data_to_send()
+            if out:
+                self.trace.module_to_host(out)
+                self.transport.write(out)
+            intents = engine.intents()
+            if not intents:
+                break
+            for intent in intents:
+                self._carry_out(intent)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        deadline = self.engine.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None and self._loop is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._tick()
+        self._pump()
+
+    def _carry_out(self, intent: Intent) -> None:
+        if isinstance(intent, Note):
+            self.trace.note(intent.text)
+        elif isinstance(intent, Connect):
+            assert self._loop is not None
+            task = self._loop.create_task(self._open(intent))
+            self._opening[intent.conn_seq] = task
+            task.add_done_callback(self._opened)
+        elif isinstance(intent, Send):
+            conn = self._conns.get(intent.conn_seq)
+            if conn is not None:
+                conn.send(intent.data)
+        elif isinstance(intent, Close):
+            self._close(intent)
+        elif isinstance(intent, SetReading):
+            conn = self._conns.get(intent.conn_seq)
+            if conn is not None:
+                conn.set_reading(intent.reading)
+
+    def _opened(self, task: asyncio.Task[None]) -> None:
+        for seq, t in list(self._opening.items()):
+            if t is task:
+                del self._opening[seq]
+
+    def _close(self, intent: Close) -> None:
+        task = self._opening.pop(intent.conn_seq, None)
+        if task is not None:
+            task.cancel()
+        conn = self._conns.pop(intent.conn_seq, None)
+        if conn is None or conn.transport is None or conn.transport.is_closing():
+            assert self._loop is not None
+            self._loop.call_soon(self._event, Closed(intent.client_id, intent.conn_seq))
+            if conn is not None:
+                conn.close(abort=True)
+            return
+        conn.close(abort=intent.abort)
+
+    async def _open(self, intent: Connect) -> None:
+        """Resolve, connect TCP and start the TLS client; results come back as events."""
+        seq, cid = intent.conn_seq, intent.client_id
+        try:
+            session = TlsClientSession(intent.tls, intent.host if intent.tls.sni else None)
+        except TlsConfigError as exc:
+            self._event(ConnectFailed(cid, seq, exc.code, exc.reason))
+            return
+        suites = ", ".join(suite_name(c) for c in intent.tls.ciphersuites[:3])
+        more = (
+            "" if len(intent.tls.ciphersuites) <= 3 else f" (+{len(intent.tls.ciphersuites) - 3})"
+        )
+        self.trace.note(
+            f"QSSLOPEN {cid}: {intent.host}:{intent.port} sslversion {intent.tls.sslversion}, "
+            f"suites {suites}{more}, seclevel {intent.tls.seclevel}"
+        )
+        try:
+            address = await self.resolver.resolve(intent.host)
+        except ResolveError as exc:
+            self._event(ConnectFailed(cid, seq, QiError.DNS_PARSE, str(exc)))
+            return
+        assert self._loop is not None
+
+        def factory() -> _TlsConnection:
+            conn = _TlsConnection(intent, session, self._event)
+            self._conns[seq] = conn
+            return conn
+
+        try:
+            await self._loop.create_connection(factory, address, intent.port)
+        except OSError as exc:
+            self._conns.pop(seq, None)
+            self._event(
+                ConnectFailed(
+                    cid, seq, QiError.CONNECT, f"TCP connect to {address}:{intent.port}: {exc}"
+                )
+            )
+        except asyncio.CancelledError:
+            conn = self._conns.pop(seq, None)
+            if conn is not None:
+                conn.close(abort=True)
+            raise

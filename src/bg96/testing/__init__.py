@@ -1,0 +1,13 @@
+"""Helpers for tests and the demo: a throw-away PKI and a loopback TLS echo server."""
+
+from bg96.testing.certs import ALL_CIPHERS, IssuedCert, TestPki
+from bg96.testing.tls_server import ThreadedTlsEchoServer, TlsEchoServer, server_context
+
+__all__ = [
+    "ALL_CIPHERS",
+    "IssuedCert",
+    "TestPki",
+    "ThreadedTlsEchoServer",
+    "TlsEchoServer",
+    "server_context",
+]

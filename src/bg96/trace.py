@@ -1,0 +1,165 @@
+"""The human-readable traffic trace: every byte between host and module, plus notes.
+
+One event per line: a timestamp, a direction marker (``>>`` host to module, ``<<`` module to
+host, ``--`` note) and the bytes escaped so the line stays printable ASCII::
+
+       0.001234 >> AT+QSSLOPEN=1,1,4,"example.com",443,0\\r
+       0.001301 << \\r\\nOK\\r\\n
+       0.052344 -- connect 1: TLS 1.2 established
+
+A chunk is split after each line end (``\\n``, or a ``\\r`` not followed by ``\\n``, as
+an echoed command ends) so that responses read line by line, a bare ``\\r\\n`` staying
+with the line it opens; otherwise each chunk is one line (no coalescing across
+chunks, so the output is deterministic).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
+
+
+def _escape_char(byte: int) -> str:
+    special = {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t", 0x5C: "\\\\"}
+    if byte in special:
+        return special[byte]
+    if 0x20 <= byte < 0x7F:
+        return chr(byte)
+    return f"\\x{byte:02x}"
+
+
+_ESCAPES: list[str] = [_escape_char(b) for b in range(256)]
+"""Indexed by byte value (and by code point after a latin-1 decode, for str.translate)."""
+
+
+def escape(data: bytes) -> str:
+    """Printable ASCII as is; ``\\r \\n \\t \\\\`` as escapes; other bytes as ``\\xNN``."""
+    return data.decode("latin-1").translate(_ESCAPES)
+
+
+class Trace:
+    """Writes the trace to ``stream``; ``clock`` gives seconds (monotonic when relative).
+
+    With ``relative`` timestamps are seconds since the trace was created; otherwise ``clock``
+    must be POSIX time (``time.time``) and timestamps are local ISO 8601 with microseconds.
+    """
+
+    enabled = True
+    """False for the null trace, so callers can skip building notes nobody reads."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        clock: Callable[[], float],
+        relative: bool = True,
+        autoflush: bool = False,
+        owns_stream: bool = False,
+    ) -> None:
+        self._stream = stream
+        self._clock = clock
+        self._relative = relative
+        self._autoflush = autoflush
+        self._owns_stream = owns_stream
+        self._start = clock() if relative else 0.0
+
+    @classmethod
+    def null(cls) -> Trace:
+        """A trace that discards everything at the cost of a bare method call."""
+        return _NullTrace()
+
+    def host_to_module(self, data: bytes) -> None:
+        """Bytes the host sent."""
+        self._bytes(">>", data)
+
+    def module_to_host(self, data: bytes) -> None:
+        """Bytes the module sent."""
+        self._bytes("<<", data)
+
+    def note(self, text: str) -> None:
+        """A remark (what the module did and why); one line per line of ``text``."""
+        stamp = self._stamp()
+        lines = text.split("\n")
+        self._emit("".join(f"{stamp} -- {line}\n" for line in lines))
+
+    def flush(self) -> None:
+        """Push buffered lines to the stream's destination."""
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Flush, and close the stream if this trace opened it (``open_trace`` with a path)."""
+        if self._stream.closed:
+            return
+        self._stream.flush()
+        if self._owns_stream:
+            self._stream.close()
+
+    def _bytes(self, marker: str, data: bytes) -> None:
+        if not data:
+            return
+        stamp = self._stamp()
+        newlines = data.count(b"\n")
+        if newlines == 0 or (newlines == 1 and data[-1] == 0x0A):
+            self._emit(f"{stamp} {marker} {escape(data)}\n")
+            return
+        lines = data.splitlines(keepends=True)
+        merged: list[bytes] = []
+        carry = b""
+        for line in lines:
+            # a bare CR LF opens a response line: keep it with the text it frames
+            if line == b"\r\n" and not carry:
+                carry = line
+                continue
+            merged.append(carry + line)
+            carry = b""
+        if carry:
+            merged.append(carry)
+        self._emit("".join(f"{stamp} {marker} {escape(m)}\n" for m in merged))
+
+    def _stamp(self) -> str:
+        now = self._clock()
+        if self._relative:
+            return f"{now - self._start:11.6f}"
+        return datetime.fromtimestamp(now).astimezone().isoformat(timespec="microseconds")
+
+    def _emit(self, text: str) -> None:
+        self._stream.write(text)
+        if self._autoflush:
+            self._stream.flush()
+
+
+class _NullTrace(Trace):
+    """Discards everything; every method is a no-op."""
+
+    enabled = False
+
+    def __init__(self) -> None:
+        pass
+
+    def host_to_module(self, data: bytes) -> None:
+        pass
+
+    def module_to_host(self, data: bytes) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def open_trace(target: str, *, relative: bool = True) -> Trace:
+    """A trace to stdout for ``"-"``, else to a new file at path ``target`` (line-buffered)."""
+    clock = time.monotonic if relative else time.time
+    if target == "-":
+        return Trace(sys.stdout, clock=clock, relative=relative, autoflush=True)
+    # The Trace owns the file and closes it in close().
+    stream = open(target, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+    return Trace(stream, clock=clock, relative=relative, owns_stream=True)
