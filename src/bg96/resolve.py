@@ -23,8 +23,9 @@ def parse_override(text: str) -> tuple[str, str]:
 class Resolver:
     """Resolves server names the way the host machine does, overrides first."""
 
-    def __init__(self, overrides: dict[str, str] | None = None) -> None:
+    def __init__(self, overrides: dict[str, str] | None = None, *, system: bool = True) -> None:
         self.overrides = {k.lower(): v for k, v in (overrides or {}).items()}
+        self.system = system  # False: only overrides and IP literals (tests stay off the network)
 
     async def resolve(self, host: str) -> str:
         override = self.overrides.get(host.lower())
@@ -35,6 +36,8 @@ class Resolver:
             return host
         except ValueError:
             pass
+        if not self.system:
+            raise ResolveError(f"cannot resolve {host!r}: not in the --resolve overrides")
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(

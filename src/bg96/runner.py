@@ -134,7 +134,9 @@ class _TlsConnection(asyncio.Protocol):
             self.sink(Received(self.client_id, self.conn_seq, step.app_data))
         if step.peer_closed:
             self.finished = True
-            self.sink(PeerClosed(self.client_id, self.conn_seq, "close_notify / FIN from server"))
+            self.sink(
+                PeerClosed(self.client_id, self.conn_seq, step.close_reason or "closed by server")
+            )
 
     def send(self, data: bytes) -> None:
         if self.transport is None or self.finished or self.closing:

@@ -78,6 +78,7 @@ class Engine:
         self._block_open = False
         self._phase: DataPhase | None = None
         self._processing = False
+        self._after_line: list[Callable[[], None]] = []
         self.mode = Mode.BOOTING
         self.profile = Settings()
         self.ipr = 115200
@@ -196,6 +197,10 @@ class Engine:
     def next_conn_seq(self) -> int:
         self._conn_seq += 1
         return self._conn_seq
+
+    def after_response(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current command line has been answered (a restart)."""
+        self._after_line.append(callback)
 
     def enter_data_phase(self, phase: DataPhase) -> Pending:
         """Give the host's bytes to ``phase`` until it calls ``finish``."""
@@ -379,8 +384,15 @@ class Engine:
                     self.mode = Mode.EXECUTING
                 return
             if not self._complete_one(outcome):
+                self._line_done()
                 return
+        self._line_done()
+
+    def _line_done(self) -> None:
         self._current = None
+        callbacks, self._after_line = self._after_line, []
+        for callback in callbacks:
+            callback()
 
     def _dispatch(self, cmd: Command) -> Outcome:
         entry = COMMANDS.get(cmd.name)
@@ -392,12 +404,14 @@ class Engine:
         if entry.qi:
             self.last_error = 0
         try:
-            return entry.handler(self, cmd)
+            outcome = entry.handler(self, cmd)
         except ParamError as exc:
             self.note(f"AT{cmd.name}: {exc}")
-            if entry.qi:
-                self.last_error = QiError.INVALID_PARAMETER
-            return ERROR
+            outcome = ERROR
+        if entry.qi and isinstance(outcome, Error) and self.last_error == 0:
+            # a TCP/IP or SSL command refused without a more specific cause: its form
+            self.last_error = QiError.INVALID_PARAMETER
+        return outcome
 
     def _complete_one(self, outcome: Outcome) -> bool:
         """Write a command's outcome; True when the line goes on with the next command."""
@@ -422,7 +436,7 @@ class Engine:
         if self._complete_one(outcome):
             self._next_command()
         else:
-            self._current = None
+            self._line_done()
 
     # ---- output -------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ keeping URCs that arrive in between for ``wait_urc``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 FINAL = re.compile(rb"\r\n(OK|ERROR|\+CME ERROR: [^\r]*|SEND OK|SEND FAIL|NO CARRIER|CONNECT)\r\n")
@@ -27,10 +28,8 @@ class AtClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await self.writer.wait_closed()
-        except OSError:
-            pass
 
     def write(self, data: bytes) -> None:
         self.writer.write(data)

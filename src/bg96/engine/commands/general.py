@@ -312,7 +312,7 @@ def cfun(engine: Engine, cmd: Command) -> Outcome:
     if rst and fun != 1:
         return ERROR
     if rst:
-        engine.call_later(0.0, engine.reboot)
+        engine.after_response(engine.reboot)
         return OK
     if fun == engine.cfun:
         return OK
