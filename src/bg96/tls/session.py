@@ -170,12 +170,33 @@ def offered_suites(params: TlsParams) -> tuple[CipherSuite, ...]:
 # ---- certificates ---------------------------------------------------------------------
 
 
+_TRAILER = b"\x00 \t\r\n"
+
+
+def _der_item(data: bytes) -> bytes:
+    """The first DER SEQUENCE in ``data``; what follows may only be NUL or white space.
+
+    Stripping trailing bytes blindly would cut a DER certificate that ends in 0x00 or 0x20.
+    """
+    if len(data) < 2 or data[0] != 0x30:
+        raise ValueError("not a DER SEQUENCE")
+    first = data[1]
+    if first < 0x80:
+        total = 2 + first
+    else:
+        n = first & 0x7F
+        total = 2 + n + int.from_bytes(data[2 : 2 + n], "big")
+    if total > len(data) or data[total:].strip(_TRAILER):
+        raise ValueError("DER length does not match the file")
+    return data[:total]
+
+
 def _load_certs(data: bytes) -> list[x509.Certificate]:
     """PEM (one or more, CRLF or LF) or DER, as users upload it (maybe with a trailing NUL)."""
-    data = data.rstrip(b"\x00 \t\r\n")
     if b"-----BEGIN" in data:
-        return x509.load_pem_x509_certificates(data.replace(b"\r\n", b"\n"))
-    return [x509.load_der_x509_certificate(data)]
+        pem = data.rstrip(_TRAILER).replace(b"\r\n", b"\n")
+        return x509.load_pem_x509_certificates(pem)
+    return [x509.load_der_x509_certificate(_der_item(data))]
 
 
 def _ca_certs(params: TlsParams) -> list[x509.Certificate]:
@@ -190,11 +211,11 @@ def _ca_certs(params: TlsParams) -> list[x509.Certificate]:
 
 
 def _load_key(data: bytes) -> PrivateKeyTypes:
-    data = data.rstrip(b"\x00 \t\r\n").replace(b"\r\n", b"\n")
     try:
         if b"-----BEGIN" in data:
-            return serialization.load_pem_private_key(data, password=None)
-        return serialization.load_der_private_key(data, password=None)
+            pem = data.rstrip(_TRAILER).replace(b"\r\n", b"\n")
+            return serialization.load_pem_private_key(pem, password=None)
+        return serialization.load_der_private_key(_der_item(data), password=None)
     except TypeError:
         raise TlsConfigError(
             "clientkey is encrypted; the BG96 needs an unencrypted private key"
