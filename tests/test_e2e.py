@@ -161,6 +161,7 @@ class ScriptedTlsServer:
                 tls.unwrap()  # close_notify, sent with the greeting; FIN follows
             await flush()
             return "server hung up"
+        await flush()
         while True:
             data = await reader.read(65536)
             if data:
@@ -579,6 +580,34 @@ def test_server_closes_after_sending(pki: TestPki) -> None:
     run(main)
 
 
+def test_server_floods_past_the_receive_buffer_and_the_host_reads_it_all(pki: TestPki) -> None:
+    flood = random.Random("flood").randbytes(300_000)  # well past the 64 KiB receive buffer
+
+    async def main() -> None:
+        async with (
+            ScriptedTlsServer(pki.server_ctx(), greeting=flood) as server,
+            virtual_bg96() as bg96,
+        ):
+            host = await bg96.host()
+            await activate(host)
+            assert await host.open(0, 7, "127.0.0.1", server.port) == b"+QSSLOPEN: 7,0"
+            await host.urc(b'+QSSLURC: "recv",7')
+            got = bytearray()
+            async with asyncio.timeout(10):
+                while len(got) < len(flood):
+                    data = await host.recv(7)
+                    if not data:
+                        await asyncio.sleep(0.005)
+                    got += data
+            assert bytes(got) == flood
+            assert await host.cmd("AT+QSSLRECV=7,0") == b"\r\n+QSSLRECV: 300000,300000,0\r\n" + OK
+            assert host.urcs == []  # one URC until the buffer was read empty, none since
+            assert await host.cmd("AT+QSSLCLOSE=7") == OK
+            await host.at.close()
+
+    run(main)
+
+
 # ---- the host side: disconnects, a second host, the pty -------------------------------
 
 
@@ -692,22 +721,21 @@ def test_pty_transport_boots_and_answers() -> None:
 
 def test_runner_stop_sends_close_notify_on_every_connection(pki: TestPki) -> None:
     async def main() -> None:
-        async with ScriptedTlsServer(pki.server_ctx()) as server:
-            async with virtual_bg96() as bg96:
-                host = await bg96.host()
-                await activate(host)
-                for cid in (0, 5, 11):
-                    assert await host.open(cid % 6, cid, SERVER_NAME, server.port) == (
-                        f"+QSSLOPEN: {cid},0".encode()
-                    )
-                assert bg96.runner.connections == 3
-                await bg96.runner.stop()
-                assert bg96.runner.connections == 0
-                await until(lambda: len(server.endings) == 3)
-                assert server.endings == ["close_notify"] * 3
-                with contextlib.suppress(ConnectionError):
-                    assert await asyncio.wait_for(host.at.reader.read(), 5) == b""
-                await host.at.close()
+        async with ScriptedTlsServer(pki.server_ctx()) as server, virtual_bg96() as bg96:
+            host = await bg96.host()
+            await activate(host)
+            for cid in (0, 5, 11):
+                assert await host.open(cid % 6, cid, SERVER_NAME, server.port) == (
+                    f"+QSSLOPEN: {cid},0".encode()
+                )
+            assert bg96.runner.connections == 3
+            await bg96.runner.stop()
+            assert bg96.runner.connections == 0
+            await until(lambda: len(server.endings) == 3)
+            assert server.endings == ["close_notify"] * 3
+            with contextlib.suppress(ConnectionError):
+                assert await asyncio.wait_for(host.at.reader.read(), 5) == b""
+            await host.at.close()
 
     run(main)
 

@@ -326,6 +326,11 @@ def test_lf_after_the_command_cr_is_not_payload() -> None:
     assert m.send(b"AT+QSSLSEND=0,5\r\n") == b"\r\n> "
     assert m.send(b"hello") == b"\r\nSEND OK\r\n"
     assert m.intents() == [Send(0, seq, b"hello")]
+    # a host that waited for the prompt may start its data with a LF: that LF is data
+    m.engine.receive_data(b"AT+QSSLSEND=0,2\r")
+    assert m.out() == b"\r\n> "
+    assert m.send(b"\nx") == b"\r\nSEND OK\r\n"
+    assert m.intents() == [Send(0, seq, b"\nx")]
     # data written without waiting for the prompt (a Zephyr driver does that) works too
     assert m.send(b"AT+QSSLSEND=0,3\r") + m.send(b"abc") == b"\r\n> \r\nSEND OK\r\n"
     assert m.intents() == [Send(0, seq, b"abc")]

@@ -36,7 +36,6 @@ CR = 13
 LF = 10
 CTRL_Z = 0x1A
 ESC = 0x1B
-LF_AFTER_CR_WINDOW = 0.1  # a LF this soon after the CR ending a command line is its terminator
 
 
 class DataPhase(Protocol):
@@ -72,7 +71,7 @@ class Engine:
         self._line = bytearray()
         self._line_overflow = False
         self._last_line = b""
-        self._cr_time: float | None = None
+        self._lf_may_follow_cr = False  # a LF now would end the last command line (CR LF)
         self._queue: deque[Command] = deque()
         self._current: Command | None = None
         self._block_open = False
@@ -109,6 +108,9 @@ class Engine:
         """Bytes for the host produced so far (the buffer is emptied)."""
         out = bytes(self._out)
         self._out.clear()
+        if out and self.mode is Mode.DATA:
+            # the host may now have seen the prompt: a LF from here on is data
+            self._lf_may_follow_cr = False
         return out
 
     def intents(self) -> list[Intent]:
@@ -290,10 +292,9 @@ class Engine:
         """Hand buffered bytes to the data phase; False when it took none."""
         assert self._phase is not None
         buf = self._inbuf
-        if self._cr_time is not None:
-            lf_terminator = buf[0] == LF and self.now - self._cr_time <= LF_AFTER_CR_WINDOW
-            self._cr_time = None
-            if lf_terminator:
+        if self._lf_may_follow_cr:
+            self._lf_may_follow_cr = False
+            if buf[0] == LF:
                 del buf[0]
                 return True
         taken = self._phase.feed(bytes(buf))
@@ -319,11 +320,11 @@ class Engine:
                 overflow = self._line_overflow
                 self._line.clear()
                 self._line_overflow = False
-                self._cr_time = self.now
+                self._lf_may_follow_cr = True
                 del buf[:i]
                 self._run_line(line, overflow)
                 return
-            self._cr_time = None
+            self._lf_may_follow_cr = False
             if self.settings.echo:
                 self._out.append(b)
             if b == s5:
@@ -393,6 +394,7 @@ class Engine:
         callbacks, self._after_line = self._after_line, []
         for callback in callbacks:
             callback()
+        self._flush_urcs()  # URCs a command raised follow its response at once
 
     def _dispatch(self, cmd: Command) -> Outcome:
         entry = COMMANDS.get(cmd.name)
