@@ -97,6 +97,9 @@ async def serve(args: argparse.Namespace) -> int:
         transport = PtyTransport(link=args.link)
     trace = open_trace(args.trace) if args.trace else Trace.null()
     runner = Runner(engine, transport, resolver=Resolver(dict(args.resolve)), trace=trace)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     await runner.start()
     where = transport.description
     if isinstance(transport, TcpTransport):
@@ -104,9 +107,6 @@ async def serve(args: argparse.Namespace) -> int:
     print(f"bg96: virtual BG96 on {where} (files in {store.root})", flush=True)
     if args.link is not None and isinstance(transport, PtyTransport):
         print(f"bg96: linked {args.link} -> {transport.path}", flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("bg96: stopping, closing connections", flush=True)
     await runner.stop()

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from . import commands as _commands  # noqa: F401  (fills the command table)
-from .cmdline import Command, LineError, split_commands
+from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
 from .events import Intent, NetEvent, Note
 from .files import FileStore, MemoryStore
-from .outcome import ERROR, Error, Final, Outcome, Pending
+from .outcome import ERROR, OK, Error, Final, Outcome, Pending
 from .params import ParamError
 from .registry import COMMANDS
 from .state import (
@@ -405,11 +405,17 @@ class Engine:
             return ERROR
         if entry.qi:
             self.last_error = 0
-        try:
-            outcome = entry.handler(self, cmd)
-        except ParamError as exc:
-            self.note(f"AT{cmd.name}: {exc}")
-            outcome = ERROR
+        if cmd.kind is Kind.TEST and entry.test is not None:
+            for line in entry.test:
+                self.info(line)
+            return OK
+        outcome: Outcome = ERROR
+        if cmd.kind in entry.forms:
+            try:
+                outcome = entry.handler(self, cmd)
+            except ParamError as exc:
+                self.note(f"AT{cmd.name}: {exc}")
+                outcome = ERROR
         if entry.qi and isinstance(outcome, Error) and self.last_error == 0:
             # a TCP/IP or SSL command refused without a more specific cause: its form
             self.last_error = QiError.INVALID_PARAMETER

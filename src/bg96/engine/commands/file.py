@@ -11,7 +11,7 @@ from ..codes import FileError, Result
 from ..files import checksum, format_checksum, normalize_name
 from ..outcome import ERROR, OK, Error, Outcome, cme
 from ..params import Param, ParamError, arity
-from ..registry import command
+from ..registry import WRITE, command
 from ..timers import Timer
 
 if TYPE_CHECKING:
@@ -39,10 +39,8 @@ def _name(param: Param) -> str | Error:
     return name
 
 
-@command("+QFLDS")
+@command("+QFLDS", test="")
 def qflds(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        return OK
     if cmd.kind is Kind.EXEC:
         engine.info(f"+QFLDS: {_used(engine)},{len(engine.store.names())}")
         return OK
@@ -55,10 +53,8 @@ def qflds(engine: Engine, cmd: Command) -> Outcome:
     return ERROR
 
 
-@command("+QFLST")
+@command("+QFLST", test="")
 def qflst(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        return OK
     pattern = "*"
     if cmd.kind is Kind.WRITE:
         arity(cmd.params, 1, 1)
@@ -72,13 +68,8 @@ def qflst(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
-@command("+QFDEL")
+@command("+QFDEL", test="+QFDEL: <filename>", forms=WRITE)
 def qfdel(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QFDEL: <filename>")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     arity(cmd.params, 1, 1)
     raw = cmd.params[0].string(255)
     if raw in ("*", "UFS:*"):
@@ -159,13 +150,11 @@ class _UploadPhase:
         )
 
 
-@command("+QFUPL")
+@command("+QFUPL", forms=frozenset({Kind.TEST, Kind.WRITE}))
 def qfupl(engine: Engine, cmd: Command) -> Outcome:
     if cmd.kind is Kind.TEST:
         engine.info(f"+QFUPL: <filename>[,(1-{_free(engine)})[,(1-65535)[,(0,1)]]]")
         return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     try:
         arity(params, 1, 4)
@@ -193,13 +182,8 @@ def qfupl(engine: Engine, cmd: Command) -> Outcome:
     return engine.enter_data_phase(phase)
 
 
-@command("+QFDWL")
+@command("+QFDWL", test="+QFDWL: <filename>", forms=WRITE)
 def qfdwl(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QFDWL: <filename>")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     arity(cmd.params, 1, 1)
     name = _name(cmd.params[0])
     if isinstance(name, Error):

@@ -10,7 +10,7 @@ from ..cmdline import Command, Kind
 from ..codes import Result
 from ..outcome import ERROR, OK, Final, Outcome, cme
 from ..params import arity
-from ..registry import Handler, command
+from ..registry import WRITE, Handler, command
 from ..state import Settings
 
 if TYPE_CHECKING:
@@ -208,10 +208,8 @@ command("+CTZR")(_range_setting("+CTZR", "ctzr", "(0-2)", (0, 1, 2)))
 command("+CTZU")(_range_setting("+CTZU", "ctzu", "(0,1)", (0, 1)))
 
 
-@command("+CPIN")
+@command("+CPIN", test="")
 def cpin(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        return OK
     if engine.cfun == 0:
         return cme(13)
     if cmd.kind is Kind.READ:
@@ -222,11 +220,8 @@ def cpin(engine: Engine, cmd: Command) -> Outcome:
     return ERROR
 
 
-@command("+CSQ")
+@command("+CSQ", test="+CSQ: (0-31,99),(0-7,99)")
 def csq(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+CSQ: (0-31,99),(0-7,99)")
-        return OK
     if cmd.kind is not Kind.EXEC:
         return ERROR
     engine.info("+CSQ: 24,99" if engine.registered else "+CSQ: 99,99")
@@ -293,13 +288,10 @@ def cops(engine: Engine, cmd: Command) -> Outcome:
     return ERROR
 
 
-@command("+CFUN")
+@command("+CFUN", test="+CFUN: (0,1,4),(0,1)")
 def cfun(engine: Engine, cmd: Command) -> Outcome:
     from . import ssl
 
-    if cmd.kind is Kind.TEST:
-        engine.info("+CFUN: (0,1,4),(0,1)")
-        return OK
     if cmd.kind is Kind.READ:
         engine.info(f"+CFUN: {engine.cfun}")
         return OK
@@ -344,12 +336,10 @@ def format_clock(engine: Engine) -> str:
     )
 
 
-@command("+CCLK")
+@command("+CCLK", test="")
 def cclk(engine: Engine, cmd: Command) -> Outcome:
     from ..core import posix_from_fields
 
-    if cmd.kind is Kind.TEST:
-        return OK
     if cmd.kind is Kind.READ:
         engine.info(f'+CCLK: "{format_clock(engine)}"')
         return OK
@@ -372,11 +362,8 @@ def cclk(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
-@command("+IPR")
+@command("+IPR", test=f"+IPR: (),({','.join(str(r) for r in IPR_RATES)})")
 def ipr(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info(f"+IPR: (),({','.join(str(r) for r in IPR_RATES)})")
-        return OK
     if cmd.kind is Kind.READ:
         engine.info(f"+IPR: {engine.ipr}")
         return OK
@@ -388,13 +375,8 @@ def ipr(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
-@command("+QURCCFG")
+@command("+QURCCFG", test='+QURCCFG: "urcport",("usbat","usbmodem","uart1")', forms=WRITE)
 def qurccfg(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info('+QURCCFG: "urcport",("usbat","usbmodem","uart1")')
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     arity(params, 1, 2)
     if params[0].string(16).lower() != "urcport":
@@ -409,13 +391,10 @@ def qurccfg(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
-@command("+CGATT")
+@command("+CGATT", test="+CGATT: (0,1)")
 def cgatt(engine: Engine, cmd: Command) -> Outcome:
     from . import ssl
 
-    if cmd.kind is Kind.TEST:
-        engine.info("+CGATT: (0,1)")
-        return OK
     if cmd.kind is Kind.READ:
         engine.info(f"+CGATT: {engine.cgatt if engine.cfun == 1 else 0}")
         return OK

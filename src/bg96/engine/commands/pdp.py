@@ -9,7 +9,7 @@ from ..cmdline import Command, Kind
 from ..codes import QI_ERROR_TEXT, QiError
 from ..outcome import ERROR, OK, Outcome
 from ..params import ParamError, arity
-from ..registry import command
+from ..registry import WRITE, command
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -23,13 +23,10 @@ def pdp_ip(cid: int) -> str:
 PDP_DNS = ("10.7.0.1", "10.7.0.2")
 
 
-@command("+QICSGP", qi=True)
+@command(
+    "+QICSGP", qi=True, test="+QICSGP: (1-16),(1,2),<APN>,<username>,<password>,(0-3)", forms=WRITE
+)
 def qicsgp(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QICSGP: (1-16),(1,2),<APN>,<username>,<password>,(0-3)")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     if len(params) == 1:
         ctx = engine.pdp[params[0].num(1, 16)]
@@ -57,11 +54,8 @@ def qicsgp(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
-@command("+QIACT", qi=True)
+@command("+QIACT", qi=True, test="+QIACT: (1-16)")
 def qiact(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QIACT: (1-16)")
-        return OK
     if cmd.kind is Kind.READ:
         for cid, ctx in engine.pdp.items():
             if ctx.active:
@@ -105,15 +99,10 @@ def qiact(engine: Engine, cmd: Command) -> Outcome:
     return engine.wait()
 
 
-@command("+QIDEACT", qi=True)
+@command("+QIDEACT", qi=True, test="+QIDEACT: (1-16)", forms=WRITE)
 def qideact(engine: Engine, cmd: Command) -> Outcome:
     from . import ssl
 
-    if cmd.kind is Kind.TEST:
-        engine.info("+QIDEACT: (1-16)")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     arity(params, 1, 1)
     cid = params[0].num(1, 16)
@@ -134,13 +123,8 @@ def _ip(text: str) -> str:
     return text
 
 
-@command("+QIDNSCFG", qi=True)
+@command("+QIDNSCFG", qi=True, test="+QIDNSCFG: (1-16),<pridnsaddr>,<secdnsaddr>", forms=WRITE)
 def qidnscfg(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QIDNSCFG: (1-16),<pridnsaddr>,<secdnsaddr>")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     arity(params, 1, 3)
     cid = params[0].num(1, 16)
@@ -158,10 +142,8 @@ def qidnscfg(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
-@command("+QIGETERROR")
+@command("+QIGETERROR", test="")
 def qigeterror(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        return OK
     if cmd.kind is not Kind.EXEC:
         return ERROR
     code = engine.last_error
@@ -169,11 +151,8 @@ def qigeterror(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
-@command("+CGPADDR")
+@command("+CGPADDR", test="+CGPADDR: (1-16)")
 def cgpaddr(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+CGPADDR: (1-16)")
-        return OK
     if cmd.kind is Kind.EXEC:
         cids = [cid for cid, ctx in engine.pdp.items() if ctx.active]
     elif cmd.kind is Kind.WRITE:

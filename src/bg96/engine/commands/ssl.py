@@ -25,7 +25,7 @@ from ..events import (
 from ..files import normalize_name
 from ..outcome import ERROR, OK, Final, Outcome
 from ..params import ParamError, arity
-from ..registry import command
+from ..registry import WRITE, command
 from ..state import AccessMode, Socket, SocketState
 
 if TYPE_CHECKING:
@@ -136,13 +136,13 @@ def tls_snapshot(engine: Engine, ctx_id: int) -> TlsParams:
     )
 
 
-@command("+QSSLOPEN", qi=True)
+@command(
+    "+QSSLOPEN",
+    qi=True,
+    test="+QSSLOPEN: (1-16),(0-5),(0-11),<serveraddr>,<server_port>[,(0-2)]",
+    forms=WRITE,
+)
 def qsslopen(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QSSLOPEN: (1-16),(0-5),(0-11),<serveraddr>,<server_port>[,(0-2)]")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     arity(params, 5, 6)
     pdp_id = params[0].num(1, 16)
@@ -273,13 +273,8 @@ class _SendPhase:
         self.engine.note(f"QSSLSEND {self.sock.client_id}: host left, {len(self.data)} bytes lost")
 
 
-@command("+QSSLSEND", qi=True)
+@command("+QSSLSEND", qi=True, test="+QSSLSEND: (0-11)[,(1-1460)]", forms=WRITE)
 def qsslsend(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QSSLSEND: (0-11)[,(1-1460)]")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     arity(params, 1, 2)
     client_id = params[0].num(0, 11)
@@ -293,13 +288,8 @@ def qsslsend(engine: Engine, cmd: Command) -> Outcome:
     return engine.enter_data_phase(_SendPhase(engine, sock, length, bytearray()))
 
 
-@command("+QSSLRECV", qi=True)
+@command("+QSSLRECV", qi=True, test=f"+QSSLRECV: (0-11),(1-{MAX_RECV})", forms=WRITE)
 def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info(f"+QSSLRECV: (0-11),(1-{MAX_RECV})")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     arity(params, 2, 2)
     client_id = params[0].num(0, 11)
@@ -340,13 +330,8 @@ def _update_reading(engine: Engine, sock: Socket) -> None:
         engine.emit(SetReading(sock.client_id, sock.conn_seq, True))
 
 
-@command("+QSSLCLOSE", qi=True)
+@command("+QSSLCLOSE", qi=True, test="+QSSLCLOSE: (0-11),(0-65535)", forms=WRITE)
 def qsslclose(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        engine.info("+QSSLCLOSE: (0-11),(0-65535)")
-        return OK
-    if cmd.kind is not Kind.WRITE:
-        return ERROR
     params = cmd.params
     arity(params, 1, 2)
     client_id = params[0].num(0, 11)
@@ -383,10 +368,8 @@ def state_line(engine: Engine, sock: Socket) -> str:
     )
 
 
-@command("+QSSLSTATE", qi=True)
+@command("+QSSLSTATE", qi=True, test="")
 def qsslstate(engine: Engine, cmd: Command) -> Outcome:
-    if cmd.kind is Kind.TEST:
-        return OK
     if cmd.kind is Kind.READ:
         return ERROR
     socks = sorted(engine.sockets.values(), key=lambda s: s.client_id)
