@@ -7,6 +7,7 @@ optional number, ``S<n>?`` / ``S<n>=<v>``) and extended commands (``+NAME`` with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -68,6 +69,18 @@ def _digits(text: str, i: int) -> int:
     return i
 
 
+def _form(text: str, j: int, args_end: Callable[[str, int], int]) -> tuple[Kind, str, int]:
+    """The form after a command name at ``j``: (kind, argument text, index after it)."""
+    if text.startswith("=?", j):
+        return Kind.TEST, "", j + 2
+    if text.startswith("?", j):
+        return Kind.READ, "", j + 1
+    if text.startswith("=", j):
+        end = args_end(text, j + 1)
+        return Kind.WRITE, text[j + 1 : end], end
+    return Kind.EXEC, "", j
+
+
 def split_commands(text: str) -> list[Command]:
     """All commands of the line ``text`` (which follows ``AT``)."""
     cmds: list[Command] = []
@@ -83,18 +96,8 @@ def split_commands(text: str) -> list[Command]:
             if j == i + 1:
                 raise LineError("empty command name")
             name = text[i:j].upper()
-            if text.startswith("=?", j):
-                cmds.append(Command(name, Kind.TEST))
-                j += 2
-            elif text.startswith("?", j):
-                cmds.append(Command(name, Kind.READ))
-                j += 1
-            elif text.startswith("=", j):
-                end = _args_end(text, j + 1)
-                cmds.append(Command(name, Kind.WRITE, text[j + 1 : end]))
-                j = end
-            else:
-                cmds.append(Command(name, Kind.EXEC))
+            kind, args, j = _form(text, j, _args_end)
+            cmds.append(Command(name, kind, args))
             while j < n and text[j] == " ":
                 j += 1
             if j < n and text[j] != ";":
@@ -110,19 +113,10 @@ def split_commands(text: str) -> list[Command]:
         elif c in "Ss" and i + 1 < n and text[i + 1].isdigit():
             j = _digits(text, i + 1)
             name = "S" + str(int(text[i + 1 : j]))
-            if text.startswith("=?", j):
-                cmds.append(Command(name, Kind.TEST))
-                j += 2
-            elif text.startswith("?", j):
-                cmds.append(Command(name, Kind.READ))
-                j += 1
-            elif text.startswith("=", j):
-                k = _digits(text, j + 1)
-                cmds.append(Command(name, Kind.WRITE, text[j + 1 : k]))
-                j = k
-            else:
+            kind, args, i = _form(text, j, _digits)
+            if kind is Kind.EXEC:
                 raise LineError("S register without ? or =")
-            i = j
+            cmds.append(Command(name, kind, args))
         elif c.isalpha() and c.isascii():
             name = c.upper()
             if text.startswith("=?", i + 1):
