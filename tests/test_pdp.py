@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bg96.engine import ModuleConfig
+from bg96.engine import ModuleConfig, Resolve, Resolved
 
 from .helpers import Module
 
@@ -90,3 +90,23 @@ def test_qigeterror_reports_the_last_command() -> None:
     m.cmd("AT+QSSLSTATE")
     assert m.cmd("AT+QIGETERROR") == b"\r\n+QIGETERROR: 0,operate successfully\r\n\r\nOK\r\n"
     assert m.cmd("AT+QIGETERROR=?") == b"\r\nOK\r\n"
+
+
+def test_qidnsgip_answers_with_urcs() -> None:
+    m = Module()
+    m.cmd("ATE0")
+    assert m.cmd('AT+QIDNSGIP=1,"example.com"') == b"\r\nERROR\r\n"  # context not active
+    m.activate()
+    assert m.cmd("AT+QIDNSGIP=?") == b"\r\n+QIDNSGIP: (1-16),<hostname>\r\n\r\nOK\r\n"
+    assert m.cmd('AT+QIDNSGIP=1,"example.com"') == b"\r\nOK\r\n"
+    (lookup,) = m.intents()
+    assert isinstance(lookup, Resolve) and lookup.host == "example.com"
+    assert m.event(Resolved(lookup.request, ("127.0.0.1",))) == (
+        b'\r\n+QIURC: "dnsgip",0,1,600\r\n\r\n+QIURC: "dnsgip","127.0.0.1"\r\n'
+    )
+    m.cmd('AT+QIDNSGIP=1,"nowhere.invalid"')
+    (lookup,) = m.intents()
+    assert isinstance(lookup, Resolve)
+    assert m.event(Resolved(lookup.request, code=565, reason="no such name")) == (
+        b'\r\n+QIURC: "dnsgip",565\r\n'
+    )

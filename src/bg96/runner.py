@@ -25,6 +25,8 @@ from .engine import (
     Note,
     PeerClosed,
     Received,
+    Resolve,
+    Resolved,
     Send,
     Sent,
     SetReading,
@@ -321,6 +323,9 @@ class Runner:
                 conn.send(intent.data)
         elif isinstance(intent, Close):
             self._close(intent)
+        elif isinstance(intent, Resolve):
+            assert self._loop is not None
+            self._loop.create_task(self._lookup(intent))
         elif isinstance(intent, SetReading):
             conn = self._conns.get(intent.conn_seq)
             if conn is not None:
@@ -343,6 +348,14 @@ class Runner:
                 conn.close(abort=True)
             return
         conn.close(abort=intent.abort)
+
+    async def _lookup(self, intent: Resolve) -> None:
+        try:
+            address = await self.resolver.resolve(intent.host)
+        except ResolveError as exc:
+            self._event(Resolved(intent.request, code=QiError.DNS_PARSE, reason=str(exc)))
+            return
+        self._event(Resolved(intent.request, (address,)))
 
     async def _open(self, intent: Connect) -> None:
         """Resolve, connect TCP and start the TLS client; results come back as events."""

@@ -16,7 +16,7 @@ from typing import Protocol
 from . import commands as _commands  # noqa: F401  (fills the command table)
 from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
-from .events import Intent, NetEvent, Note
+from .events import Intent, NetEvent, Note, Resolved
 from .files import FileStore, MemoryStore
 from .outcome import ERROR, OK, Error, Final, Outcome, Pending
 from .params import ParamError
@@ -121,9 +121,12 @@ class Engine:
 
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
-        from .commands import ssl
+        from .commands import pdp, ssl
 
-        ssl.on_event(self, event)
+        if isinstance(event, Resolved):
+            pdp.on_resolved(self, event)
+        else:
+            ssl.on_event(self, event)
         self._after_activity()
 
     def advance(self, now: float) -> None:
@@ -261,6 +264,7 @@ class Engine:
         self.ssl_ctx: dict[int, SslContext] = {i: SslContext() for i in range(6)}
         self.sockets: dict[int, Socket] = {}
         self.closing: dict[int, Timer] = {}  # conn_seq -> QSSLCLOSE deadline
+        self.dns_requests: set[int] = set()  # AT+QIDNSGIP lookups under way
         self.clock_base = GPS_EPOCH
         self.clock_set_at = self.now
         self.clock_tz = 0

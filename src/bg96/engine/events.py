@@ -73,13 +73,21 @@ class SetReading:
 
 
 @dataclass(frozen=True)
+class Resolve:
+    """Look a name up (AT+QIDNSGIP); the answer comes back as ``Resolved``."""
+
+    request: int
+    host: str
+
+
+@dataclass(frozen=True)
 class Note:
     """A line for the trace: what the module did and why."""
 
     text: str
 
 
-Intent = Connect | Send | Close | SetReading | Note
+Intent = Connect | Send | Close | SetReading | Resolve | Note
 
 
 # ---- events: runner -> engine --------------------------------------------------------
@@ -150,7 +158,19 @@ class Closed:
     conn_seq: int
 
 
-NetEvent = TcpConnected | Connected | ConnectFailed | Received | Sent | PeerClosed | Closed
+@dataclass(frozen=True)
+class Resolved:
+    """The answer to ``Resolve``: addresses, or a table-3 error code (565) and a reason."""
+
+    request: int
+    addresses: tuple[str, ...] = ()
+    code: int = 0
+    reason: str = ""
+
+
+NetEvent = (
+    TcpConnected | Connected | ConnectFailed | Received | Sent | PeerClosed | Closed | Resolved
+)
 
 __all__ = [
     "Close",
@@ -163,9 +183,12 @@ __all__ = [
     "Note",
     "PeerClosed",
     "Received",
+    "Resolve",
+    "Resolved",
     "Send",
     "Sent",
     "SetReading",
+    "SocketEvent",
     "TcpConnected",
     "TlsParams",
 ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..cmdline import Command, Kind
 from ..codes import QI_ERROR_TEXT, QiError
+from ..events import Resolve, Resolved
 from ..outcome import ERROR, OK, Outcome
 from ..params import ParamError, arity
 from ..registry import WRITE, command
@@ -164,3 +165,37 @@ def cgpaddr(engine: Engine, cmd: Command) -> Outcome:
         ctx = engine.pdp[cid]
         engine.info(f"+CGPADDR: {cid},{ctx.ip if ctx.active else '0.0.0.0'}")
     return OK
+
+
+DNS_TTL = 600  # seconds, as real captures report it
+
+
+@command("+QIDNSGIP", qi=True, test="+QIDNSGIP: (1-16),<hostname>", forms=WRITE)
+def qidnsgip(engine: Engine, cmd: Command) -> Outcome:
+    params = cmd.params
+    arity(params, 2, 2)
+    cid = params[0].num(1, 16)
+    host = params[1].string(255)
+    if not host:
+        raise ParamError("empty host name")
+    if not engine.pdp[cid].active:
+        engine.last_error = QiError.NOT_ALLOWED
+        return ERROR
+    request = engine.next_conn_seq()
+    engine.dns_requests.add(request)
+    engine.emit(Resolve(request, host))
+    return OK
+
+
+def on_resolved(engine: Engine, event: Resolved) -> None:
+    """The answer to AT+QIDNSGIP, as +QIURC "dnsgip" URCs."""
+    if event.request not in engine.dns_requests:
+        return
+    engine.dns_requests.discard(event.request)
+    if event.code or not event.addresses:
+        engine.note(f"QIDNSGIP failed: {event.reason}")
+        engine.urc(f'+QIURC: "dnsgip",{event.code or int(QiError.DNS_PARSE)}')
+        return
+    engine.urc(f'+QIURC: "dnsgip",0,{len(event.addresses)},{DNS_TTL}')
+    for address in event.addresses:
+        engine.urc(f'+QIURC: "dnsgip","{address}"')

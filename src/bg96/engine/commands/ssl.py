@@ -13,12 +13,12 @@ from ..events import (
     Connect,
     Connected,
     ConnectFailed,
-    NetEvent,
     PeerClosed,
     Received,
     Send,
     Sent,
     SetReading,
+    SocketEvent,
     TcpConnected,
     TlsParams,
 )
@@ -403,7 +403,7 @@ def _push(engine: Engine, sock: Socket, data: bytes) -> None:
         sock.total_read += len(chunk)
 
 
-def on_event(engine: Engine, event: NetEvent) -> None:
+def on_event(engine: Engine, event: SocketEvent) -> None:
     """Apply a network event to the socket it belongs to (stale events are dropped)."""
     if isinstance(event, Closed):
         timer = engine.closing.pop(event.conn_seq, None)
