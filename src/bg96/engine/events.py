@@ -168,9 +168,8 @@ class Resolved:
     reason: str = ""
 
 
-NetEvent = (
-    TcpConnected | Connected | ConnectFailed | Received | Sent | PeerClosed | Closed | Resolved
-)
+SocketEvent = TcpConnected | Connected | ConnectFailed | Received | Sent | PeerClosed | Closed
+NetEvent = SocketEvent | Resolved
 
 __all__ = [
     "Close",
