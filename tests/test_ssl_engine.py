@@ -282,14 +282,6 @@ def test_tcp_connect_timeout() -> None:
     assert m.advance(1.0) == b"\r\n+QSSLOPEN: 4,569\r\n"
 
 
-def test_transparent_mode_is_refused_until_implemented() -> None:
-    m = Module()
-    m.cmd("ATE0")
-    m.activate()
-    assert m.cmd('AT+QSSLOPEN=1,1,4,"h",443,2') == b"\r\nERROR\r\n"
-    assert m.cmd("AT+QIGETERROR") == (b"\r\n+QIGETERROR: 555,operation not supported\r\n\r\nOK\r\n")
-
-
 # ---- AT+QSSLSEND --------------------------------------------------------------------------
 
 

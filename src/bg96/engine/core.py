@@ -18,7 +18,7 @@ from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
 from .events import Intent, NetEvent, Note, Resolved
 from .files import FileStore, MemoryStore
-from .outcome import ERROR, OK, Error, Final, Outcome, Pending
+from .outcome import ERROR, OK, Error, Final, Outcome, Pending, Transparent
 from .params import ParamError
 from .registry import COMMANDS
 from .state import (
@@ -26,11 +26,14 @@ from .state import (
     Mode,
     ModuleConfig,
     PdpContext,
+    QiConfig,
     Settings,
     Socket,
+    SocketState,
     SslContext,
 )
 from .timers import Timer, Timers
+from .transparent import TransparentLink
 
 CR = 13
 LF = 10
@@ -52,6 +55,9 @@ class DataPhase(Protocol):
 
 class Engine:
     """One virtual BG96 module."""
+
+    transparent: TransparentLink | None  # the port's connection in transparent mode
+    last_transparent: int | None  # the connection ATO returns to
 
     def __init__(
         self,
@@ -78,6 +84,7 @@ class Engine:
         self._phase: DataPhase | None = None
         self._processing = False
         self._after_line: list[Callable[[], None]] = []
+        self.dtr = True
         self.mode = Mode.BOOTING
         self.profile = Settings()
         self.ipr = 115200
@@ -131,9 +138,11 @@ class Engine:
 
     def advance(self, now: float) -> None:
         """Time is now ``now`` (seconds, monotonic): run what is due."""
-        if now > self.now:
-            self.now = now
-        self._timers.run_due(self.now)
+        # each timer runs at its own deadline, so the timers it sets count from there
+        while (timer := self._timers.pop_due(now)) is not None:
+            self.now = max(self.now, timer.when)
+            timer.callback()
+        self.now = max(self.now, now)
         self._after_activity()
 
     def next_deadline(self) -> float | None:
@@ -141,7 +150,13 @@ class Engine:
         return self._timers.next_deadline()
 
     def host_disconnected(self) -> None:
-        """The host closed the port: a prompt or upload in progress ends, unanswered."""
+        """The host closed the port: a prompt or upload in progress ends, unanswered.
+
+        In transparent mode this is a DTR drop (a host closing a serial port drops DTR).
+        """
+        if self.mode is Mode.TRANSPARENT:
+            self.set_dtr(False)
+            self.dtr = True
         if self.mode is Mode.DATA and self._phase is not None:
             phase = self._phase
             self._phase = None
@@ -152,6 +167,35 @@ class Engine:
         self._line.clear()
         self._inbuf.clear()
         self._line_overflow = False
+
+    def set_dtr(self, on: bool) -> None:
+        """The host's DTR line; ON to OFF in transparent mode acts as AT&D says."""
+        was, self.dtr = self.dtr, on
+        if on or not was or self.mode is not Mode.TRANSPARENT or self.transparent is None:
+            return
+        if self.settings.amp_d == 1:
+            self.note("DTR dropped with AT&D1: command mode, the connection stays open")
+            self.leave_transparent("OK")
+        elif self.settings.amp_d == 2:
+            from .commands import ssl
+
+            sock = self.transparent.sock
+            self.note(f"DTR dropped with AT&D2: connection {sock.client_id} closed")
+            self.leave_transparent("NO CARRIER")
+            ssl.release(self, sock, abort=False)
+        self._after_activity()
+
+    @property
+    def dcd(self) -> bool:
+        """The DCD line: always on with AT&C0; with AT&C1 while a transparent connection is up."""
+        if self.settings.amp_c == 0:
+            return True
+        if self.transparent is not None:
+            return True
+        sock = (
+            self.sockets.get(self.last_transparent) if self.last_transparent is not None else None
+        )
+        return sock is not None and sock.state is SocketState.CONNECTED
 
     # ---- services for command handlers ----------------------------------------------
 
@@ -226,6 +270,47 @@ class Engine:
         if not self._processing:
             self._process()
 
+    def deliver(self, data: bytes) -> None:
+        """Server bytes straight to the host (transparent mode)."""
+        self._out += data
+
+    def _enter_transparent(self, sock: Socket) -> None:
+        from .state import AccessMode
+
+        self._write_result(Result.CONNECT)
+        sock.access_mode = AccessMode.TRANSPARENT
+        self.transparent = TransparentLink(self, sock)
+        self.last_transparent = sock.client_id
+        self.mode = Mode.TRANSPARENT
+        if sock.recv:
+            # what arrived while the port was in command mode comes first
+            sock.total_read += len(sock.recv)
+            self._out += sock.recv
+            sock.recv.clear()
+        sock.urc_armed = True
+        if not sock.reading:
+            from .commands import ssl
+
+            ssl.update_reading(self, sock)
+
+    def leave_transparent(self, result: str) -> None:
+        """Back to command mode with ``OK`` (+++, DTR) or ``NO CARRIER`` (connection lost)."""
+        from .state import AccessMode
+
+        link = self.transparent
+        if link is None:
+            return
+        if result == "OK":
+            link.flush()
+            link.sock.access_mode = AccessMode.BUFFER
+        dropped = link.stop()
+        if dropped:
+            self.note(f"{dropped} bytes from the host were not sent: the connection is gone")
+        self.transparent = None
+        self.mode = Mode.COMMAND
+        self._write_result(Result.OK if result == "OK" else Result.NO_CARRIER)
+        self._flush_urcs()
+
     def module_time(self) -> float:
         """The module clock (AT+CCLK) as a POSIX timestamp (UTC)."""
         return self.clock_base + (self.now - self.clock_set_at)
@@ -244,6 +329,9 @@ class Engine:
         """AT+CFUN=1,1 after its OK: connections drop, volatile state is lost, boot again."""
         from .commands import ssl
 
+        if self.transparent is not None:
+            self.transparent.stop()
+            self.transparent = None
         ssl.drop_all(self)
         self._timers.clear()
         self._urcs.clear()
@@ -265,6 +353,9 @@ class Engine:
         self.sockets: dict[int, Socket] = {}
         self.closing: dict[int, Timer] = {}  # conn_seq -> QSSLCLOSE deadline
         self.dns_requests: set[int] = set()  # AT+QIDNSGIP lookups under way
+        self.qicfg = QiConfig()
+        self.transparent = None
+        self.last_transparent = None
         self.clock_base = GPS_EPOCH
         self.clock_set_at = self.now
         self.clock_tz = 0
@@ -286,6 +377,10 @@ class Engine:
                 elif self.mode is Mode.DATA and self._phase is not None:
                     if not self._data_bytes():
                         break
+                elif self.mode is Mode.TRANSPARENT and self.transparent is not None:
+                    data = bytes(self._inbuf)
+                    self._inbuf.clear()
+                    self.transparent.feed(data)
                 else:
                     break
         finally:
@@ -429,8 +524,11 @@ class Engine:
         """Write a command's outcome; True when the line goes on with the next command."""
         if isinstance(outcome, Error):
             self._queue.clear()
-            self._current = None
             self._write_error(outcome.cme)
+            return False
+        if isinstance(outcome, Transparent):
+            self._queue.clear()
+            self._enter_transparent(self.sockets[outcome.client_id])
             return False
         assert isinstance(outcome, Final)
         if outcome.result is Result.OK:
@@ -438,7 +536,6 @@ class Engine:
                 self._write_result(Result.OK)
             return True
         self._queue.clear()
-        self._current = None
         self._write_result(outcome.result)
         return False
 

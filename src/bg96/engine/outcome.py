@@ -26,7 +26,14 @@ class Pending:
     """The command goes on (waiting for the network, a timer or a data phase)."""
 
 
-Outcome = Final | Error | Pending
+@dataclass(frozen=True)
+class Transparent:
+    """``CONNECT``, and the port belongs to connection ``client_id`` (transparent mode)."""
+
+    client_id: int
+
+
+Outcome = Final | Error | Pending | Transparent
 
 OK = Final(Result.OK)
 ERROR = Error()

@@ -81,6 +81,17 @@ class SslContext:
     negotiatetime: int = 300
 
 
+@dataclass
+class QiConfig:
+    """AT+QICFG settings (TCP/IP manual): transparent-mode packing and data formats."""
+
+    transpktsize: int = 1024  # bytes of host data that make a packet in transparent mode
+    transwaittm: int = 2  # x 100 ms of host silence after which a short packet is sent
+    dataformat: tuple[int, int] = (0, 0)  # send, receive: 0 text, 1 hex (plain TCP only)
+    viewmode: int = 0  # 0 header CR LF data, 1 header,data (plain TCP push mode only)
+    retranscfg: tuple[int, int] = (8, 600)  # max backoffs, max RTO x 100 ms
+
+
 class SocketState(IntEnum):
     """QSSLSTATE's <socket_state>."""
 
@@ -125,4 +136,5 @@ class Mode(Enum):
     COMMAND = "command"  # assembling a command line
     EXECUTING = "executing"  # a command waits for the network or a timer; input waits
     DATA = "data"  # a data phase (QSSLSEND prompt, QFUPL upload) owns the input
+    TRANSPARENT = "transparent"  # the port belongs to one connection (access mode 2)
     BOOTING = "booting"  # powered off or restarting: input is lost

@@ -39,14 +39,15 @@ class Timers:
             heapq.heappop(heap)
         return heap[0].when if heap else None
 
-    def run_due(self, now: float) -> None:
-        """Run every timer due at or before ``now``, in deadline order."""
+    def pop_due(self, now: float) -> Timer | None:
+        """The earliest timer due at or before ``now`` (removed), or None."""
         heap = self._heap
         while heap and heap[0].when <= now:
             timer = heapq.heappop(heap)
             if not timer.cancelled:
                 timer.cancelled = True
-                timer.callback()
+                return timer
+        return None
 
     def clear(self) -> None:
         for timer in self._heap:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from ..cmdline import Command, Kind
 from ..codes import Result
-from ..outcome import ERROR, OK, Final, Outcome, cme
+from ..outcome import ERROR, OK, Final, Outcome, Transparent, cme
 from ..params import arity
 from ..registry import WRITE, Handler, command
-from ..state import Settings
+from ..state import Settings, SocketState
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -155,8 +155,12 @@ def ati(engine: Engine, cmd: Command) -> Outcome:
 def ato(engine: Engine, cmd: Command) -> Outcome:
     if _basic_value(cmd, (0,)) is None:
         return ERROR
-    engine.note("ATO: no connection has left transparent mode")
-    return Final(Result.NO_CARRIER)
+    cid = engine.last_transparent
+    sock = engine.sockets.get(cid) if cid is not None else None
+    if sock is None or sock.state is not SocketState.CONNECTED:
+        engine.note("ATO: no open connection has left transparent mode")
+        return Final(Result.NO_CARRIER)
+    return Transparent(sock.client_id)
 
 
 def _identity(value: str) -> Handler:

@@ -199,3 +199,52 @@ def on_resolved(engine: Engine, event: Resolved) -> None:
     engine.urc(f'+QIURC: "dnsgip",0,{len(event.addresses)},{DNS_TTL}')
     for address in event.addresses:
         engine.urc(f'+QIURC: "dnsgip","{address}"')
+
+
+_QICFG_TEST = (
+    '+QICFG: "transpktsize",(1-1460)',
+    '+QICFG: "transwaittm",(0-20)',
+    '+QICFG: "dataformat",(0,1),(0,1)',
+    '+QICFG: "viewmode",(0,1)',
+    '+QICFG: "tcp/retranscfg",(3-20),(5-1000)',
+)
+
+
+@command("+QICFG", qi=True, test=_QICFG_TEST, forms=WRITE)
+def qicfg(engine: Engine, cmd: Command) -> Outcome:
+    """TCP/IP settings; the transparent-mode packing ones shape SSL connections too."""
+    params = cmd.params
+    arity(params, 1, 3)
+    key = params[0].string(32).lower()
+    cfg = engine.qicfg
+    values = params[1:]
+    if key == "transpktsize":
+        arity(values, 0, 1)
+        if values:
+            cfg.transpktsize = values[0].num(1, 1460)
+        shown = str(cfg.transpktsize)
+    elif key == "transwaittm":
+        arity(values, 0, 1)
+        if values:
+            cfg.transwaittm = values[0].num(0, 20)
+        shown = str(cfg.transwaittm)
+    elif key == "viewmode":
+        arity(values, 0, 1)
+        if values:
+            cfg.viewmode = values[0].num(0, 1)
+        shown = str(cfg.viewmode)
+    elif key == "dataformat":
+        if values:
+            arity(values, 2, 2)
+            cfg.dataformat = (values[0].num(0, 1), values[1].num(0, 1))
+        shown = f"{cfg.dataformat[0]},{cfg.dataformat[1]}"
+    elif key == "tcp/retranscfg":
+        if values:
+            arity(values, 2, 2)
+            cfg.retranscfg = (values[0].num(3, 20), values[1].num(5, 1000))
+        shown = f"{cfg.retranscfg[0]},{cfg.retranscfg[1]}"
+    else:
+        return ERROR
+    if not values:
+        engine.info(f'+QICFG: "{key}",{shown}')
+    return OK

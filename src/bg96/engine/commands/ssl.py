@@ -23,7 +23,7 @@ from ..events import (
     TlsParams,
 )
 from ..files import normalize_name
-from ..outcome import ERROR, OK, Final, Outcome
+from ..outcome import ERROR, OK, Final, Outcome, Transparent
 from ..params import ParamError, arity
 from ..registry import WRITE, command
 from ..state import AccessMode, Socket, SocketState
@@ -155,19 +155,18 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
     mode = AccessMode.BUFFER
     if len(params) == 6 and not params[5].omitted:
         mode = AccessMode(params[5].num(0, 2))
-    if mode is AccessMode.TRANSPARENT:
-        engine.note("QSSLOPEN: transparent access mode is not implemented yet")
-        engine.last_error = QiError.NOT_SUPPORTED
-        return ERROR
+    transparent = mode is AccessMode.TRANSPARENT
+    refusal: QiError | None = None
     if client_id in engine.sockets:
-        engine.last_error = QiError.SOCKET_ID_USED
-        engine.urc(f"+QSSLOPEN: {client_id},{int(QiError.SOCKET_ID_USED)}")
-        return OK
-    pdp = engine.pdp[pdp_id]
-    if engine.cfun != 1 or not pdp.active:
+        refusal = QiError.SOCKET_ID_USED
+    elif engine.cfun != 1 or not engine.pdp[pdp_id].active:
         engine.note(f"QSSLOPEN {client_id}: PDP context {pdp_id} is not active (AT+QIACT)")
-        engine.last_error = QiError.OPEN_PDP
-        engine.urc(f"+QSSLOPEN: {client_id},{int(QiError.OPEN_PDP)}")
+        refusal = QiError.OPEN_PDP
+    if refusal is not None:
+        engine.last_error = refusal
+        if transparent:
+            return ERROR  # transparent mode answers ERROR; AT+QIGETERROR tells why
+        engine.urc(f"+QSSLOPEN: {client_id},{int(refusal)}")
         return OK
     sock = Socket(
         client_id=client_id,
@@ -184,7 +183,7 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
         engine.config.tcp_connect_timeout,
         lambda: _open_failed(engine, sock, QiError.TIMEOUT, "TCP connect timed out", abort=True),
     )
-    return OK
+    return engine.wait() if transparent else OK
 
 
 def _open_failed(engine: Engine, sock: Socket, code: int, reason: str, *, abort: bool) -> None:
@@ -196,7 +195,10 @@ def _open_failed(engine: Engine, sock: Socket, code: int, reason: str, *, abort:
         engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
     engine.note(f"QSSLOPEN {sock.client_id} failed ({code}): {reason}")
     engine.last_error = code
-    engine.urc(f"+QSSLOPEN: {sock.client_id},{code}")
+    if sock.access_mode is AccessMode.TRANSPARENT:
+        engine.finish(ERROR)
+    else:
+        engine.urc(f"+QSSLOPEN: {sock.client_id},{code}")
 
 
 def _cancel_timer(sock: Socket) -> None:
@@ -314,11 +316,11 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
         engine.info(data)
     if not sock.recv:
         sock.urc_armed = True
-    _update_reading(engine, sock)
+    update_reading(engine, sock)
     return OK
 
 
-def _update_reading(engine: Engine, sock: Socket) -> None:
+def update_reading(engine: Engine, sock: Socket) -> None:
     """Pause the connection while its receive buffer is full, resume below half."""
     size = len(sock.recv)
     limit = engine.config.recv_buffer
@@ -338,18 +340,27 @@ def qsslclose(engine: Engine, cmd: Command) -> Outcome:
     timeout = 10
     if len(params) == 2 and not params[1].omitted:
         timeout = params[1].num(0, 65535)
-    sock = engine.sockets.pop(client_id, None)
+    sock = engine.sockets.get(client_id)
     if sock is None:
         return OK
-    _cancel_timer(sock)
     graceful = timeout > 0 and sock.state is SocketState.CONNECTED
-    engine.emit(Close(client_id, sock.conn_seq, abort=not graceful))
+    release(engine, sock, abort=not graceful)
     if not graceful:
         return OK
     engine.closing[sock.conn_seq] = engine.call_later(
         float(timeout), lambda: _close_done(engine, sock)
     )
     return engine.wait()
+
+
+def release(engine: Engine, sock: Socket, *, abort: bool) -> None:
+    """Free the client ID and close its connection."""
+    if engine.sockets.get(sock.client_id) is sock:
+        del engine.sockets[sock.client_id]
+    _cancel_timer(sock)
+    if engine.last_transparent == sock.client_id:
+        engine.last_transparent = None
+    engine.emit(Close(sock.client_id, sock.conn_seq, abort=abort))
 
 
 def _close_done(engine: Engine, sock: Socket) -> None:
@@ -416,6 +427,10 @@ def on_event(engine: Engine, event: SocketEvent) -> None:
         return
     if isinstance(event, Received):
         sock.total_received += len(event.data)
+        if engine.transparent is not None and engine.transparent.sock is sock:
+            sock.total_read += len(event.data)
+            engine.deliver(event.data)
+            return
         if sock.access_mode is AccessMode.PUSH:
             _push(engine, sock, event.data)
             return
@@ -423,7 +438,7 @@ def on_event(engine: Engine, event: SocketEvent) -> None:
         if sock.urc_armed:
             sock.urc_armed = False
             engine.urc(f'+QSSLURC: "recv",{sock.client_id}')
-        _update_reading(engine, sock)
+        update_reading(engine, sock)
     elif isinstance(event, Sent):
         sock.unsent = max(0, sock.unsent - event.nbytes)
     elif isinstance(event, TcpConnected):
@@ -445,7 +460,10 @@ def on_event(engine: Engine, event: SocketEvent) -> None:
         _cancel_timer(sock)
         sock.state = SocketState.CONNECTED
         engine.note(f"QSSLOPEN {sock.client_id}: {event.version} {event.cipher}")
-        engine.urc(f"+QSSLOPEN: {sock.client_id},0")
+        if sock.access_mode is AccessMode.TRANSPARENT:
+            engine.finish(Transparent(sock.client_id))
+        else:
+            engine.urc(f"+QSSLOPEN: {sock.client_id},0")
     elif isinstance(event, ConnectFailed):
         _open_failed(engine, sock, event.code, event.reason, abort=False)
     elif isinstance(event, PeerClosed):
@@ -461,24 +479,35 @@ def on_event(engine: Engine, event: SocketEvent) -> None:
         if sock.state is SocketState.CONNECTED:
             sock.state = SocketState.CLOSING
             engine.note(f"connection {sock.client_id} closed by peer: {event.reason}")
-            engine.urc(f'+QSSLURC: "closed",{sock.client_id}')
+            if engine.transparent is not None and engine.transparent.sock is sock:
+                engine.last_transparent = None
+                engine.leave_transparent("NO CARRIER")
+            else:
+                engine.urc(f'+QSSLURC: "closed",{sock.client_id}')
 
 
 def close_for_pdp(engine: Engine, pdp_id: int | None, *, urc: bool) -> None:
-    """Close the sockets of a PDP context (all when ``pdp_id`` is None)."""
+    """Close the sockets of a PDP context (all when ``pdp_id`` is None).
+
+    ``urc``: the network took the context away, so the host hears of each socket; else
+    the host asked (AT+QIDEACT) and the IDs are simply free again.
+    """
     for sock in list(engine.sockets.values()):
         if pdp_id is not None and sock.pdp_ctx != pdp_id:
             continue
-        _cancel_timer(sock)
-        engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
-        if urc and sock.state is not SocketState.OPENING:
-            if sock.state is SocketState.CONNECTED:
-                sock.state = SocketState.CLOSING
+        if not urc:
+            release(engine, sock, abort=True)
+        elif sock.state is SocketState.OPENING:
+            _open_failed(engine, sock, QiError.PDP_BROKEN, "PDP context lost", abort=True)
+        elif sock.state is SocketState.CONNECTED:
+            _cancel_timer(sock)
+            engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
+            sock.state = SocketState.CLOSING
+            if engine.transparent is not None and engine.transparent.sock is sock:
+                engine.last_transparent = None
+                engine.leave_transparent("NO CARRIER")
+            else:
                 engine.urc(f'+QSSLURC: "closed",{sock.client_id}')
-        else:
-            del engine.sockets[sock.client_id]
-            if urc:
-                engine.urc(f"+QSSLOPEN: {sock.client_id},{int(QiError.PDP_BROKEN)}")
 
 
 def drop_all(engine: Engine) -> None:
@@ -488,3 +517,30 @@ def drop_all(engine: Engine) -> None:
         engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
     engine.sockets.clear()
     engine.closing.clear()
+
+
+@command("+QISWTMD", qi=True, test="+QISWTMD: (0-11),(0-2)", forms=WRITE)
+def qiswtmd(engine: Engine, cmd: Command) -> Outcome:
+    """Switch a connection's access mode; data buffered so far follows it into the new mode."""
+    params = cmd.params
+    arity(params, 2, 2)
+    client_id = params[0].num(0, 11)
+    mode = AccessMode(params[1].num(0, 2))
+    sock = _connected_socket(engine, client_id)
+    if sock is None:
+        engine.note(f"QISWTMD {client_id}: no established connection")
+        engine.last_error = QiError.SOCKET_CLOSED
+        return ERROR
+    if mode is AccessMode.TRANSPARENT:
+        return Transparent(client_id)
+    sock.access_mode = mode
+    if mode is AccessMode.PUSH and sock.recv:
+        data = bytes(sock.recv)
+        sock.recv.clear()
+        sock.urc_armed = True
+        _push(engine, sock, data)
+        update_reading(engine, sock)
+    elif mode is AccessMode.BUFFER and sock.recv and sock.urc_armed:
+        sock.urc_armed = False
+        engine.urc(f'+QSSLURC: "recv",{sock.client_id}')
+    return OK
