@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from bg96.engine import (
     Close,
     Connect,
-    ConnectFailed,
     Connected,
+    ConnectFailed,
     ModuleConfig,
     PeerClosed,
     Received,
