@@ -17,13 +17,16 @@ from .runner import Runner
 from .trace import Trace, open_trace
 from .transports.base import Transport
 from .transports.pty import PtyTransport
+from .transports.rfc2217 import Rfc2217Transport
 from .transports.tcp import TcpTransport
 
 SERVE_HELP = """\
-Serve a virtual BG96 on a pseudo-terminal (default) or a TCP port.
+Serve a virtual BG96 on a pseudo-terminal (default), a TCP port or an RFC 2217 port.
 
 A pty looks like a serial device (/dev/pts/N) to any program, but carries no modem
-control lines: DTR and RTS cannot reach the module through it.
+control lines: DTR and RTS cannot reach the module through it, so AT&D has nothing to act
+on. Use --rfc2217 for DTR/RTS in, DCD/DSR/CTS out and baud-rate changes
+(pyserial: serial.serial_for_url("rfc2217://HOST:PORT")).
 """
 
 
@@ -60,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_host_port,
         help="serve on a TCP port, one host at a time (pyserial URL socket://HOST:PORT)",
     )
+    where.add_argument(
+        "--rfc2217",
+        metavar="HOST:PORT",
+        type=_host_port,
+        help="serve on an RFC 2217 port: like --tcp, plus DTR/RTS, DCD and baud rate",
+    )
+    serve.add_argument(
+        "--pace",
+        action="store_true",
+        help="send to the host no faster than a UART at the AT+IPR rate (115200 baud, 8N1)",
+    )
     serve.add_argument("--link", type=Path, help="with --pty: make a symlink to the device here")
     serve.add_argument(
         "--files",
@@ -93,10 +107,14 @@ async def serve(args: argparse.Namespace) -> int:
     transport: Transport
     if args.tcp is not None:
         transport = TcpTransport(*args.tcp)
+    elif args.rfc2217 is not None:
+        transport = Rfc2217Transport(*args.rfc2217)
     else:
         transport = PtyTransport(link=args.link)
     trace = open_trace(args.trace) if args.trace else Trace.null()
-    runner = Runner(engine, transport, resolver=Resolver(dict(args.resolve)), trace=trace)
+    runner = Runner(
+        engine, transport, resolver=Resolver(dict(args.resolve)), trace=trace, pace=args.pace
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

@@ -33,6 +33,7 @@ from .engine import (
     TcpConnected,
 )
 from .engine.codes import QiError
+from .pacing import Pacer
 from .resolve import ResolveError, Resolver
 from .tls import TlsClientSession, TlsConfigError, suite_name
 from .trace import Trace
@@ -183,6 +184,7 @@ class Runner:
         *,
         resolver: Resolver | None = None,
         trace: Trace | None = None,
+        pace: bool = False,
     ) -> None:
         self.engine = engine
         self.transport = transport
@@ -195,6 +197,10 @@ class Runner:
         self._opening: dict[int, asyncio.Task[None]] = {}  # conn_seq -> open task
         self._powered = False
         self._stopped = asyncio.Event()
+        self._pacer = Pacer(engine.ipr) if pace else None
+        self._pace_timer: asyncio.TimerHandle | None = None
+        self._dcd: bool | None = None
+        self.host_baud: int | None = None
 
     # ---- life cycle ------------------------------------------------------------------
 
@@ -216,6 +222,8 @@ class Runner:
         self._conns.clear()
         if self._timer is not None:
             self._timer.cancel()
+        if self._pace_timer is not None:
+            self._pace_timer.cancel()
         await self.transport.close()
         self.trace.flush()
         self._stopped.set()
@@ -257,8 +265,25 @@ class Runner:
 
     def host_disconnected(self) -> None:
         self.trace.note("host disconnected")
+        self._tick()
         self.engine.host_disconnected()
         self._pump()
+
+    def host_lines(self, *, dtr: bool, rts: bool) -> None:
+        self.trace.note(f"host lines: DTR {'on' if dtr else 'off'}, RTS {'on' if rts else 'off'}")
+        self._tick()
+        self.engine.set_dtr(dtr)
+        self._pump()
+
+    def host_baudrate(self, rate: int) -> None:
+        self.host_baud = rate
+        if rate != self.engine.ipr:
+            self.trace.note(
+                f"host UART set to {rate} baud, the module runs at {self.engine.ipr} (AT+IPR): "
+                "a real module would see garbage"
+            )
+        else:
+            self.trace.note(f"host UART set to {rate} baud")
 
     # ---- engine plumbing -------------------------------------------------------------
 
@@ -283,14 +308,46 @@ class Runner:
         while True:
             out = engine.data_to_send()
             if out:
-                self.trace.module_to_host(out)
-                self.transport.write(out)
+                self._to_host(out)
             intents = engine.intents()
             if not intents:
                 break
             for intent in intents:
                 self._carry_out(intent)
         self._schedule()
+        self._sync_lines()
+
+    def _to_host(self, data: bytes) -> None:
+        pacer = self._pacer
+        if pacer is None:
+            self.trace.module_to_host(data)
+            self.transport.write(data)
+            return
+        pacer.rate = self.engine.ipr
+        pacer.push(data, self._now())
+        if self._pace_timer is None:
+            self._paced_write()
+
+    def _paced_write(self) -> None:
+        """Write what a UART at AT+IPR would have sent by now; come back for the rest."""
+        assert self._pacer is not None and self._loop is not None
+        self._pace_timer = None
+        out = self._pacer.take(self._now())
+        if out:
+            self.trace.module_to_host(out)
+            self.transport.write(out)
+        when = self._pacer.next_time()
+        if when is not None:
+            self._pace_timer = self._loop.call_at(when, self._paced_write)
+
+    def _sync_lines(self) -> None:
+        set_lines = getattr(self.transport, "set_modem_lines", None)
+        dcd = self.engine.dcd
+        if set_lines is None or dcd == self._dcd:
+            return
+        self._dcd = dcd
+        self.trace.note(f"DCD {'on' if dcd else 'off'}")
+        set_lines(cd=dcd)
 
     def _schedule(self) -> None:
         deadline = self.engine.next_deadline()

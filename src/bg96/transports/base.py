@@ -27,6 +27,14 @@ class HostSink(Protocol):
         """The host went away; bytes written until the next host are dropped."""
         ...
 
+    def host_lines(self, *, dtr: bool, rts: bool) -> None:
+        """The host's DTR and RTS lines (only transports that carry them call this)."""
+        ...
+
+    def host_baudrate(self, rate: int) -> None:
+        """The host set its UART to ``rate`` baud (RFC 2217)."""
+        ...
+
 
 class Transport(Protocol):
     """A byte pipe to one host at a time, looking like a serial port to that host.
