@@ -23,8 +23,8 @@ from bg96.cli import main as cli_main
 from bg96.demo import run_demo
 
 BOOT = (
-    b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\n+QUSIM: 1\r\n"
-    b"\r\n+QIND: SMS DONE\r\n\r\nAPP RDY\r\n"
+    b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\nAPP RDY\r\n\r\n+CPIN: READY\r\n\r\n+QUSIM: 1\r\n"
+    b"\r\n+QIND: SMS DONE\r\n"
 )
 HELLO_CHECKSUM = "6b09"  # 0x6865 ^ 0x6C6C ^ 0x6F00 ("he", "ll", "o" + pad)
 
@@ -144,7 +144,7 @@ def test_serve_tcp_until_signalled(tmp_path: Path, sig: signal.Signals) -> None:
         assert found[2] == str(files.resolve())
         with socket.create_connection(("127.0.0.1", int(found[1])), timeout=5) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            assert read_until(sock, b"APP RDY\r\n") == BOOT
+            assert read_until(sock, b"SMS DONE\r\n") == BOOT
             sock.sendall(b"AT\r")
             assert read_until(sock, b"OK\r\n") == b"AT\r\r\nOK\r\n"
             sock.sendall(b'AT+QFUPL="hello.txt",5,5\r')
@@ -187,7 +187,7 @@ def test_serve_defaults_to_a_pty(tmp_path: Path) -> None:
         assert found, first
         fd = os.open(found[1], os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
-            assert read_fd_until(fd, b"APP RDY\r\n") == BOOT
+            assert read_fd_until(fd, b"SMS DONE\r\n") == BOOT
             os.write(fd, b"AT\r")
             assert read_fd_until(fd, b"OK\r\n") == b"AT\r\r\nOK\r\n"
         finally:
@@ -208,7 +208,7 @@ def test_serve_pty_link(tmp_path: Path) -> None:
         assert os.readlink(link) == path
         fd = os.open(link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
-            assert read_fd_until(fd, b"APP RDY\r\n") == BOOT
+            assert read_fd_until(fd, b"SMS DONE\r\n") == BOOT
             os.write(fd, b"ATI\r")
             assert read_fd_until(fd, b"OK\r\n").endswith(b"Revision: BG96MAR02A07M1G\r\n\r\nOK\r\n")
         finally:

@@ -36,8 +36,8 @@ from bg96.transports.tcp import TcpTransport
 
 SERVER_NAME = "echo.bg96.test"
 BOOT = (
-    b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\n+QUSIM: 1\r\n"
-    b"\r\n+QIND: SMS DONE\r\n\r\nAPP RDY\r\n"
+    b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\nAPP RDY\r\n\r\n+CPIN: READY\r\n\r\n+QUSIM: 1\r\n"
+    b"\r\n+QIND: SMS DONE\r\n"
 )
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
@@ -278,7 +278,7 @@ class Module:
         """Connect a host; with ``boot`` read the boot URCs; then ATE0."""
         at = await AtClient.connect("127.0.0.1", self.port)
         if boot:
-            assert await at.read_until(b"APP RDY\r\n") == BOOT
+            assert await at.read_until(b"SMS DONE\r\n") == BOOT
         response = await at.command("ATE0")
         assert response.endswith(OK), response
         return Host(at)
@@ -316,7 +316,7 @@ def test_manual_chapter_3_flow(pki: TestPki) -> None:
             virtual_bg96() as bg96,
         ):
             at = AtClient(*await asyncio.open_connection("127.0.0.1", bg96.port))
-            assert await at.read_until(b"APP RDY\r\n") == BOOT
+            assert await at.read_until(b"SMS DONE\r\n") == BOOT
             assert await at.command("ATE0") == b"ATE0\r\r\nOK\r\n"
             assert await at.command("AT") == OK
             # 3.1 PDP context
@@ -706,7 +706,7 @@ def test_pty_transport_boots_and_answers() -> None:
             assert transport.path.startswith("/dev/pts/")
             fd = os.open(transport.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
             try:
-                assert await read_fd(fd, b"APP RDY\r\n") == BOOT
+                assert await read_fd(fd, b"SMS DONE\r\n") == BOOT
                 os.write(fd, b"AT\r")
                 assert await read_fd(fd, b"OK\r\n") == b"AT\r\r\nOK\r\n"
             finally:

@@ -7,11 +7,11 @@ from bg96.engine import ModuleConfig
 from .helpers import Module
 
 
-def test_boot_urcs_then_app_rdy() -> None:
+def test_boot_urcs_in_the_logged_order() -> None:
     m = Module()
     assert m.boot == (
-        b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\n+QUSIM: 1\r\n"
-        b"\r\n+QIND: SMS DONE\r\n\r\nAPP RDY\r\n"
+        b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\nAPP RDY\r\n\r\n+CPIN: READY\r\n\r\n+QUSIM: 1\r\n"
+        b"\r\n+QIND: SMS DONE\r\n"
     )
 
 
@@ -197,7 +197,7 @@ def test_cfun_1_1_reboots_loses_volatile_state_keeps_files() -> None:
     assert m.cmd("AT+CFUN=1,1") == b"\r\nOK\r\n"
     assert m.send(b"AT\r") == b""  # restarting: input is lost
     out = m.advance(0.05) + m.advance(0.05) + m.advance(0.05)
-    assert out.startswith(b"\r\nRDY\r\n") and out.endswith(b"\r\nAPP RDY\r\n")
+    assert out.startswith(b"\r\nRDY\r\n") and out.endswith(b"\r\n+QIND: SMS DONE\r\n")
     assert m.cmd("AT") == b"AT\r\r\nOK\r\n"  # the profile: echo on again
     assert m.cmd('AT+QSSLCFG="seclevel",2') == (
         b'AT+QSSLCFG="seclevel",2\r\r\n+QSSLCFG: "seclevel",2,0\r\n\r\nOK\r\n'

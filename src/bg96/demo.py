@@ -35,7 +35,7 @@ def _expect(response: bytes, wanted: bytes) -> bytes:
 
 async def host_session(at: AtClient, port: int, ca_pem: bytes) -> None:
     """The host's side: PDP, SSL context, CA upload, open, send, receive, state, close."""
-    await at.read_until(b"APP RDY\r\n")
+    await at.read_until(b"+QIND: SMS DONE\r\n")
     for line in ("AT", "ATI", "AT+CPIN?", "AT+CEREG?"):
         _expect(await at.command(line), b"OK")
     # 3.1 PDP context

@@ -89,6 +89,8 @@ class Engine:
         self.profile = Settings()
         self.ipr = 115200
         self.saved_ipr = 115200
+        self.ctzr = 0  # AT+CTZR and AT+CTZU save themselves (NV): a restart keeps them
+        self.ctzu = 1
         self.urcport = self.config.at_port
         self._conn_seq = 0
         self._reset_volatile()
@@ -99,10 +101,12 @@ class Engine:
         """Boot: the boot URCs, then commands are accepted."""
         self._reset_volatile()
         self.mode = Mode.COMMAND
-        for urc in ("RDY", "+CFUN: 1", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"):
-            self.urc(urc)
-        self._flush_urcs()
-        self.call_later(self.config.app_ready_time, lambda: self._urc_now("APP RDY"))
+        # the order a registered BG96 was logged printing (FIELD_NOTES)
+        self._urc_now("RDY", "+CFUN: 1")
+        self.call_later(
+            self.config.app_ready_time,
+            lambda: self._urc_now("APP RDY", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"),
+        )
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the host."""
@@ -360,8 +364,6 @@ class Engine:
         self.clock_set_at = self.now
         self.clock_tz = 0
         self.cgatt = 1
-        self.ctzr = 0
-        self.ctzu = 1
 
     # ---- input processing ------------------------------------------------------------
 
@@ -410,7 +412,7 @@ class Engine:
         while i < n:
             b = buf[i]
             i += 1
-            if b == LF:
+            if b == LF and s3 != LF:
                 continue
             if b == s3:
                 if self.settings.echo:
@@ -573,8 +575,9 @@ class Engine:
         self._out += (b"\r\n" + text + b"\r\n") if self.settings.verbose else text + b"\r\n"
         self._block_open = False
 
-    def _urc_now(self, text: str) -> None:
-        self.urc(text)
+    def _urc_now(self, *texts: str) -> None:
+        for text in texts:
+            self.urc(text)
         self._flush_urcs()
 
     def _flush_urcs(self) -> None:

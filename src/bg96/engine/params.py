@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
 
 class ParamError(ValueError):
     """A parameter is missing, of the wrong type or out of range."""
@@ -45,12 +47,15 @@ class Param:
     def hex(self) -> int:
         """An unquoted hexadecimal number written ``0X0035`` or ``0x0035``."""
         t = self.text
-        if self.quoted or len(t) < 3 or t[:2] not in ("0X", "0x"):
+        digits = t[2:]
+        if (
+            self.quoted
+            or t[:2] not in ("0X", "0x")
+            or not digits
+            or not all(c in _HEX_DIGITS for c in digits)
+        ):
             raise ParamError(f"not a 0X hex number: {t!r}")
-        try:
-            return int(t[2:], 16)
-        except ValueError:
-            raise ParamError(f"not a 0X hex number: {t!r}") from None
+        return int(digits, 16)
 
     def string(self, max_len: int = 1024) -> str:
         """A quoted string."""

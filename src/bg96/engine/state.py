@@ -33,6 +33,11 @@ class ModuleConfig:
     max_active_pdp: int = 3
 
 
+# S registers (ATM table 7): auto-answer rings, CR, LF, BS, pause, connect wait, comma pause,
+# disconnect delay
+S_DEFAULTS = {0: 0, 3: 13, 4: 10, 5: 8, 6: 2, 7: 0, 8: 2, 10: 15}
+
+
 @dataclass
 class Settings:
     """The settings the user profile (AT&W) and factory defaults (AT&F) cover."""
@@ -45,12 +50,22 @@ class Settings:
     creg: int = 0
     cgreg: int = 0
     cereg: int = 0
-    s3: int = 13
-    s4: int = 10
-    s5: int = 8
+    x: int = 4
+    s: dict[int, int] = field(default_factory=lambda: dict(S_DEFAULTS))
+
+    @property
+    def s3(self) -> int:
+        return self.s[3]
+
+    @property
+    def s5(self) -> int:
+        return self.s[5]
 
     def copy(self) -> Settings:
-        return Settings(**self.__dict__)
+        fields = dict(self.__dict__)
+        fields["s"] = dict(self.s)
+        return Settings(**fields)
+
 
 
 @dataclass

@@ -10,8 +10,8 @@ from ..cmdline import Command, Kind
 from ..codes import Result
 from ..outcome import ERROR, OK, Final, Outcome, Transparent, cme
 from ..params import arity
-from ..registry import WRITE, Handler, command
-from ..state import Settings, SocketState
+from ..registry import WRITE, WRITE_EXEC, Handler, command
+from ..state import S_DEFAULTS, Settings, SocketState
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -73,6 +73,7 @@ def amp_f(engine: Engine, cmd: Command) -> Outcome:
         return ERROR
     engine.settings = Settings()
     engine.cmee = 1
+    engine.ctzr = 0
     return OK
 
 
@@ -106,39 +107,42 @@ def amp_v(engine: Engine, cmd: Command) -> Outcome:
         f"E: {int(s.echo)}",
         f"Q: {int(s.quiet)}",
         f"V: {int(s.verbose)}",
-        "X: 1",
+        f"X: {s.x}",
         "Z: 0",
-        "S0: 0",
-        f"S3: {s.s3}",
-        f"S4: {s.s4}",
-        f"S5: {s.s5}",
-        "S6: 2",
-        "S7: 0",
-        "S8: 2",
-        "S10: 15",
+        *(f"S{n}: {v}" for n, v in sorted(s.s.items())),
     ):
         engine.info(line)
     return OK
 
 
-def _s_register(attr: str) -> Handler:
+def _s_register(number: int) -> Handler:
     def handler(engine: Engine, cmd: Command) -> Outcome:
+        registers = engine.settings.s
         if cmd.kind is Kind.READ:
-            engine.info(f"{getattr(engine.settings, attr):03d}")
+            engine.info(f"{registers[number]:03d}")
             return OK
         if cmd.kind is Kind.TEST:
-            engine.info(f"{cmd.name}: (0-127)")
+            engine.info(f"S{number}: (0-255)" if number == 0 else f"S{number}: (0-127)")
             return OK
         if cmd.kind is Kind.WRITE and cmd.args.isdigit() and int(cmd.args) <= 127:
-            setattr(engine.settings, attr, int(cmd.args))
+            registers[number] = int(cmd.args)
             return OK
         return ERROR
 
     return handler
 
 
-for _reg in ("s3", "s4", "s5"):
-    command(_reg.upper())(_s_register(_reg))
+for _number in S_DEFAULTS:
+    command(f"S{_number}")(_s_register(_number))
+
+
+@command("X", forms=WRITE_EXEC)
+def atx(engine: Engine, cmd: Command) -> Outcome:
+    value = _basic_value(cmd, (0, 1, 2, 3, 4))
+    if value is None:
+        return ERROR
+    engine.settings.x = value
+    return OK
 
 
 @command("I")
@@ -208,8 +212,8 @@ def _range_setting(name: str, attr: str, rng: str, allowed: tuple[int, ...]) -> 
 
 
 command("+CMEE")(_range_setting("+CMEE", "cmee", "(0-2)", (0, 1, 2)))
-command("+CTZR")(_range_setting("+CTZR", "ctzr", "(0-2)", (0, 1, 2)))
-command("+CTZU")(_range_setting("+CTZU", "ctzu", "(0,1)", (0, 1)))
+command("+CTZR")(_range_setting("+CTZR", "ctzr", "(0-2)", (0, 1, 2)))  # kept in NV
+command("+CTZU")(_range_setting("+CTZU", "ctzu", "(0,1)", (0, 1)))  # kept in NV
 
 
 @command("+CPIN", test="")
@@ -278,7 +282,7 @@ def cops(engine: Engine, cmd: Command) -> Outcome:
         engine.info(f'+COPS: (2,"{op}","{op}","00101",8),,(0-4),(0-2)')
         return OK
     if cmd.kind is Kind.READ:
-        engine.info(f'+COPS: 0,0,"{op}",{ACT_CATM1}' if engine.registered else "+COPS: 0")
+        engine.info(f'+COPS: 0,0,"{op}",{ACT_CATM1}' if engine.registered else "+COPS: 2")
         return OK
     if cmd.kind is Kind.WRITE:
         params = cmd.params

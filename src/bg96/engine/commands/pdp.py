@@ -181,6 +181,9 @@ def qidnsgip(engine: Engine, cmd: Command) -> Outcome:
     if not engine.pdp[cid].active:
         engine.last_error = QiError.NOT_ALLOWED
         return ERROR
+    if engine.dns_requests:
+        engine.last_error = QiError.DNS_BUSY
+        return ERROR
     request = engine.next_conn_seq()
     engine.dns_requests.add(request)
     engine.emit(Resolve(request, host))
@@ -193,8 +196,10 @@ def on_resolved(engine: Engine, event: Resolved) -> None:
         return
     engine.dns_requests.discard(event.request)
     if event.code or not event.addresses:
+        code = event.code or int(QiError.DNS_PARSE)
         engine.note(f"QIDNSGIP failed: {event.reason}")
-        engine.urc(f'+QIURC: "dnsgip",{event.code or int(QiError.DNS_PARSE)}')
+        engine.last_error = code
+        engine.urc(f'+QIURC: "dnsgip",{code}')
         return
     engine.urc(f'+QIURC: "dnsgip",0,{len(event.addresses)},{DNS_TTL}')
     for address in event.addresses:

@@ -78,7 +78,7 @@ def qsslcfg(engine: Engine, cmd: Command) -> Outcome:
         return ERROR
     ctx_id = params[1].num(0, 5)
     ctx = engine.ssl_ctx[ctx_id]
-    if len(params) == 2 or params[2].omitted:
+    if len(params) == 2:
         value = _cfg_value(ctx_id, engine, key)
         engine.info(f'+QSSLCFG: "{asked}",{ctx_id},{value}')
         return OK
@@ -364,10 +364,13 @@ def release(engine: Engine, sock: Socket, *, abort: bool) -> None:
 
 
 def _close_done(engine: Engine, sock: Socket) -> None:
+    """<close_timeout> passed: tear the connection down and answer."""
     timer = engine.closing.pop(sock.conn_seq, None)
     if timer is None:
         return
     timer.cancel()
+    engine.note(f"QSSLCLOSE {sock.client_id}: not closed in time, connection aborted")
+    engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
     engine.finish(OK)
 
 
