@@ -1,0 +1,263 @@
+"""16 MiB each way through transparent access mode versus a plain ``ssl`` socket, same run.
+
+    .venv/bin/python bench/transparent.py [--mib N] [--waittm T] [--pktsize N] [--runs N]
+                                          [--no-pin | --echo-with-client]
+
+The module runs as ``python -m bg96 serve --tcp 127.0.0.1:0``; the TLS echo server
+(``bg96.testing.TlsEchoServer``) runs in a process of its own, TLS 1.2 with
+ECDHE-RSA-AES128-GCM-SHA256 only, so that both clients negotiate the same suite.
+
+* **module**: a host socket on the module's TCP port: ``ATE0``,
+  ``AT+QICFG="transwaittm",<T>``, ``AT+QICFG="transpktsize",<N>``, ``AT+QIACT=1``,
+  ``AT+QSSLOPEN=1,0,0,"127.0.0.1",<port>,2`` -> ``CONNECT``; then the payload goes in and the
+  echo comes back through the transparent connection.
+* **baseline**: a Python ``ssl`` socket connected straight to the same echo server.
+
+Both move the data with the same single-threaded, non-blocking ``selectors`` loop (64 KiB
+writes, reads as they come, both directions at once) and check the echo byte for byte.
+Baseline and module alternate (baseline, module, baseline, ...); the best run of each is
+reported, in MB/s of payload each way, and the ratio module / baseline. Asserts no timing.
+
+With two CPUs the client is pinned to one and the module and the echo server to the other
+(see ``placement``). The module's cost is per packet: ``transpktsize`` 1460, the most, and
+``transwaittm`` 0 (a short packet goes at once instead of 200 ms later) are its best settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import selectors
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from bg96.testing import TestPki
+
+_parser = argparse.ArgumentParser(description="transparent mode throughput versus plain ssl")
+_parser.add_argument("--mib", type=int, default=16, help="MiB each way (default 16)")
+_parser.add_argument(
+    "--waittm", type=int, default=0, help='AT+QICFG="transwaittm" in 100 ms (default 0)'
+)
+_parser.add_argument(
+    "--pktsize", type=int, default=1460, help='AT+QICFG="transpktsize" (default 1460, the most)'
+)
+_parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (default 3)")
+_parser.add_argument("--no-pin", action="store_true", help="leave CPU placement to the OS")
+_parser.add_argument(
+    "--echo-with-client",
+    action="store_true",
+    help="pin the TLS echo server to the client's CPU instead of the module's",
+)
+ARGS = _parser.parse_args()
+TOTAL = ARGS.mib * 1024 * 1024
+WRITE = 65536
+SUITE = "ECDHE-RSA-AES128-GCM-SHA256"
+
+ECHO_SERVER = """
+import asyncio, ssl, sys
+from bg96.testing import TlsEchoServer
+
+async def main():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(sys.argv[3])
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    async with TlsEchoServer(ctx) as server:
+        print(f"tls echo on socket://127.0.0.1:{server.port}", flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def placement() -> tuple[set[int], set[int], set[int]] | None:
+    """(client, module, echo server CPUs) when there are two CPUs or more.
+
+    As in ``throughput.py`` the servers go on another CPU than the client, so the echo server
+    shares the module's CPU: the plain ssl client then has a CPU to itself and the echo server
+    the other, while the module path squeezes the module and the echo server onto one. That
+    is the harder case for the module; ``--echo-with-client`` is the opposite one (the plain
+    ssl client then shares its CPU with the echo server, the module has one to itself).
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or ARGS.no_pin:
+        return None
+    client, other = {cpus[0]}, {cpus[1]}
+    return client, other, client if ARGS.echo_with_client else other
+
+
+PLACEMENT = placement()
+
+
+@contextmanager
+def server(args: list[str], cpus: set[int] | None) -> Iterator[int]:
+    """Start a server process on ``cpus``; yields the port from its
+    ``socket://127.0.0.1:<port>`` line."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        if cpus is not None:
+            os.sched_setaffinity(proc.pid, cpus)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "socket://127.0.0.1:" not in line:
+            raise RuntimeError(f"{args[1:4]} did not start: {line!r}")
+        yield int(line.split("socket://127.0.0.1:")[1].split()[0])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def exchange(sock: socket.socket, data: bytes) -> tuple[float, bytes]:
+    """Write ``data`` and read as many bytes back, both at once; (seconds, what came back)."""
+    sock.setblocking(False)
+    total = len(data)
+    view = memoryview(data)
+    got = bytearray()
+    sent = 0
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    writing = True
+    start = time.perf_counter()
+    while len(got) < total:
+        if writing and sent >= total:
+            sel.modify(sock, selectors.EVENT_READ)
+            writing = False
+        events = sel.select(timeout=10)
+        if not events:
+            raise TimeoutError(f"stalled at {sent} sent, {len(got)} received")
+        mask = events[0][1]
+        if mask & selectors.EVENT_WRITE and sent < total:
+            with suppress(BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent += sock.send(view[sent : sent + WRITE])
+        if mask & selectors.EVENT_READ:
+            while True:  # an SSL socket may hold decrypted bytes the selector cannot see
+                try:
+                    chunk = sock.recv(262144)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                if not chunk:
+                    raise ConnectionError(f"closed after {len(got)} bytes")
+                got += chunk
+    elapsed = time.perf_counter() - start
+    sel.close()
+    sock.setblocking(True)
+    return elapsed, bytes(got)
+
+
+class AtHost:
+    """A blocking socket on the module's TCP port, for the commands before ``CONNECT``."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+    def read_until(self, marker: bytes) -> bytes:
+        while (i := self.buf.find(marker)) < 0:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the module hung up")
+            self.buf += chunk
+        out = bytes(self.buf[: i + len(marker)])
+        del self.buf[: i + len(marker)]
+        return out
+
+    def command(self, line: str, final: bytes = b"OK\r\n") -> None:
+        self.sock.sendall(line.encode() + b"\r")
+        response = self.read_until(final)
+        if b"ERROR" in response:
+            raise RuntimeError(f"{line}: {response!r}")
+
+
+def through_module(module_port: int, echo_port: int, data: bytes) -> tuple[float, bytes]:
+    host = AtHost(module_port)
+    host.command("ATE0")
+    # the previous run's host left in transparent mode: like a DTR drop (AT&D1), the
+    # connection stayed open; close it and start from an inactive PDP context
+    host.command("AT+QSSLCLOSE=0")
+    host.command("AT+QIDEACT=1")
+    host.command(f'AT+QICFG="transwaittm",{ARGS.waittm}')
+    host.command(f'AT+QICFG="transpktsize",{ARGS.pktsize}')
+    host.command("AT+QIACT=1")
+    host.command(f'AT+QSSLOPEN=1,0,0,"127.0.0.1",{echo_port},2', final=b"CONNECT\r\n")
+    assert not host.buf, host.buf
+    try:
+        return exchange(host.sock, data)
+    finally:
+        host.sock.close()  # a DTR drop: the module goes back to command mode
+        time.sleep(0.1)
+
+
+def direct(echo_port: int, data: bytes) -> tuple[float, bytes]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # as the module at seclevel 0
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(SUITE)
+    raw = socket.create_connection(("127.0.0.1", echo_port), timeout=10)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with ctx.wrap_socket(raw) as sock:
+        cipher = sock.cipher()
+        assert cipher is not None and cipher[0] == SUITE, cipher
+        return exchange(sock, data)
+
+
+def where() -> str:
+    if PLACEMENT is None:
+        return "CPU placement left to the OS"
+    client, module, echo = (min(cpus) for cpus in PLACEMENT)
+    return f"client on CPU {client}, module on CPU {module}, TLS echo server on CPU {echo}"
+
+
+def main() -> None:
+    if PLACEMENT is not None:
+        os.sched_setaffinity(0, PLACEMENT[0])
+    data = random.Random("bg96 transparent").randbytes(TOTAL)
+    pki = TestPki("bg96 bench CA")
+    leaf = pki.server_cert()
+    results: dict[str, list[float]] = {"baseline": [], "module": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert.write_bytes(leaf.cert_pem)
+        key.write_bytes(leaf.key_pem)
+        files = Path(tmp, "files")
+        files.mkdir()
+        echo_cmd = [sys.executable, "-c", ECHO_SERVER, str(cert), str(key), SUITE]
+        module_cmd = [sys.executable, "-m", "bg96", "serve", "--tcp", "127.0.0.1:0"]
+        module_cmd += ["--files", str(files)]
+        with (
+            server(echo_cmd, PLACEMENT[2] if PLACEMENT else None) as echo_port,
+            server(module_cmd, PLACEMENT[1] if PLACEMENT else None) as module_port,
+        ):
+            for _ in range(ARGS.runs):
+                for name in ("baseline", "module"):
+                    if name == "baseline":
+                        elapsed, echoed = direct(echo_port, data)
+                    else:
+                        elapsed, echoed = through_module(module_port, echo_port, data)
+                    assert echoed == data, f"{name}: the echo differs"
+                    results[name].append(elapsed)
+    mib = ARGS.mib
+    best = {name: TOTAL / min(times) / 1e6 for name, times in results.items()}
+    print(f"{mib} MiB each way through a loopback TLS echo server (TLS 1.2, {SUITE})")
+    print(f"  ({where()}; {ARGS.runs} runs each, alternating; best shown)")
+    print(
+        f'  module: transparent mode, AT+QICFG="transwaittm",{ARGS.waittm} and '
+        f'"transpktsize",{ARGS.pktsize}'
+    )
+    for name, label in (("baseline", "plain Python ssl socket"), ("module", "through the module")):
+        runs = ", ".join(f"{t:.3f}" for t in results[name])
+        print(f"  {label:28} {best[name]:8.1f} MB/s each way   (runs: {runs} s)")
+    print(f"ratio module / baseline: {best['module'] / best['baseline']:.0%} (target >= 50%)")
+
+
+if __name__ == "__main__":
+    main()
