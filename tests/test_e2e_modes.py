@@ -839,11 +839,6 @@ def test_rfc2217_dtr_dcd_and_baud_rate(pki: TestPki) -> None:
     run(main)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: a new RFC 2217 host's DTR is not reported to the engine, which keeps "
-    "the previous host's DTR off, so the new host's DTR drop is ignored",
-)
 def test_rfc2217_dtr_drop_works_for_a_host_after_one_that_left_dtr_off(pki: TestPki) -> None:
     async def main() -> None:
         async with TlsServer(pki.server_ctx()) as server, virtual_bg96(rfc2217=True) as bg96:

@@ -6,7 +6,6 @@ and the counts can be asserted exactly; 9600 and 115200 baud check the common ra
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,11 +109,6 @@ def test_a_rate_change_applies_to_what_is_queued() -> None:
     assert len(pacer) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Pacer.push appends to a non-empty queue without regard to now, so data "
-    "pushed after the line went idle (but before a take) counts as sent before it came",
-)
 def test_data_pushed_after_an_untaken_idle_gap_is_not_sent_before_it_came() -> None:
     pacer = Pacer(9600)
     pacer.push(b"a", 0.0)  # done at 1/960 s, but nobody took it yet (a late timer)

@@ -14,36 +14,11 @@ import serial
 
 from bg96.transports import HostSink, PtyTransport, Transport
 
+from .sinks import RecordingSink, until
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux pty")
 
 ALL_BYTES = bytes(range(256))
-
-
-class RecordingSink:
-    """Records transport callbacks; ``reply`` (if set) is called with each host chunk."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-        self.data = bytearray()
-        self.reply: Callable[[bytes], None] | None = None
-
-    def host_connected(self) -> None:
-        self.events.append("connected")
-
-    def host_data(self, data: bytes) -> None:
-        self.data += data
-        if self.reply is not None:
-            self.reply(data)
-
-    def host_disconnected(self) -> None:
-        self.events.append("disconnected")
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    """Poll ``predicate`` on the loop until true, failing after ``timeout``."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.002)
 
 
 async def until_received(sink: RecordingSink, expected: bytes) -> None:

@@ -11,32 +11,7 @@ import serial
 
 from bg96.transports import HostSink, TcpTransport, Transport
 
-
-class RecordingSink:
-    """Records transport callbacks; ``reply`` (if set) is called with each host chunk."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-        self.data = bytearray()
-        self.reply: Callable[[bytes], None] | None = None
-
-    def host_connected(self) -> None:
-        self.events.append("connected")
-
-    def host_data(self, data: bytes) -> None:
-        self.data += data
-        if self.reply is not None:
-            self.reply(data)
-
-    def host_disconnected(self) -> None:
-        self.events.append("disconnected")
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    """Poll ``predicate`` on the loop until true, failing after ``timeout``."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.002)
+from .sinks import RecordingSink, until
 
 
 def run_with(test: Callable[[TcpTransport, RecordingSink], Awaitable[None]]) -> None:

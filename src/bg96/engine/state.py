@@ -67,7 +67,6 @@ class Settings:
         return Settings(**fields)
 
 
-
 @dataclass
 class PdpContext:
     """A PDP context as AT+QICSGP configures and AT+QIACT activates it."""

@@ -118,15 +118,17 @@ class Rfc2217Transport(TcpTransport):
         if self._closed or self._active is not None:
             return False
         self._active = transport
-        self._reported = None
-        self._port.dtr = True  # a fresh client: lines as pyserial opens them
-        self._port.rts = True
         # the stubs want Serial for both; PortManager uses only what these two provide
         self._manager = PortManager(
             cast(rfc2217.Serial, self._port), cast(rfc2217.Serial, _Wire(self))
         )
         if self._sink is not None:
             self._sink.host_connected()
+        # a fresh client starts with DTR and RTS on (as pyserial opens a port); say so even
+        # if the last client left them off
+        self._reported = None
+        self._port.dtr = True
+        self._port.rts = True
         return True
 
     def _data(self, transport: asyncio.Transport, data: bytes) -> None:
