@@ -49,7 +49,7 @@ _parser.add_argument(
 _parser.add_argument(
     "--pktsize", type=int, default=1460, help='AT+QICFG="transpktsize" (default 1460, the most)'
 )
-_parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (default 3)")
+_parser.add_argument("--runs", type=int, default=5, help="runs of each, alternating (default 5)")
 _parser.add_argument("--no-pin", action="store_true", help="leave CPU placement to the OS")
 _parser.add_argument(
     "--echo-with-client",

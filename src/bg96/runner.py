@@ -56,6 +56,8 @@ class _TlsConnection(asyncio.Protocol):
         self.closing = False
         self.paused = False
         self.unreported_sent = 0
+        self._records: list[bytes] = []
+        self._flush_scheduled = False
         self.lost = asyncio.get_running_loop().create_future()
 
     # asyncio callbacks
@@ -142,10 +144,22 @@ class _TlsConnection(asyncio.Protocol):
             )
 
     def send(self, data: bytes) -> None:
+        """Encrypt ``data`` as its own TLS record(s); the socket write waits for the batch."""
         if self.transport is None or self.finished or self.closing:
             return
-        self.transport.write(self.session.send(data))
+        self._records.append(self.session.send(data))
         self.unreported_sent += len(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """One socket write for every record of this loop iteration, then one Sent."""
+        self._flush_scheduled = False
+        records, self._records = self._records, []
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(b"".join(records))
         if not self.paused:
             self._report_sent()
 

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from . import commands as _commands  # noqa: F401  (fills the command table)
+from . import commands as _commands  # also fills the command table
 from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
 from .events import Intent, NetEvent, Note, Resolved
@@ -23,6 +23,7 @@ from .params import ParamError
 from .registry import COMMANDS
 from .state import (
     GPS_EPOCH,
+    AccessMode,
     Mode,
     ModuleConfig,
     PdpContext,
@@ -112,6 +113,10 @@ class Engine:
         """Bytes from the host."""
         if self.mode is Mode.BOOTING:
             return
+        if self.mode is Mode.TRANSPARENT and self.transparent is not None and not self._inbuf:
+            self.transparent.feed(data)  # the data path: no copy through the line buffer
+            self._process()
+            return
         self._inbuf += data
         self._process()
 
@@ -132,12 +137,10 @@ class Engine:
 
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
-        from .commands import pdp, ssl
-
         if isinstance(event, Resolved):
-            pdp.on_resolved(self, event)
+            _commands.pdp.on_resolved(self, event)
         else:
-            ssl.on_event(self, event)
+            _commands.ssl.on_event(self, event)
         self._after_activity()
 
     def advance(self, now: float) -> None:
@@ -181,12 +184,10 @@ class Engine:
             self.note("DTR dropped with AT&D1: command mode, the connection stays open")
             self.leave_transparent("OK")
         elif self.settings.amp_d == 2:
-            from .commands import ssl
-
             sock = self.transparent.sock
             self.note(f"DTR dropped with AT&D2: connection {sock.client_id} closed")
             self.leave_transparent("NO CARRIER")
-            ssl.release(self, sock, abort=False)
+            _commands.ssl.release(self, sock, abort=False)
         self._after_activity()
 
     @property
@@ -279,8 +280,6 @@ class Engine:
         self._out += data
 
     def _enter_transparent(self, sock: Socket) -> None:
-        from .state import AccessMode
-
         self._write_result(Result.CONNECT)
         sock.access_mode = AccessMode.TRANSPARENT
         self.transparent = TransparentLink(self, sock)
@@ -293,14 +292,10 @@ class Engine:
             sock.recv.clear()
         sock.urc_armed = True
         if not sock.reading:
-            from .commands import ssl
-
-            ssl.update_reading(self, sock)
+            _commands.ssl.update_reading(self, sock)
 
     def leave_transparent(self, result: str) -> None:
         """Back to command mode with ``OK`` (+++, DTR) or ``NO CARRIER`` (connection lost)."""
-        from .state import AccessMode
-
         link = self.transparent
         if link is None:
             return
@@ -331,12 +326,10 @@ class Engine:
 
     def reboot(self) -> None:
         """AT+CFUN=1,1 after its OK: connections drop, volatile state is lost, boot again."""
-        from .commands import ssl
-
         if self.transparent is not None:
             self.transparent.stop()
             self.transparent = None
-        ssl.drop_all(self)
+        _commands.ssl.drop_all(self)
         self._timers.clear()
         self._urcs.clear()
         self._queue.clear()

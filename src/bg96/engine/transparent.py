@@ -94,11 +94,18 @@ class TransparentLink:
         self.engine.leave_transparent("OK")
 
     def _data(self, data: bytes) -> None:
-        self.pending += data
         size = self.engine.qicfg.transpktsize
-        while len(self.pending) >= size:
-            self._send(bytes(self.pending[:size]))
-            del self.pending[:size]
+        if self.pending:
+            self.pending += data
+            data = bytes(self.pending)
+            self.pending.clear()
+        whole = len(data) - len(data) % size
+        if whole:
+            # every full packet goes now; they leave together in one write (one Send)
+            self._send(data[:whole] if whole < len(data) else data)
+            self.pending += data[whole:]
+        else:
+            self.pending += data
         if self._pack_timer is not None:
             self._pack_timer.cancel()
             self._pack_timer = None
