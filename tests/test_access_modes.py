@@ -486,3 +486,12 @@ def test_host_leaving_in_transparent_mode_is_a_dtr_drop() -> None:
     assert m.cmd("ATE0") + m.cmd("AT+QSSLRECV=4,100") == (
         b"ATE0\r\r\nOK\r\n\r\n+QSSLRECV: 4\r\nkept\r\n\r\nOK\r\n"
     )
+
+
+def test_urcport_and_qsslstate_at_port_agree() -> None:
+    m = Module()
+    m.cmd("ATE0")
+    m.open(client_id=1)
+    assert m.cmd("AT+QSSLSTATE=1").endswith(b',"uart1",1\r\n\r\nOK\r\n')
+    assert m.cmd('AT+QURCCFG="urcport","usbmodem"') == b"\r\nOK\r\n"
+    assert m.cmd("AT+QSSLSTATE=1").endswith(b',"usbmodem",1\r\n\r\nOK\r\n')

@@ -20,7 +20,7 @@ class ModuleConfig:
     imsi: str = "460001234567890"
     iccid: str = "89860012345678901234"
     operator: str = "BG96 Virtual"
-    at_port: str = "uart1"  # the single port this module serves; QSSLSTATE's <AT_port>
+    at_port: str = "uart1"  # the one port served: default of AT+QURCCFG and QSSLSTATE <AT_port>
     max_line: int = 1024  # bytes of one command line (the manuals give no limit)
     recv_buffer: int = 65536  # per-socket receive buffer before reading is paused
     send_buffer: int = 65536  # per-socket bytes accepted but not yet sent before SEND FAIL

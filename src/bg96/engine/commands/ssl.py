@@ -378,7 +378,7 @@ def state_line(engine: Engine, sock: Socket) -> str:
     return (
         f'+QSSLSTATE: {sock.client_id},"SSLClient","{sock.host}",{sock.port},{sock.local_port},'
         f"{int(sock.state)},{sock.pdp_ctx},{sock.client_id},{int(sock.access_mode)},"
-        f'"{engine.config.at_port}",{sock.ssl_ctx}'
+        f'"{engine.urcport}",{sock.ssl_ctx}'
     )
 
 
