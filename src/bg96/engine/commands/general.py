@@ -298,7 +298,6 @@ def cops(engine: Engine, cmd: Command) -> Outcome:
 
 @command("+CFUN", test="+CFUN: (0,1,4),(0,1)")
 def cfun(engine: Engine, cmd: Command) -> Outcome:
-    from . import ssl
 
     if cmd.kind is Kind.READ:
         engine.info(f"+CFUN: {engine.cfun}")
@@ -319,10 +318,7 @@ def cfun(engine: Engine, cmd: Command) -> Outcome:
     was_registered = engine.registered
     engine.cfun = fun
     if fun != 1:
-        for cid, pdp in engine.pdp.items():
-            if pdp.active:
-                pdp.active = False
-                ssl.close_for_pdp(engine, cid, urc=True)
+        pdp.drop_all_contexts(engine)
     else:
         for urc in ("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"):
             engine.urc(urc)
@@ -401,7 +397,6 @@ def qurccfg(engine: Engine, cmd: Command) -> Outcome:
 
 @command("+CGATT", test="+CGATT: (0,1)")
 def cgatt(engine: Engine, cmd: Command) -> Outcome:
-    from . import ssl
 
     if cmd.kind is Kind.READ:
         engine.info(f"+CGATT: {engine.cgatt if engine.cfun == 1 else 0}")
@@ -415,8 +410,5 @@ def cgatt(engine: Engine, cmd: Command) -> Outcome:
         return cme(30)
     engine.cgatt = value
     if value == 0:
-        for cid, pdp in engine.pdp.items():
-            if pdp.active:
-                pdp.active = False
-                ssl.close_for_pdp(engine, cid, urc=True)
+        pdp.drop_all_contexts(engine)
     return OK

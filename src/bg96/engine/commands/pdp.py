@@ -116,6 +116,17 @@ def qideact(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
+def drop_all_contexts(engine: Engine) -> None:
+    """The network is gone (CFUN 0/4, CGATT 0): every active context and its sockets."""
+    from . import ssl
+
+    for cid, ctx in engine.pdp.items():
+        if ctx.active:
+            ctx.active = False
+            ctx.ip = ""
+            ssl.close_for_pdp(engine, cid, urc=True)
+
+
 def _ip(text: str) -> str:
     try:
         ipaddress.ip_address(text)
