@@ -12,6 +12,7 @@ from ..outcome import ERROR, OK, Final, Outcome, Transparent, cme
 from ..params import arity
 from ..registry import WRITE, WRITE_EXEC, Handler, command
 from ..state import S_DEFAULTS, Settings, SocketState
+from . import pdp
 
 if TYPE_CHECKING:
     from ..core import Engine
