@@ -1,3 +1,34 @@
-"""A virtual Quectel BG96: the SSL AT command set over real TLS, on a pty or a TCP port."""
+"""A virtual Quectel BG96: the SSL AT command set over real TLS, and a driver for it."""
+
+from .driver import (
+    CommandError,
+    ConnectionClosedByPeer,
+    Modem,
+    ModemError,
+    ModemReset,
+    ModemTimeout,
+    OpenFailed,
+    PortClosed,
+    SendFailed,
+    SocketLike,
+    SslConnection,
+)
+from .virtual import VirtualModule
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "CommandError",
+    "ConnectionClosedByPeer",
+    "Modem",
+    "ModemError",
+    "ModemReset",
+    "ModemTimeout",
+    "OpenFailed",
+    "PortClosed",
+    "SendFailed",
+    "SocketLike",
+    "SslConnection",
+    "VirtualModule",
+    "__version__",
+]

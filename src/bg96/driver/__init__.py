@@ -1,0 +1,37 @@
+"""The host side: a BG96 driver that runs against the virtual module or real hardware."""
+
+from .client import Modem
+from .connection import SslConnection
+from .errors import (
+    CommandError,
+    ConnectionClosedByPeer,
+    ModemError,
+    ModemReset,
+    ModemTimeout,
+    OpenFailed,
+    PortClosed,
+    SendFailed,
+)
+from .parser import Connect, Data, DataPhase, DteParser, Prompt, Response, Urc
+from .socketlike import SocketLike
+
+__all__ = [
+    "CommandError",
+    "Connect",
+    "ConnectionClosedByPeer",
+    "Data",
+    "DataPhase",
+    "DteParser",
+    "Modem",
+    "ModemError",
+    "ModemReset",
+    "ModemTimeout",
+    "OpenFailed",
+    "PortClosed",
+    "Prompt",
+    "Response",
+    "SendFailed",
+    "SocketLike",
+    "SslConnection",
+    "Urc",
+]

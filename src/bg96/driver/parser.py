@@ -1,0 +1,250 @@
+"""The host side's sans-IO parser: module bytes in, responses, prompts, URCs and data out.
+
+It knows the BG96's framing: ``\\r\\n``-framed lines, final result codes, ``+CME ERROR``,
+the ``> `` prompt, length-prefixed binary blocks (``+QSSLRECV: <n>``, push-mode
+``+QSSLURC: "recv",<id>,<n>``), ``CONNECT`` data phases, and URCs that may arrive at any
+time, also in the middle of a response. Bytes may be split anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+FINALS = (b"OK", b"ERROR", b"SEND OK", b"SEND FAIL", b"NO CARRIER", b"NO DIALTONE", b"BUSY")
+FINAL_PREFIXES = (b"+CME ERROR:", b"+CMS ERROR:")
+URC_PREFIXES = (
+    b"+QSSLURC:",
+    b"+QIURC:",
+    b"+QSSLOPEN:",
+    b"+QIOPEN:",
+    b"+CFUN:",
+    b"+CPIN:",
+    b"+QUSIM:",
+    b"+QIND:",
+    b"+CREG:",
+    b"+CGREG:",
+    b"+CEREG:",
+    b"+CTZV:",
+    b"+CTZE:",
+    b"+QPING:",
+    b"+QNTP:",
+)
+URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
+_PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d+)\Z')
+_RECV = re.compile(rb"\+QSSLRECV: (\d+)\Z")
+
+
+class DataPhase(Enum):
+    """What follows a ``CONNECT`` for the command under way."""
+
+    UPLOAD = "upload"  # the host sends (QFUPL): the module answers afterwards
+    DOWNLOAD = "download"  # a known number of raw bytes, then the response (QFDWL)
+    TRANSPARENT = "transparent"  # everything is connection data from here on
+
+
+@dataclass(frozen=True)
+class Response:
+    """A command's whole answer: information lines (binary blocks as items) and its final code."""
+
+    command: bytes
+    lines: tuple[bytes, ...]
+    final: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.final in (b"OK", b"SEND OK", b"CONNECT")
+
+    def raw(self) -> bytes:
+        return b"\r\n".join((*self.lines, self.final))
+
+
+@dataclass(frozen=True)
+class Urc:
+    """An unsolicited result code; ``data`` holds a push-mode payload."""
+
+    line: bytes
+    data: bytes = b""
+
+    @property
+    def name(self) -> bytes:
+        return self.line.split(b":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The ``> `` of QSSLSEND: the module waits for the data."""
+
+
+@dataclass(frozen=True)
+class Connect:
+    """``CONNECT``: a data phase starts (upload, download or transparent mode)."""
+
+
+@dataclass(frozen=True)
+class Data:
+    """Raw bytes of a data phase (a QFDWL file, transparent-mode traffic)."""
+
+    data: bytes
+
+
+Event = Response | Urc | Prompt | Connect | Data
+
+
+@dataclass
+class _Pending:
+    command: bytes
+    prefix: bytes  # this command's own information lines start with it (``+CPIN:``)
+    phase: DataPhase | None
+    download: int
+    lines: list[bytes] = field(default_factory=list)
+
+
+def response_prefix(command: bytes) -> bytes:
+    """``AT+CPIN?`` -> ``+CPIN:``: lines with it answer the command even if URC-like."""
+    body = command[2:] if command[:2].upper() == b"AT" else command
+    m = re.match(rb"([+&$%^][A-Za-z0-9_]+)", body)
+    return m.group(1).upper() + b":" if m else b"\x00"
+
+
+class DteParser:
+    """Feed module bytes with ``feed``; take events with ``events``."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._events: deque[Event] = deque()
+        self._pending: _Pending | None = None
+        self._raw_left = 0  # bytes of a binary block still to read
+        self._raw = bytearray()
+        self._raw_for: bytes | None = None  # the line that announced the block
+        self._transparent = False
+        self.prompt_expected = False
+
+    # ---- what the host is doing ------------------------------------------------------
+
+    def begin(self, command: bytes, *, phase: DataPhase | None = None, download: int = 0) -> None:
+        """The host sent ``command``: its answer (and echo) come next."""
+        self._pending = _Pending(command.rstrip(b"\r\n"), response_prefix(command), phase, download)
+        self.prompt_expected = command[:12].upper().startswith(b"AT+QSSLSEND")
+
+    def leave_transparent(self) -> None:
+        """The host left transparent mode (+++, DTR): lines again from here on."""
+        self._transparent = False
+
+    @property
+    def transparent(self) -> bool:
+        return self._transparent
+
+    @property
+    def busy(self) -> bool:
+        """A command is under way."""
+        return self._pending is not None
+
+    # ---- bytes in, events out --------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        if self._transparent:
+            self._events.append(Data(bytes(data)))
+            return
+        self._buf += data
+        self._parse()
+
+    def events(self) -> list[Event]:
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def _parse(self) -> None:
+        buf = self._buf
+        while buf:
+            if self._transparent:
+                self._events.append(Data(bytes(buf)))
+                buf.clear()
+                return
+            if self._raw_left:
+                take = min(self._raw_left, len(buf))
+                self._raw += buf[:take]
+                del buf[:take]
+                self._raw_left -= take
+                if self._raw_left == 0:
+                    self._block_done()
+                continue
+            if self.prompt_expected and buf.startswith(b"> "):
+                del buf[:2]
+                self.prompt_expected = False
+                self._events.append(Prompt())
+                continue
+            if self.prompt_expected and buf.startswith(b"\r\n> "):
+                del buf[:4]
+                self.prompt_expected = False
+                self._events.append(Prompt())
+                continue
+            end = buf.find(b"\n")
+            if end < 0:
+                return
+            line = bytes(buf[:end]).rstrip(b"\r")
+            del buf[: end + 1]
+            if line:
+                self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        pending = self._pending
+        if pending is not None and line == pending.command:
+            return  # the echo
+        push = _PUSH.match(line)
+        if push:
+            self._start_block(line, int(push.group(2)))
+            return
+        if pending is not None:
+            if line in FINALS or line.startswith(FINAL_PREFIXES):
+                self._finish(line)
+                return
+            if line == b"CONNECT" or line.startswith(b"CONNECT "):
+                self._connect(pending)
+                return
+            if line.startswith(pending.prefix):
+                recv = _RECV.match(line)
+                pending.lines.append(line)
+                if recv and int(recv.group(1)):
+                    self._start_block(None, int(recv.group(1)))
+                return
+        if line.startswith(URC_PREFIXES) or line in URC_WORDS:
+            self._events.append(Urc(line))
+            return
+        if pending is not None:
+            pending.lines.append(line)
+        else:
+            self._events.append(Urc(line))  # unexpected text: report it rather than lose it
+
+    def _start_block(self, announced_by: bytes | None, size: int) -> None:
+        self._raw_for = announced_by
+        self._raw_left = size
+        self._raw = bytearray()
+        if size == 0:
+            self._block_done()
+
+    def _block_done(self) -> None:
+        data = bytes(self._raw)
+        self._raw = bytearray()
+        if self._raw_for is not None:
+            self._events.append(Urc(self._raw_for, data))
+        elif self._pending is not None:
+            self._pending.lines.append(data)
+        self._raw_for = None
+
+    def _connect(self, pending: _Pending) -> None:
+        self._events.append(Connect())
+        if pending.phase is DataPhase.TRANSPARENT:
+            self._pending = None
+            self._transparent = True
+        elif pending.phase is DataPhase.DOWNLOAD:
+            self._start_block(None, pending.download)
+
+    def _finish(self, final: bytes) -> None:
+        pending = self._pending
+        assert pending is not None
+        self._pending = None
+        self.prompt_expected = False
+        self._events.append(Response(pending.command, tuple(pending.lines), final))

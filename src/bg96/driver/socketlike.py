@@ -1,0 +1,107 @@
+"""A socket-shaped wrapper around an SSL connection, so socket-taking code runs over the modem."""
+
+from __future__ import annotations
+
+import io
+from types import TracebackType
+from typing import Any
+
+from .connection import SslConnection
+from .errors import ModemTimeout
+
+
+class _RawReader(io.RawIOBase):
+    """``makefile("rb")``'s raw layer: reads come from the connection."""
+
+    def __init__(self, owner: SocketLike) -> None:
+        self._owner = owner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._owner.recv(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _RawWriter(io.RawIOBase):
+    def __init__(self, owner: SocketLike) -> None:
+        self._owner = owner
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        payload = bytes(data)
+        self._owner.sendall(payload)
+        return len(payload)
+
+
+class SocketLike:
+    """``sendall``, ``send``, ``recv``, ``makefile``, ``settimeout``, ``close`` over the modem.
+
+    Timeouts raise ``socket.timeout`` (``TimeoutError``) like a real socket.
+    """
+
+    def __init__(self, connection: SslConnection, timeout: float | None = None) -> None:
+        self.connection = connection
+        self._timeout = timeout
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._timeout = timeout
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        self.connection.send(bytes(data))
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        try:
+            return self.connection.recv(size, self._timeout)
+        except ModemTimeout as exc:
+            raise TimeoutError(str(exc)) from exc
+
+    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        data = self.recv(size or len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def makefile(self, mode: str = "r", buffering: int | None = None, **kwargs: Any) -> Any:
+        """A file over the connection: ``"rb"``/``"wb"`` binary, text otherwise."""
+        size: int = buffering if buffering is not None and buffering > 0 else io.DEFAULT_BUFFER_SIZE
+        if "w" in mode:
+            raw_w = _RawWriter(self)
+            binary_w: io.BufferedIOBase = io.BufferedWriter(raw_w, size)
+            return binary_w if "b" in mode else io.TextIOWrapper(binary_w, **kwargs)
+        raw_r = _RawReader(self)
+        binary_r: io.BufferedIOBase = io.BufferedReader(raw_r, size)
+        return binary_r if "b" in mode else io.TextIOWrapper(binary_r, **kwargs)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+    def __enter__(self) -> SocketLike:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

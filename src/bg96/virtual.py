@@ -1,0 +1,186 @@
+"""``VirtualModule``: a virtual BG96 in this process, on a loopback port (or a pty).
+
+As a sync context manager it runs its own event loop in a thread; as an async one it runs in
+the caller's loop. Either way ``.url`` is what a host opens (``socket://127.0.0.1:<port>``).
+The same options as ``bg96 serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import concurrent.futures
+import datetime as dt
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, TypeVar
+
+from .engine import Engine, FileStore, MemoryStore, ModuleConfig
+from .filestore import DirStore
+from .resolve import Resolver
+from .runner import Runner
+from .trace import Trace, open_trace
+from .transports.base import Transport
+from .transports.pty import PtyTransport
+from .transports.rfc2217 import Rfc2217Transport
+from .transports.tcp import TcpTransport
+
+T = TypeVar("T")
+TransportKind = Literal["tcp", "rfc2217", "pty"]
+
+
+class VirtualModule:
+    """A virtual BG96 served on ``transport`` (tcp, rfc2217 or pty)."""
+
+    def __init__(
+        self,
+        *,
+        transport: TransportKind = "tcp",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        link: Path | None = None,
+        files: Path | None = None,
+        resolve: dict[str, str] | None = None,
+        system_resolver: bool = True,
+        trace: Trace | str | None = None,
+        pace: bool = False,
+        config: ModuleConfig | None = None,
+    ) -> None:
+        self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
+        self.config = config or ModuleConfig()
+        self._kind = transport
+        self._host, self._port, self._link = host, port, link
+        self._resolver = Resolver(resolve, system=system_resolver)
+        self._trace = open_trace(trace) if isinstance(trace, str) else trace
+        self._pace = pace
+        self.engine: Engine | None = None
+        self.runner: Runner | None = None
+        self.transport: Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+
+    # ---- where hosts connect -------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``socket://...``, ``rfc2217://...`` or the pty's device path."""
+        transport = self.transport
+        if isinstance(transport, TcpTransport):  # also RFC 2217
+            return transport.url
+        if isinstance(transport, PtyTransport):
+            return transport.path
+        raise RuntimeError("the module is not running")
+
+    # ---- async life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.engine = Engine(store=self.store, config=self.config, now=loop.time())
+        transport: Transport
+        if self._kind == "tcp":
+            transport = TcpTransport(self._host, self._port)
+        elif self._kind == "rfc2217":
+            transport = Rfc2217Transport(self._host, self._port)
+        else:
+            transport = PtyTransport(link=self._link)
+        self.transport = transport
+        self.runner = Runner(
+            self.engine, transport, resolver=self._resolver, trace=self._trace, pace=self._pace
+        )
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
+            self.runner = None
+
+    async def __aenter__(self) -> VirtualModule:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ---- sync life cycle: the module's loop runs in a thread ----------------------------------
+
+    def __enter__(self) -> VirtualModule:
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            try:
+                await self.start()
+            except BaseException as exc:
+                started.set_exception(exc)
+                return
+            started.set_result(None)
+            await self._stop.wait()
+            await self.stop()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+        self._thread.start()
+        started.result(timeout=30)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in the module's loop (the engine is not thread-safe) and return its result."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the module is not running")
+        try:
+            if asyncio.get_running_loop() is loop:
+                return fn()
+        except RuntimeError:
+            pass
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(timeout=10)
+
+    # ---- the module's clock ------------------------------------------------------------------
+
+    @property
+    def clock(self) -> dt.datetime:
+        """The module's own clock (AT+CCLK), in UTC."""
+        engine = self._engine()
+        posix = self.call(engine.module_time)
+        return dt.datetime.fromtimestamp(posix, dt.UTC)
+
+    def set_clock(self, when: dt.datetime, tz_quarters: int = 0) -> None:
+        """Set the module's clock as AT+CCLK would (``when`` is UTC if naive)."""
+        engine = self._engine()
+        aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+        posix = float(calendar.timegm(aware.utctimetuple()))
+        self.call(lambda: engine.set_module_time(posix, tz_quarters))
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError("the module is not running")
+        return self.engine
