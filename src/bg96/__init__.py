@@ -13,11 +13,14 @@ from .driver import (
     SocketLike,
     SslConnection,
 )
+from .driver.aclient import AsyncModem, AsyncSslConnection
 from .virtual import VirtualModule
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncModem",
+    "AsyncSslConnection",
     "CommandError",
     "ConnectionClosedByPeer",
     "Modem",
