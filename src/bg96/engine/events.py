@@ -28,7 +28,8 @@ class TlsParams:
     ignore_localtime: bool = True
     module_time: float = 0.0  # module clock (AT+CCLK) as a POSIX timestamp, UTC
     negotiate_time: int = 300
-    sni: bool = False
+    sni: bool = False  # later firmware: AT+QSSLCFG="sni",<ctx>,1 sends the server name
+    checkhost: str = ""  # later firmware: AT+QSSLCFG="checkhost": the name to check, or none
 
 
 # ---- intents: engine -> runner -------------------------------------------------------
