@@ -524,3 +524,24 @@ def test_direct_push_mode_delivers_data_in_the_urc(mode: int) -> None:
         b'\r\n+QSSLURC: "recv",4,18\r\nTest data from SSL\r\n'
     )
     assert m.cmd("AT+QSSLRECV=4,100") == b"\r\nERROR\r\n"
+
+
+def test_later_firmware_keys_sni_and_checkhost() -> None:
+    m = Module()
+    m.cmd("ATE0")
+    assert m.cmd('AT+QSSLCFG="sni",1') == b'\r\n+QSSLCFG: "sni",1,0\r\n\r\nOK\r\n'
+    assert m.cmd('AT+QSSLCFG="sni",1,1') == b"\r\nOK\r\n"
+    assert m.cmd('AT+QSSLCFG="sni",1,2') == b"\r\nERROR\r\n"
+    assert m.cmd('AT+QSSLCFG="checkhost",1,1') == b"\r\nOK\r\n"
+    connect = m.open(client_id=0, ssl_ctx=1, host="broker.example")
+    assert connect.tls.sni and connect.tls.checkhost == "broker.example"
+    # Mbed OS passes the host name itself
+    assert m.cmd('AT+QSSLCFG="checkhost",2,"iot.example"') == b"\r\nOK\r\n"
+    assert m.cmd('AT+QSSLCFG="checkhost",2') == (
+        b'\r\n+QSSLCFG: "checkhost",2,"iot.example"\r\n\r\nOK\r\n'
+    )
+    other = m.open(client_id=1, ssl_ctx=2, host="10.0.0.1")
+    assert not other.tls.sni and other.tls.checkhost == "iot.example"
+    assert m.open(client_id=2, ssl_ctx=3).tls.checkhost == ""
+    for key in ("closetimemode", "dtrmode", "renegotiation", "sslcertkey"):
+        assert m.cmd(f'AT+QSSLCFG="{key}",1,1') == b"\r\nERROR\r\n", key

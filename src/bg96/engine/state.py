@@ -93,6 +93,8 @@ class SslContext:
     clientkey: str = ""
     ignorelocaltime: int = 1
     negotiatetime: int = 300
+    sni: int = 0  # later firmware key: send SNI
+    checkhost: str = "0"  # later firmware key: "0", "1" (the QSSLOPEN address) or a host name
 
 
 @dataclass

@@ -55,6 +55,9 @@ _CFG_KEYS: dict[str, str] = {
     "negotiatetime": "(10-300)",
 }
 _ALIASES = {"secllevel": "seclevel"}
+# keys of later BG9x firmware that host drivers send and the virtual module accepts (not
+# listed by the test form, which is this firmware's)
+_LATER_KEYS = ("sni", "checkhost")
 
 
 def _fmt_suite(code: int) -> str:
@@ -73,7 +76,7 @@ def qsslcfg(engine: Engine, cmd: Command) -> Outcome:
     arity(params, 2, 3)
     asked = params[0].string(32)
     key = _ALIASES.get(asked.lower(), asked.lower())
-    if key not in _CFG_KEYS:
+    if key not in _CFG_KEYS and key not in _LATER_KEYS:
         engine.note(f'AT+QSSLCFG: key "{asked}" is not known to this BG96 firmware')
         return ERROR
     ctx_id = params[1].num(0, 5)
@@ -96,8 +99,12 @@ def qsslcfg(engine: Engine, cmd: Command) -> Outcome:
         ctx.seclevel = p.num(0, 2)
     elif key == "ignorelocaltime":
         ctx.ignorelocaltime = p.num(0, 1)
-    else:
+    elif key == "negotiatetime":
         ctx.negotiatetime = p.num(10, 300)
+    elif key == "sni":
+        ctx.sni = p.num(0, 1)
+    else:  # checkhost: 0/1 (check the QSSLOPEN address) or a quoted host name (Mbed OS)
+        ctx.checkhost = p.string(255) if p.quoted else str(p.num(0, 1))
     return OK
 
 
@@ -107,6 +114,8 @@ def _cfg_value(ctx_id: int, engine: Engine, key: str) -> str:
         return _fmt_suite(ctx.ciphersuite)
     if key in ("cacert", "clientcert", "clientkey"):
         return f'"{getattr(ctx, key)}"'
+    if key == "checkhost" and ctx.checkhost not in ("0", "1"):
+        return f'"{ctx.checkhost}"'
     return str(getattr(ctx, key))
 
 
@@ -117,9 +126,10 @@ def _read_cert(engine: Engine, name: str) -> bytes | None:
     return None if fname is None else engine.store.read(fname)
 
 
-def tls_snapshot(engine: Engine, ctx_id: int) -> TlsParams:
-    """The SSL context as a new connection sees it (files read now)."""
+def tls_snapshot(engine: Engine, ctx_id: int, host: str) -> TlsParams:
+    """The SSL context as a new connection to ``host`` sees it (files read now)."""
     ctx = engine.ssl_ctx[ctx_id]
+    checkhost = {"0": "", "1": host}.get(ctx.checkhost, ctx.checkhost)
     suites = SUITES if ctx.ciphersuite == ALL_SUITES else (ctx.ciphersuite,)
     return TlsParams(
         ssl_ctx_id=ctx_id,
@@ -133,6 +143,8 @@ def tls_snapshot(engine: Engine, ctx_id: int) -> TlsParams:
         ignore_localtime=bool(ctx.ignorelocaltime),
         module_time=engine.module_time(),
         negotiate_time=ctx.negotiatetime,
+        sni=bool(ctx.sni),
+        checkhost=checkhost,
     )
 
 
@@ -178,7 +190,7 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
         access_mode=mode,
     )
     engine.sockets[client_id] = sock
-    engine.emit(Connect(client_id, sock.conn_seq, host, port, tls_snapshot(engine, ctx_id)))
+    engine.emit(Connect(client_id, sock.conn_seq, host, port, tls_snapshot(engine, ctx_id, host)))
     sock.timer = engine.call_later(
         engine.config.tcp_connect_timeout,
         lambda: _open_failed(engine, sock, QiError.TIMEOUT, "TCP connect timed out", abort=True),
