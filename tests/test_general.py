@@ -261,3 +261,18 @@ def test_driver_start_up_commands() -> None:
         assert m.cmd(line) == answer, line
     m.activate()
     assert m.cmd("AT+CGPADDR=1") == b"\r\n+CGPADDR: 1,10.7.157.1\r\n\r\nOK\r\n"
+
+
+def test_ipr_survives_a_restart_only_when_stored() -> None:
+    m = Module()
+    m.cmd("ATE0")
+    m.cmd("AT+IPR=57600")
+    m.cmd("AT+CFUN=1,1")
+    m.advance(0.2)
+    m.cmd("ATE0")
+    assert m.cmd("AT+IPR?") == b"\r\n+IPR: 115200\r\n\r\nOK\r\n"
+    m.cmd("AT+IPR=57600;&W")
+    m.cmd("AT+CFUN=1,1")
+    m.advance(0.2)
+    m.cmd("ATE0")
+    assert m.cmd("AT+IPR?") == b"\r\n+IPR: 57600\r\n\r\nOK\r\n"

@@ -36,10 +36,7 @@ from .state import (
 from .timers import Timer, Timers
 from .transparent import TransparentLink
 
-CR = 13
 LF = 10
-CTRL_Z = 0x1A
-ESC = 0x1B
 
 
 class DataPhase(Protocol):
@@ -335,6 +332,7 @@ class Engine:
         self._queue.clear()
         self._line.clear()
         self._inbuf.clear()
+        self.ipr = self.saved_ipr  # AT+IPR without AT&W does not survive a restart
         self.mode = Mode.BOOTING
         self._timers.call_at(self.now + self.config.reboot_time, self.power_on)
 
