@@ -168,12 +168,14 @@ class AsyncSslConnection:
                 await asyncio.wait_for(self._changed.wait(), left)
 
     async def _fetch(self) -> None:
+        """QSSLRECV until the module's buffer is empty. The flag is cleared before each read:
+        a recv URC that arrives while the command runs sets it again."""
         while True:
+            self._module_has_data = False
             response = await self.modem.command(f"AT+QSSLRECV={self.client_id},{MAX_RECV}")
             data = response.lines[1] if len(response.lines) > 1 else b""
             self._buffer += data
             if len(data) < MAX_RECV:
-                self._module_has_data = False
                 return
 
     async def close(self, timeout: int = 10) -> None:
