@@ -20,7 +20,6 @@ from bg96.engine.events import TlsParams
 from bg96.testing import TestPki, ThreadedTlsEchoServer, TlsEchoServer, server_context
 from bg96.tls import (
     SUITES,
-    CipherSuite,
     TlsClientSession,
     TlsConfigError,
     TlsFailure,
@@ -121,39 +120,7 @@ def test_context_offers_only_configured_suites_in_module_order() -> None:
     assert [c["name"] for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3"] == ["AES128-SHA"]
 
 
-# ---- every (version, suite) pair ------------------------------------------------------
-
-
-@pytest.mark.parametrize("suite", SUITES, ids=lambda s: s.openssl)
-@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
-def test_version_suite_matrix(
-    version: int, suite: CipherSuite, echo: ThreadedTlsEchoServer, pki: TestPki
-) -> None:
-    p = params(sslversion=version, ciphersuites=(suite.code,), seclevel=1, cacert=pki.ca_pem)
-    if version == 0:
-        with pytest.raises(TlsUnsupported) as info:
-            TlsClientSession(p, "localhost")
-        assert "SSL 3.0 is not available in OpenSSL" in info.value.reason
-        assert "not supported by this virtual module yet" in info.value.reason
-        assert info.value.failure.code == 566
-        return
-    if not openssl_has(suite.openssl):
-        with pytest.raises(TlsUnsupported) as info:
-            TlsClientSession(p, "localhost")
-        algo = "RC4" if "RC4" in suite.openssl else "3DES"
-        assert f"has no {algo}" in info.value.reason
-        assert format_code(suite.code) in info.value.reason
-        return
-    if suite.tls12_only and version in (1, 2):
-        with pytest.raises(TlsUnsupported, match=r"needs TLS 1\.2"):
-            TlsClientSession(p, "localhost")
-        return
-    out = run(p, echo.port, payload=suite.openssl.encode())
-    assert out.failure is None
-    assert out.session.version == EXPECTED_VERSION[version]
-    assert out.session.cipher == suite.openssl
-    assert out.session.cipher_code == suite.code
-    assert out.echoed == suite.openssl.encode()
+# ---- every (version, suite) pair: tests/test_tls_matrix.py ------------------------------
 
 
 def test_all_suites_with_missing_ones_still_connect(echo: ThreadedTlsEchoServer) -> None:

@@ -1,13 +1,18 @@
-"""TLS for the virtual module: the BG96's cipher-suite and version tables and a sans-IO client."""
+"""TLS for the virtual module: the BG96's cipher-suite and version tables and a sans-IO client.
 
-from bg96.tls.session import (
-    TlsClientSession,
+``TlsClientSession`` runs each connection with OpenSSL (Python's ``ssl``) when OpenSSL can
+make the configured offer, and with tlslite-ng when it needs SSL 3.0, RC4 or 3DES.
+"""
+
+from bg96.tls.common import KeyLog, TlsPlan, make_plan
+from bg96.tls.errors import (
+    SSL_CONNECTION_FAILED,
     TlsConfigError,
     TlsFailure,
     TlsStep,
     TlsUnsupported,
-    build_context,
 )
+from bg96.tls.session import BACKENDS, Backend, TlsClientSession, build_context
 from bg96.tls.suites import (
     ALL_SUITES,
     SSL_VERSIONS,
@@ -22,17 +27,23 @@ from bg96.tls.suites import (
 
 __all__ = [
     "ALL_SUITES",
+    "BACKENDS",
+    "SSL_CONNECTION_FAILED",
     "SSL_VERSIONS",
     "SUITES",
+    "Backend",
     "CipherSuite",
+    "KeyLog",
     "TlsClientSession",
     "TlsConfigError",
     "TlsFailure",
+    "TlsPlan",
     "TlsStep",
     "TlsUnsupported",
     "build_context",
     "expand_suites",
     "format_code",
+    "make_plan",
     "suite_by_code",
     "suite_by_openssl_name",
     "suite_name",
