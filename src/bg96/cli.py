@@ -9,16 +9,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .engine import Engine
-from .filestore import DirStore, default_files_dir
-from .resolve import Resolver, parse_override
-from .runner import Runner
+from . import __version__, files_cli, shell
+from .filestore import default_files_dir
+from .keylog import keylog_from_env, open_keylog
+from .resolve import parse_override
 from .trace import Trace, open_trace
-from .transports.base import Transport
-from .transports.pty import PtyTransport
-from .transports.rfc2217 import Rfc2217Transport
-from .transports.tcp import TcpTransport
+from .virtual import TransportKind, VirtualModule
 
 SERVE_HELP = """\
 Serve a virtual BG96 on a pseudo-terminal (default), a TCP port or an RFC 2217 port.
@@ -92,48 +88,61 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--trace", metavar="-|FILE", help="write a timestamped AT trace to stdout (-) or FILE"
     )
+    serve.add_argument(
+        "--keylog",
+        metavar="FILE",
+        help="append NSS key-log lines for every TLS connection (default: $SSLKEYLOGFILE)",
+    )
 
     sub.add_parser(
         "demo",
         help="virtual module + local TLS echo server + scripted host session, with its trace",
     )
+    shell.add_subcommand(sub)
+    files_cli.add_subcommand(sub)
     return parser
 
 
 async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
-    store = DirStore(args.files or default_files_dir())
-    engine = Engine(store=store, now=loop.time())
-    transport: Transport
+    files = args.files or default_files_dir()
+    kind: TransportKind = "pty"
+    host, port = "127.0.0.1", 0
     if args.tcp is not None:
-        transport = TcpTransport(*args.tcp)
+        kind, (host, port) = "tcp", args.tcp
     elif args.rfc2217 is not None:
-        transport = Rfc2217Transport(*args.rfc2217)
-    else:
-        transport = PtyTransport(link=args.link)
+        kind, (host, port) = "rfc2217", args.rfc2217
     trace = open_trace(args.trace) if args.trace else Trace.null()
-    runner = Runner(
-        engine, transport, resolver=Resolver(dict(args.resolve)), trace=trace, pace=args.pace
+    keylog = open_keylog(args.keylog) if args.keylog else keylog_from_env()
+    module = VirtualModule(
+        transport=kind,
+        host=host,
+        port=port,
+        link=args.link,
+        files=files,
+        resolve=dict(args.resolve),
+        trace=trace,
+        pace=args.pace,
+        keylog=keylog,
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await runner.start()
-    where = transport.description
-    if isinstance(transport, TcpTransport):
-        where = f"{transport.url}"
-    print(f"bg96: virtual BG96 on {where} (files in {store.root})", flush=True)
-    if args.link is not None and isinstance(transport, PtyTransport):
-        print(f"bg96: linked {args.link} -> {transport.path}", flush=True)
+    await module.start()
+    print(f"bg96: virtual BG96 on {module.url} (files in {Path(files).resolve()})", flush=True)
+    if args.link is not None and kind == "pty":
+        print(f"bg96: linked {args.link} -> {module.url}", flush=True)
     await stop.wait()
     print("bg96: stopping, closing connections", flush=True)
-    await runner.stop()
+    await module.stop()
     trace.close()
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("shell", "files"):
+        return int(args.run(args))
     if args.command == "demo":
         from .demo import main as demo_main
 

@@ -199,8 +199,10 @@ class Runner:
         resolver: Resolver | None = None,
         trace: Trace | None = None,
         pace: bool = False,
+        keylog: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.keylog = keylog
         self.transport = transport
         self.resolver = resolver or Resolver()
         self.trace = trace or Trace.null()
@@ -432,7 +434,9 @@ class Runner:
         """Resolve, connect TCP and start the TLS client; results come back as events."""
         seq, cid = intent.conn_seq, intent.client_id
         try:
-            session = TlsClientSession(intent.tls, intent.host if intent.tls.sni else None)
+            session = TlsClientSession(
+                intent.tls, intent.host if intent.tls.sni else None, keylog=self.keylog
+            )
         except TlsConfigError as exc:
             self._event(ConnectFailed(cid, seq, exc.code, exc.reason))
             return
@@ -442,7 +446,7 @@ class Runner:
         )
         self.trace.note(
             f"QSSLOPEN {cid}: {intent.host}:{intent.port} sslversion {intent.tls.sslversion}, "
-            f"suites {suites}{more}, seclevel {intent.tls.seclevel}"
+            f"suites {suites}{more}, seclevel {intent.tls.seclevel}; {session.note}"
         )
         try:
             address = await self.resolver.resolve(intent.host)

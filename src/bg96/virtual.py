@@ -47,6 +47,7 @@ class VirtualModule:
         trace: Trace | str | None = None,
         pace: bool = False,
         config: ModuleConfig | None = None,
+        keylog: Callable[[str], None] | None = None,
     ) -> None:
         self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
         self.config = config or ModuleConfig()
@@ -55,6 +56,7 @@ class VirtualModule:
         self._resolver = Resolver(resolve, system=system_resolver)
         self._trace = open_trace(trace) if isinstance(trace, str) else trace
         self._pace = pace
+        self._keylog = keylog
         self.engine: Engine | None = None
         self.runner: Runner | None = None
         self.transport: Transport | None = None
@@ -89,7 +91,12 @@ class VirtualModule:
             transport = PtyTransport(link=self._link)
         self.transport = transport
         self.runner = Runner(
-            self.engine, transport, resolver=self._resolver, trace=self._trace, pace=self._pace
+            self.engine,
+            transport,
+            resolver=self._resolver,
+            trace=self._trace,
+            pace=self._pace,
+            keylog=self._keylog,
         )
         await self.runner.start()
 
