@@ -24,7 +24,8 @@ def run(pki: TestPki, body: Callable[[AsyncModem, TlsEchoServer], Awaitable[None
     async def main() -> None:
         async with (
             TlsEchoServer(pki.server_ctx()) as echo,
-            VirtualModule(system_resolver=False) as vm,await AsyncModem.open(vm.url) as modem
+            VirtualModule(system_resolver=False) as vm,
+            await AsyncModem.open(vm.url) as modem,
         ):
             await modem.sync()
             await modem.activate()

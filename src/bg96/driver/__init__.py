@@ -11,6 +11,7 @@ from .errors import (
     OpenFailed,
     PortClosed,
     SendFailed,
+    UnexpectedResponse,
 )
 from .parser import Connect, Data, DataPhase, DteParser, Prompt, Response, Urc
 from .socketlike import SocketLike
@@ -33,5 +34,6 @@ __all__ = [
     "SendFailed",
     "SocketLike",
     "SslConnection",
+    "UnexpectedResponse",
     "Urc",
 ]

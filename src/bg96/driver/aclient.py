@@ -19,14 +19,13 @@ import serial
 
 from ..engine.files import checksum
 from .client import (
-    _CME,
     _OPEN,
-    _QIGETERROR,
     _SSLURC,
-    DEFAULT_RESPONSE,
-    MAX_RESPONSE,
     QI_COMMANDS,
+    cme_error,
     command_name,
+    parse_qigeterror,
+    response_timeout,
 )
 from .errors import (
     CommandError,
@@ -36,6 +35,7 @@ from .errors import (
     OpenFailed,
     PortClosed,
     SendFailed,
+    UnexpectedResponse,
 )
 from .parser import Connect, Data, DataPhase, DteParser, Event, Prompt, Response, Urc
 
@@ -156,8 +156,8 @@ class AsyncSslConnection:
                 return out
             if self.access_mode == 0 and self._module_has_data and not self.closed:
                 await self._fetch()
-                if self._buffer:
-                    continue
+                if self._buffer or self._module_has_data:
+                    continue  # data, or a recv URC came in during the read: read again
             if self.closed_by_peer or self.closed:
                 return b""
             self._changed.clear()
@@ -313,16 +313,20 @@ class AsyncModem:
         """Send ``line``; with ``payload``, send it at the ``>`` prompt or after ``CONNECT``."""
         async with self._lock:
             data = line.encode("latin-1")
-            self.parser.begin(data, phase=phase)
+            self.parser.begin(data, phase=phase, payload=payload or b"")
             self.write(data + b"\r")
-            default = MAX_RESPONSE.get(command_name(line), DEFAULT_RESPONSE)
-            wait = timeout if timeout is not None else max(self.min_timeout, default)
+            wait = timeout if timeout is not None else response_timeout(line, self.min_timeout)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait
             while True:
-                event = await self._next(line, deadline)
+                try:
+                    event = await self._next(line, deadline)
+                except ModemTimeout as exc:
+                    raise ModemTimeout(line, wait, exc.partial) from None
                 if isinstance(event, Response):
                     break
+                if isinstance(event, Connect) and phase is None:
+                    raise UnexpectedResponse(line, b"CONNECT", None, "no data phase was asked for")
                 if isinstance(event, (Prompt, Connect)):
                     if payload is None:
                         return Response(data, (), b"CONNECT")
@@ -333,9 +337,9 @@ class AsyncModem:
         return event
 
     async def _raise(self, line: str, response: Response) -> None:
-        cme = _CME.match(response.final)
-        if cme:
-            raise CommandError(line, response.raw(), int(cme.group(1)), "")
+        cme = cme_error(line, response)
+        if cme is not None:
+            raise cme
         code: int | None = None
         text = ""
         if command_name(line).startswith(QI_COMMANDS):
@@ -343,12 +347,7 @@ class AsyncModem:
         raise CommandError(line, response.raw(), code, text)
 
     async def last_error(self) -> tuple[int, str]:
-        response = await self.command("AT+QIGETERROR", check=False)
-        for item in response.lines:
-            m = _QIGETERROR.match(item)
-            if m:
-                return int(m.group(1)), m.group(2).decode("latin-1")
-        return 0, ""
+        return parse_qigeterror(await self.command("AT+QIGETERROR", check=False))
 
     async def sync(self, attempts: int = 10) -> None:
         """Out of any prompt, ``AT`` answers, no echo, numeric errors."""

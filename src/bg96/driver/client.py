@@ -8,13 +8,17 @@ connections, callbacks and the ``urcs`` queue.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import select
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
 import serial
+from serial.urlhandler import protocol_socket
 
 from ..engine.files import checksum
 from .connection import SslConnection
@@ -25,6 +29,7 @@ from .errors import (
     ModemTimeout,
     OpenFailed,
     PortClosed,
+    UnexpectedResponse,
 )
 from .parser import Connect, Data, DataPhase, DteParser, Event, Prompt, Response, Urc
 from .socketlike import SocketLike
@@ -42,13 +47,18 @@ MAX_RESPONSE = {
     "+QNTP": 125.0,
 }
 DEFAULT_RESPONSE = 0.3
+QUANTUM = 0.02  # s a read waits for a first byte before the caller checks its deadline
 QI_COMMANDS = ("+QI", "+QSSL")  # their ERROR is explained by AT+QIGETERROR
 SUITE_CODES = frozenset(
     {0x0035, 0x002F, 0x0005, 0x0004, 0x000A, 0x003D, 0xC011, 0xC012}
     | {0xC013, 0xC014, 0xC027, 0xC028, 0xC02F, 0xFFFF}
 )
 _CME = re.compile(rb"\+CME ERROR: (\d+)")
+_CME_ANY = re.compile(rb"\+CM[ES] ERROR: *(\d+)?(.*)")  # numeric (CMEE=1) or verbose (CMEE=2)
 _QIGETERROR = re.compile(rb"\+QIGETERROR: (\d+),\s*(.*)")
+_QIACT = re.compile(rb'\+QIACT: (\d+),(\d+),(\d+),"([^"]*)"')
+_QFLST = re.compile(rb'\+QFLST: "([^"]*)",(\d+)\Z')
+_FILE_SUM = re.compile(rb"\+QF(?:UPL|DWL): (\d+),([0-9a-fA-F]{1,4})\Z")
 _OPEN = re.compile(rb"\+QSSLOPEN: (\d+),(\d+)")
 _SSLURC = re.compile(rb'\+QSSLURC: "(recv|closed)",(\d+)')
 _STATE = re.compile(
@@ -58,9 +68,52 @@ _STATE = re.compile(
 UrcCallback = Callable[[Urc], None]
 
 
+def _waiting(port: serial.SerialBase) -> int:
+    """Bytes the port holds (SerialBase does not declare ``in_waiting``; its ports do)."""
+    return int(getattr(port, "in_waiting", 0) or 0)
+
+
+def _raw_socket(port: serial.SerialBase) -> socket.socket | None:
+    """The TCP socket under a pyserial socket:// port (pyserial 3.x keeps it in ``_socket``),
+    or None for any other port."""
+    if isinstance(port, protocol_socket.Serial):
+        sock = getattr(port, "_socket", None)
+        if isinstance(sock, socket.socket):
+            return sock
+    return None
+
+
 def command_name(line: str) -> str:
     m = re.match(r"AT([+&$%^][A-Za-z0-9_]+)", line, re.IGNORECASE)
     return m.group(1).upper() if m else line[:3].upper()
+
+
+def response_timeout(line: str, min_timeout: float) -> float:
+    """The manual's maximum response time: the long ones are for the write and execution
+    forms (``AT+QIACT=1``); read and test forms (``AT+QIACT?``) answer at once, except
+    ``AT+COPS=?``, a network scan. Never less than ``min_timeout``."""
+    name = command_name(line)
+    quick = line.endswith("?") and not (name == "+COPS" and line.endswith("=?"))
+    seconds = DEFAULT_RESPONSE if quick else MAX_RESPONSE.get(name, DEFAULT_RESPONSE)
+    return max(min_timeout, seconds)
+
+
+def cme_error(line: str, response: Response) -> CommandError | None:
+    """The exception for a ``+CME ERROR`` final (numeric or verbose), or None."""
+    cme = _CME_ANY.match(response.final)
+    if cme is None:
+        return None
+    number, text = cme.group(1), cme.group(2).strip().decode("latin-1")
+    return CommandError(line, response.raw(), int(number) if number else None, text)
+
+
+def parse_qigeterror(response: Response) -> tuple[int, str]:
+    """``+QIGETERROR: <code>,<text>`` as a pair ((0, "") when absent)."""
+    for item in response.lines:
+        m = _QIGETERROR.match(item)
+        if m:
+            return int(m.group(1)), m.group(2).decode("latin-1")
+    return 0, ""
 
 
 class Modem:
@@ -76,6 +129,9 @@ class Modem:
         self.connections: dict[int, SslConnection] = {}
         self._open_results: dict[int, int] = {}
         self._reset_seen = False
+        self._timeout: float | None = port.timeout  # what port.timeout was last set to
+        self._broken = False  # a read or write failed: the port waits for sync() to reopen it
+        self._app_ready = False  # APP RDY seen (since reset() cleared it)
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 115200, min_timeout: float = 1.0) -> Modem:
@@ -83,13 +139,43 @@ class Modem:
         if url.startswith("loop://"):
             raise ValueError("loop:// echoes what is written: it is not a module")
         try:
-            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02)
+            port = serial.serial_for_url(url, baudrate=baudrate, timeout=QUANTUM)
         except serial.SerialException as exc:
             raise PortClosed(f"cannot open {url}: {exc}") from exc
         return cls(port, min_timeout=min_timeout)
 
     def close(self) -> None:
         self.port.close()
+
+    def _port_lost(self, exc: BaseException) -> PortClosed:
+        """The port failed: no more reads or writes until ``sync()`` reopens it. (Closing it
+        here would be slow: pyserial's socket:// close() sleeps 0.3 s.)"""
+        self._broken = True
+        name = getattr(self.port, "port", None) or "the port"
+        return PortClosed(f"{name}: {exc or type(exc).__name__}")
+
+    def _check_port(self) -> None:
+        if self._broken or not self.port.is_open:
+            raise PortClosed("the port is closed or failed (sync() reopens it)")
+
+    def _reopen(self) -> None:
+        if self._broken:
+            with contextlib.suppress(serial.SerialException, OSError):
+                self.port.close()
+        reopen: Callable[[], None] | None = getattr(self.port, "open", None)
+        if reopen is None:
+            raise PortClosed("the port is closed and cannot be reopened")
+        try:
+            reopen()
+        except (serial.SerialException, OSError) as exc:
+            raise PortClosed(f"cannot reopen the port: {exc}") from exc
+        self._broken = False
+        self._timeout = None
+
+    def _set_timeout(self, timeout: float) -> None:
+        if timeout != self._timeout:
+            self.port.timeout = timeout
+            self._timeout = timeout
 
     def __enter__(self) -> Modem:
         return self
@@ -135,19 +221,60 @@ class Modem:
     # ---- reading ---------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        self._check_port()
         try:
-            self.port.write(data)
+            sock = _raw_socket(self.port)
+            if sock is not None:
+                sock.sendall(data)
+            else:
+                self.port.write(data)
         except (serial.SerialException, OSError) as exc:
-            raise PortClosed(str(exc)) from exc
+            raise self._port_lost(exc) from exc
+
+    def _read_raw(self, timeout: float) -> bytes:
+        """What the port has, waiting up to ``timeout`` (at most ``QUANTUM``) for a first byte.
+
+        The port's timeout stays at ``QUANTUM``: an RFC 2217 port renegotiates its settings
+        with the server, 50 ms or more, on every change. Only socket:// changes it, for a
+        non-blocking read, because its ``in_waiting`` says 1 for "some".
+        """
+        port = self.port
+        self._check_port()
+        sock = _raw_socket(port)
+        if sock is not None:
+            return self._read_socket(sock, timeout)
+        try:
+            if timeout <= 0 and not _waiting(port):
+                return b""
+            self._set_timeout(QUANTUM)
+            data = port.read(max(1, _waiting(port)))
+            if data and isinstance(port, protocol_socket.Serial):
+                self._set_timeout(0.0)
+                data += port.read(65536)
+            elif data:
+                while len(data) < 65536 and (waiting := _waiting(port)):
+                    data += port.read(waiting)
+        except (serial.SerialException, OSError) as exc:
+            raise self._port_lost(exc) from exc
+        return data
+
+    def _read_socket(self, sock: socket.socket, timeout: float) -> bytes:
+        """socket:// the short way: one select and one recv (pyserial's read and in_waiting
+        cost three selects and two recvs for the same bytes)."""
+        try:
+            ready, _, _ = select.select([sock], [], [], max(0.0, min(timeout, QUANTUM)))
+            if not ready:
+                return b""
+            data = sock.recv(65536)
+        except OSError as exc:
+            raise self._port_lost(exc) from exc
+        if not data:
+            raise self._port_lost(ConnectionError("the module closed the connection"))
+        return data
 
     def _read(self, timeout: float) -> None:
         """Read what the port has (waiting up to ``timeout``) and dispatch the events."""
-        self.port.timeout = max(0.0, min(timeout, 0.05))
-        try:
-            waiting = int(getattr(self.port, "in_waiting", 0))
-            data = self.port.read(max(1, waiting))
-        except (serial.SerialException, OSError) as exc:
-            raise PortClosed(str(exc)) from exc
+        data = self._read_raw(timeout)
         if not data:
             return
         self.parser.feed(data)
@@ -159,10 +286,14 @@ class Modem:
 
     def _dispatch_urc(self, urc: Urc) -> None:
         line = urc.line
-        if line == b"RDY":
+        if line == b"APP RDY":
+            self._app_ready = True
+        if line == b"RDY":  # the module restarted: every connection is gone
             self._reset_seen = True
+            self._open_results.clear()
             for conn in self.connections.values():
-                conn._peer_closed()
+                conn._module_reset()
+            self.connections.clear()
         m = _OPEN.match(line)
         if m:
             self._open_results[int(m.group(1))] = int(m.group(2))
@@ -178,19 +309,24 @@ class Modem:
             callback(urc)
         self.urcs.append(urc)
 
-    def _next_event(self, command: str, deadline: float) -> Event:
+    def _next_event(self, command: str, deadline: float, wait: float) -> Event:
+        """The next response, prompt, CONNECT or data event; ``wait`` is the whole wait allowed
+        (for the error message)."""
         while not self._events:
-            if self._reset_seen:
-                self._reset_seen = False
-                raise ModemReset(f"{command!r}: the module restarted (RDY)")
+            self._check_reset(command)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ModemTimeout(command, 0.0, bytes(self.parser._buf))
+                raise ModemTimeout(command, wait, bytes(self.parser._buf))
             self._read(left)
         return self._events.popleft()
 
+    def _check_reset(self, command: str) -> None:
+        if self._reset_seen:
+            self._reset_seen = False
+            raise ModemReset(f"{command!r}: the module restarted (RDY)")
+
     def timeout_for(self, line: str) -> float:
-        return max(self.min_timeout, MAX_RESPONSE.get(command_name(line), DEFAULT_RESPONSE))
+        return response_timeout(line, self.min_timeout)
 
     # ---- commands --------------------------------------------------------------------
 
@@ -202,46 +338,52 @@ class Modem:
         check: bool = True,
         phase: DataPhase | None = None,
         download: int = 0,
+        payload: bytes = b"",
     ) -> Response:
-        """Send ``line`` and return its answer; ``ERROR`` and ``+CME ERROR`` raise."""
+        """Send ``line`` and return its answer; ``ERROR`` and ``+CME ERROR`` raise.
+
+        A ``CONNECT`` or ``> `` ends the wait (the final is then ``CONNECT`` or ``>``);
+        ``payload`` is what will be written after a ``> `` prompt (its echo is not an answer).
+        """
+        if self.parser.transparent:
+            for conn in list(self.connections.values()):
+                conn._check_carrier()
+            if self.parser.transparent:
+                raise ModemError(f"{line!r}: the port is in transparent mode (leave it first)")
         data = line.encode("latin-1")
-        self.parser.begin(data, phase=phase, download=download)
+        self.parser.begin(data, phase=phase, download=download, payload=payload)
+        self._events.clear()
         self._reset_seen = False
         self.write(data + b"\r")
         wait = self.timeout_for(line) if timeout is None else timeout
         deadline = time.monotonic() + wait
         while True:
-            try:
-                event = self._next_event(line, deadline)
-            except ModemTimeout:
-                raise ModemTimeout(line, wait, bytes(self.parser._buf)) from None
+            event = self._next_event(line, deadline, wait)
             if isinstance(event, Response):
                 break
-            if isinstance(event, (Connect, Prompt)):
-                return Response(data, (), b"CONNECT" if isinstance(event, Connect) else b">")
+            if isinstance(event, Prompt):
+                return Response(data, (), b">")
+            if isinstance(event, Connect):
+                if phase is None:
+                    raise UnexpectedResponse(line, b"CONNECT", None, "no data phase expected")
+                return Response(data, (), b"CONNECT")
         if check and not event.ok:
             self._raise(line, event)
         return event
 
     def _raise(self, line: str, response: Response) -> None:
-        raw = response.raw()
-        cme = _CME.match(response.final)
-        if cme:
-            raise CommandError(line, raw, int(cme.group(1)), "")
+        cme = cme_error(line, response)
+        if cme is not None:
+            raise cme
         code: int | None = None
         text = ""
         if command_name(line).startswith(QI_COMMANDS):
             code, text = self.last_error()
-        raise CommandError(line, raw, code, text)
+        raise CommandError(line, response.raw(), code, text)
 
     def last_error(self) -> tuple[int, str]:
         """AT+QIGETERROR: the code and text of the last TCP/IP or SSL command."""
-        response = self.command("AT+QIGETERROR", check=False)
-        for line in response.lines:
-            m = _QIGETERROR.match(line)
-            if m:
-                return int(m.group(1)), m.group(2).decode("latin-1")
-        return 0, ""
+        return parse_qigeterror(self.command("AT+QIGETERROR", check=False))
 
     def query(self, line: str, prefix: str) -> list[str]:
         """The information lines of ``line`` that start with ``prefix``, prefix removed."""
@@ -251,33 +393,55 @@ class Modem:
 
     def sync(self, attempts: int = 10) -> None:
         """Bring the module into a known state: out of any prompt, ``AT`` answers, no echo,
-        numeric errors. Use it at start and after any exception."""
+        numeric errors. Use it at start and after any exception; it reopens a port that
+        closed, and leaves transparent mode with ``+++`` (about 2 s) if the port was in it.
+
+        ESC ends a variable-length prompt only: a fixed-length QSSLSEND prompt or a QFUPL
+        whose CONNECT went unseen takes sync's first bytes as its data (they go to the server
+        or into the file) until it has its length; ``AT`` is repeated until it answers a bare
+        ``OK``. Connections read at their next ``recv`` whether or not a URC came, since one
+        may have been lost (the module repeats it only after its buffer was read empty)."""
+        if self._broken or not self.port.is_open:
+            self._reopen()
+        if self.parser.transparent:
+            self._escape_transparent()
         self.write(b"\x1b")  # ends a QSSLSEND prompt without sending
         for _ in range(attempts):
             self._drain()
             try:
-                self.command("AT", timeout=max(self.min_timeout, 0.5))
-                break
+                # a bare OK: an upload or prompt that took the line as data answers otherwise
+                if not self.command("AT", timeout=max(self.min_timeout, 0.5)).lines:
+                    break
             except (ModemTimeout, CommandError, ModemReset):
                 continue
         else:
             raise ModemTimeout("AT", attempts * max(self.min_timeout, 0.5))
         self.command("ATE0")
         self.command("AT+CMEE=1")
+        for conn in self.connections.values():
+            conn._urcs_may_be_lost()
+
+    def _escape_transparent(self) -> None:
+        """``+++`` with its guard times: the module goes back to command mode."""
+        for conn in self.connections.values():
+            if conn.access_mode == 2:
+                conn.access_mode = 0
+        time.sleep(1.1)
+        self.write(b"+++")
+        time.sleep(1.1)
+        self.parser.leave_transparent()
 
     def _drain(self, quiet: float = 0.1) -> None:
-        """Read and drop whatever the module still sends until it is quiet for ``quiet`` s;
-        URCs are kept. Leaves a fresh parser."""
+        """Read and drop whatever the module still sends until it is quiet for ``quiet`` s
+        (at most 5 s); URCs are kept. Leaves a fresh parser."""
         self.parser = DteParser()
         deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            self.port.timeout = quiet
-            try:
-                data = self.port.read(65536)
-            except (serial.SerialException, OSError) as exc:
-                raise PortClosed(str(exc)) from exc
+        last = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last < quiet:
+            data = self._read_raw(quiet)
             if not data:
-                break
+                continue
+            last = time.monotonic()
             self.parser.feed(data)
             for event in self.parser.events():
                 if isinstance(event, Urc):
@@ -288,10 +452,13 @@ class Modem:
 
     def reset(self, timeout: float = 30.0) -> None:
         """AT+CFUN=1,1 and wait until the module is ready again (APP RDY)."""
+        self._app_ready = False  # an APP RDY still queued from the last boot does not count
         self.command("AT+CFUN=1,1")
+        for conn in self.connections.values():
+            conn._module_reset()
         self.connections.clear()
         deadline = time.monotonic() + timeout
-        while not any(u.line == b"APP RDY" for u in self.urcs):
+        while not self._app_ready:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ModemTimeout("AT+CFUN=1,1 (waiting for APP RDY)", timeout)
@@ -326,7 +493,8 @@ class Modem:
         """AT+QIACT; returns the address the network gave."""
         self.command(f"AT+QIACT={ctx}")
         address = self.ip_address(ctx)
-        assert address is not None
+        if address is None:
+            raise UnexpectedResponse("AT+QIACT?", b"", None, f"context {ctx} is not active")
         return address
 
     def deactivate(self, ctx: int = 1) -> None:
@@ -334,20 +502,30 @@ class Modem:
 
     def ip_address(self, ctx: int = 1) -> str | None:
         """The context's address, or None when it is not active (AT+QIACT?)."""
-        for line in self.query("AT+QIACT?", "+QIACT:"):
-            fields = line.split(",")
-            if int(fields[0]) == ctx:
-                return fields[3].strip('"')
+        line = "AT+QIACT?"
+        response = self.command(line)
+        for item in response.lines:
+            if item.startswith(b"+QIACT:"):
+                m = _QIACT.match(item)
+                if m is None:
+                    raise UnexpectedResponse(line, response.raw(), None, f"malformed {item!r}")
+                if int(m.group(1)) == ctx:
+                    return m.group(4).decode("latin-1")
         return None
 
     # ---- files -----------------------------------------------------------------------
 
     def list_files(self) -> dict[str, int]:
         """AT+QFLST: name -> size."""
+        line = "AT+QFLST"
+        response = self.command(line)
         out: dict[str, int] = {}
-        for line in self.query("AT+QFLST", "+QFLST:"):
-            name, size = line.rsplit(",", 1)
-            out[name.strip('"').removeprefix("UFS:")] = int(size)
+        for item in response.lines:
+            if item.startswith(b"+QFLST:"):
+                m = _QFLST.match(item)
+                if m is None:
+                    raise UnexpectedResponse(line, response.raw(), None, f"malformed {item!r}")
+                out[m.group(1).decode("latin-1").removeprefix("UFS:")] = int(m.group(2))
         return out
 
     def delete(self, name: str) -> None:
@@ -370,9 +548,10 @@ class Modem:
             if progress is not None:
                 progress(min(len(data), start + block), len(data))
         seconds = max(self.min_timeout, len(data) * 10 / self.baudrate + timeout)
-        event = self._next_event(line, time.monotonic() + seconds)
-        if not isinstance(event, Response) or not event.ok:
-            assert isinstance(event, Response)
+        event = self._next_event(line, time.monotonic() + seconds, seconds)
+        if not isinstance(event, Response):
+            raise UnexpectedResponse(line, b"", None, f"{event!r} during the upload")
+        if not event.ok:
             self._raise(line, event)
         self._check_sum(line, event, data, b"+QFUPL:")
 
@@ -380,14 +559,14 @@ class Modem:
         """AT+QFDWL; the module's checksum must match the bytes received."""
         files = self.list_files()
         size = files.get(name.removeprefix("UFS:"))
-        if size is None:
-            raise CommandError(f'AT+QFDWL="{name}"', b"", 405, "file not found")
         line = f'AT+QFDWL="{name}"'
+        if size is None:  # the size must be known: the raw bytes have no end marker
+            raise CommandError(line, b"(not listed by AT+QFLST)", 405, "file not found")
         self.command(line, phase=DataPhase.DOWNLOAD, download=size)
-        deadline = time.monotonic() + max(self.min_timeout, size * 10 / self.baudrate + 5)
-        response = self._next_event(line, deadline)
+        seconds = max(self.min_timeout, size * 10 / self.baudrate + 5)
+        response = self._next_event(line, time.monotonic() + seconds, seconds)
         if not isinstance(response, Response):
-            raise ModemError(f"{line}: unexpected {response!r}")
+            raise UnexpectedResponse(line, b"", None, f"{response!r} during the download")
         if not response.ok:
             self._raise(line, response)
         data = response.lines[0] if response.lines else b""
@@ -399,13 +578,16 @@ class Modem:
     def _check_sum(self, line: str, response: Response, data: bytes, prefix: bytes) -> None:
         for item in response.lines:
             if item.startswith(prefix):
-                size, value = item[len(prefix) :].strip().split(b",")
-                if int(size) != len(data) or int(value, 16) != checksum(data):
-                    raise CommandError(
-                        line, response.raw(), None, f"checksum mismatch: ours {checksum(data):x}"
+                m = _FILE_SUM.match(item)
+                if m is None:
+                    raise UnexpectedResponse(line, response.raw(), None, f"malformed {item!r}")
+                ours = f"{len(data)},{checksum(data):x}"
+                if int(m.group(1)) != len(data) or int(m.group(2), 16) != checksum(data):
+                    raise UnexpectedResponse(
+                        line, response.raw(), None, f"checksum mismatch: ours is {ours}"
                     )
                 return
-        raise CommandError(line, response.raw(), None, f"no {prefix.decode()} line")
+        raise UnexpectedResponse(line, response.raw(), None, f"no {prefix.decode()} line")
 
     @property
     def baudrate(self) -> int:
@@ -471,14 +653,21 @@ class Modem:
         line = f'AT+QSSLOPEN={pdp_ctx},{ssl_ctx},{client_id},"{host}",{port},{access_mode}'
         wait = timeout if timeout is not None else 150.0 + 300.0
         self._open_results.pop(client_id, None)
-        if access_mode == 2:
-            response = self.command(line, timeout=wait, phase=DataPhase.TRANSPARENT)
-            if response.final != b"CONNECT":
-                self._raise(line, response)
-        else:
-            self.command(line)
+        try:
+            if access_mode == 2:
+                response = self.command(line, timeout=wait, phase=DataPhase.TRANSPARENT)
+                if response.final != b"CONNECT":
+                    self._raise(line, response)
+            else:
+                self.command(line)
+        except OpenFailed:
+            raise
+        except CommandError as exc:  # ERROR: AT+QIGETERROR said why
+            raise OpenFailed(line, exc.response, exc.code, exc.text) from None
+        if access_mode != 2:
             deadline = time.monotonic() + wait
             while client_id not in self._open_results:
+                self._check_reset(line)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ModemTimeout(line + " (waiting for +QSSLOPEN)", wait)

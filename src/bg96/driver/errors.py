@@ -25,6 +25,11 @@ class CommandError(ModemError):
         super().__init__(f"{command!r} failed: {response!r}{detail}")
 
 
+class UnexpectedResponse(CommandError):
+    """The module answered, but not in the form the manual gives (a malformed or missing line,
+    a checksum that does not match the data)."""
+
+
 class SendFailed(CommandError):
     """QSSLSEND answered ``SEND FAIL``: the module's send buffer is full."""
 

@@ -33,6 +33,10 @@ URC_PREFIXES = (
     b"+QNTP:",
 )
 URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
+# Lines of these prefixes answer only the test form (``AT+QSSLOPEN=?``); for the write form
+# they are the URC that reports the open, which may come while another command runs.
+URC_ONLY_UNLESS_TEST = (b"+QSSLOPEN:", b"+QIOPEN:")
+MAX_LINE = 8192  # no BG96 line is longer: a module sending garbage without LF cannot grow us
 _PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d+)\Z')
 _RECV = re.compile(rb"\+QSSLRECV: (\d+)\Z")
 
@@ -99,6 +103,8 @@ class _Pending:
     prefix: bytes  # this command's own information lines start with it (``+CPIN:``)
     phase: DataPhase | None
     download: int
+    payload: bytes = b""  # what the host writes after the ``> `` prompt (ATE1 echoes it)
+    echoed: bool = False  # the module echoed the command line: echo is on
     lines: list[bytes] = field(default_factory=list)
 
 
@@ -120,14 +126,31 @@ class DteParser:
         self._raw = bytearray()
         self._raw_for: bytes | None = None  # the line that announced the block
         self._transparent = False
+        self._echo_left = b""  # payload bytes whose echo may still come (ATE1 after ``> ``)
         self.prompt_expected = False
 
     # ---- what the host is doing ------------------------------------------------------
 
-    def begin(self, command: bytes, *, phase: DataPhase | None = None, download: int = 0) -> None:
-        """The host sent ``command``: its answer (and echo) come next."""
-        self._pending = _Pending(command.rstrip(b"\r\n"), response_prefix(command), phase, download)
-        self.prompt_expected = command[:12].upper().startswith(b"AT+QSSLSEND")
+    def begin(
+        self,
+        command: bytes,
+        *,
+        phase: DataPhase | None = None,
+        download: int = 0,
+        payload: bytes = b"",
+    ) -> None:
+        """The host sent ``command``: its answer (and echo) come next.
+
+        ``payload`` is what the host will write after QSSLSEND's ``> `` prompt: with echo on
+        (ATE1) the module echoes it, and those bytes are not lines of the answer.
+        """
+        line = command.rstrip(b"\r\n")
+        prefix = response_prefix(line)
+        if prefix in URC_ONLY_UNLESS_TEST and not line.endswith(b"=?"):
+            prefix = b"\x00"
+        self._pending = _Pending(line, prefix, phase, download, payload)
+        self._echo_left = b""
+        self.prompt_expected = line[:11].upper() == b"AT+QSSLSEND"
 
     def leave_transparent(self) -> None:
         """The host left transparent mode (+++, DTR): lines again from here on."""
@@ -171,27 +194,48 @@ class DteParser:
                 if self._raw_left == 0:
                     self._block_done()
                 continue
-            if self.prompt_expected and buf.startswith(b"> "):
-                del buf[:2]
-                self.prompt_expected = False
-                self._events.append(Prompt())
+            if self._echo_left:
+                self._skip_payload_echo()
                 continue
-            if self.prompt_expected and buf.startswith(b"\r\n> "):
-                del buf[:4]
-                self.prompt_expected = False
-                self._events.append(Prompt())
+            if self.prompt_expected and (buf.startswith(b"> ") or buf.startswith(b"\r\n> ")):
+                del buf[: 2 if buf[0] == ord(">") else 4]
+                self._prompt()
                 continue
             end = buf.find(b"\n")
             if end < 0:
+                if len(buf) > MAX_LINE:  # garbage without line ends: report it as a line
+                    line = bytes(buf[:MAX_LINE])
+                    del buf[:MAX_LINE]
+                    self._line(line)
+                    continue
                 return
             line = bytes(buf[:end]).rstrip(b"\r")
             del buf[: end + 1]
             if line:
                 self._line(line)
 
+    def _prompt(self) -> None:
+        self.prompt_expected = False
+        self._events.append(Prompt())
+        pending = self._pending
+        if pending is not None and pending.echoed:
+            self._echo_left = pending.payload
+
+    def _skip_payload_echo(self) -> None:
+        """Drop the echo of the payload: the bytes that match it, up to the first that does not
+        (a variable-length send's Ctrl-Z is not echoed; a module may not echo at all)."""
+        buf, expect = self._buf, self._echo_left
+        n = 0
+        limit = min(len(buf), len(expect))
+        while n < limit and buf[n] == expect[n]:
+            n += 1
+        del buf[:n]
+        self._echo_left = b"" if n < limit or n == len(expect) else expect[n:]
+
     def _line(self, line: bytes) -> None:
         pending = self._pending
-        if pending is not None and line == pending.command:
+        if pending is not None and line == pending.command and not pending.echoed:
+            pending.echoed = True
             return  # the echo
         push = _PUSH.match(line)
         if push:
@@ -247,4 +291,5 @@ class DteParser:
         assert pending is not None
         self._pending = None
         self.prompt_expected = False
+        self._echo_left = b""
         self._events.append(Response(pending.command, tuple(pending.lines), final))

@@ -10,11 +10,21 @@ from .connection import SslConnection
 from .errors import ModemTimeout
 
 
-class _RawReader(io.RawIOBase):
-    """``makefile("rb")``'s raw layer: reads come from the connection."""
+class _RawFile(io.RawIOBase):
+    """A ``makefile`` raw layer; it holds the socket open until it is closed (as sockets do)."""
 
     def __init__(self, owner: SocketLike) -> None:
         self._owner = owner
+        owner._io_refs += 1
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._owner._release()
+
+
+class _RawReader(_RawFile):
+    """``makefile("rb")``'s raw layer: reads come from the connection."""
 
     def readable(self) -> bool:
         return True
@@ -25,10 +35,7 @@ class _RawReader(io.RawIOBase):
         return len(data)
 
 
-class _RawWriter(io.RawIOBase):
-    def __init__(self, owner: SocketLike) -> None:
-        self._owner = owner
-
+class _RawWriter(_RawFile):
     def writable(self) -> bool:
         return True
 
@@ -47,6 +54,8 @@ class SocketLike:
     def __init__(self, connection: SslConnection, timeout: float | None = None) -> None:
         self.connection = connection
         self._timeout = timeout
+        self._io_refs = 0  # open makefile() objects
+        self._closing = False
 
     def settimeout(self, timeout: float | None) -> None:
         self._timeout = timeout
@@ -87,7 +96,16 @@ class SocketLike:
         return binary_r if "b" in mode else io.TextIOWrapper(binary_r, **kwargs)
 
     def close(self) -> None:
-        self.connection.close()
+        """Close; like ``socket.close``, the connection lasts while a ``makefile`` is open
+        (``http.client`` closes the socket and then reads the body from its file)."""
+        self._closing = True
+        if self._io_refs == 0:
+            self.connection.close()
+
+    def _release(self) -> None:
+        self._io_refs -= 1
+        if self._closing and self._io_refs == 0:
+            self.connection.close()
 
     def shutdown(self, how: int) -> None:
         pass
