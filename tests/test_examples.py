@@ -1,0 +1,32 @@
+"""The scripts in ``examples/`` run as a user runs them, and say they succeeded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize(
+    ("script", "success"),
+    [
+        ("https_get.py", "OK: fetched https://www.example.test:"),
+        ("mqtt_publish.py", "OK: received bg96/example/temperature = 21.5 back from the broker"),
+        ("mutual_tls.py", "OK: mutual TLS with the client certificate; refused (566) without it"),
+    ],
+)
+def test_example_runs(script: str, success: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        capture_output=True,
+        text=True,
+        timeout=30,  # each takes about a second
+        check=False,
+        cwd=EXAMPLES.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any(line.startswith(success) for line in result.stdout.splitlines()), result.stdout
