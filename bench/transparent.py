@@ -26,20 +26,18 @@ With two CPUs the client is pinned to one and the module and the echo server to 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import selectors
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 from bg96.testing import TestPki
+from common import AtClient, Cpus, add_no_pin, cpu_pair, module_cmd, pin_client, server
 
 _parser = argparse.ArgumentParser(description="transparent mode throughput versus plain ssl")
 _parser.add_argument("--mib", type=int, default=16, help="MiB each way (default 16)")
@@ -50,7 +48,7 @@ _parser.add_argument(
     "--pktsize", type=int, default=1460, help='AT+QICFG="transpktsize" (default 1460, the most)'
 )
 _parser.add_argument("--runs", type=int, default=5, help="runs of each, alternating (default 5)")
-_parser.add_argument("--no-pin", action="store_true", help="leave CPU placement to the OS")
+add_no_pin(_parser)
 _parser.add_argument(
     "--echo-with-client",
     action="store_true",
@@ -78,7 +76,7 @@ asyncio.run(main())
 """
 
 
-def placement() -> tuple[set[int], set[int], set[int]] | None:
+def placement() -> tuple[Cpus, Cpus, Cpus] | None:
     """(client, module, echo server CPUs) when there are two CPUs or more.
 
     As in ``throughput.py`` the servers go on another CPU than the client, so the echo server
@@ -87,32 +85,14 @@ def placement() -> tuple[set[int], set[int], set[int]] | None:
     is the harder case for the module; ``--echo-with-client`` is the opposite one (the plain
     ssl client then shares its CPU with the echo server, the module has one to itself).
     """
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2 or ARGS.no_pin:
+    pair = cpu_pair(ARGS.no_pin)
+    if pair is None:
         return None
-    client, other = {cpus[0]}, {cpus[1]}
+    client, other = pair
     return client, other, client if ARGS.echo_with_client else other
 
 
 PLACEMENT = placement()
-
-
-@contextmanager
-def server(args: list[str], cpus: set[int] | None) -> Iterator[int]:
-    """Start a server process on ``cpus``; yields the port from its
-    ``socket://127.0.0.1:<port>`` line."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        if cpus is not None:
-            os.sched_setaffinity(proc.pid, cpus)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "socket://127.0.0.1:" not in line:
-            raise RuntimeError(f"{args[1:4]} did not start: {line!r}")
-        yield int(line.split("socket://127.0.0.1:")[1].split()[0])
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def exchange(sock: socket.socket, data: bytes) -> tuple[float, bytes]:
@@ -152,33 +132,8 @@ def exchange(sock: socket.socket, data: bytes) -> tuple[float, bytes]:
     return elapsed, bytes(got)
 
 
-class AtHost:
-    """A blocking socket on the module's TCP port, for the commands before ``CONNECT``."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-
-    def read_until(self, marker: bytes) -> bytes:
-        while (i := self.buf.find(marker)) < 0:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the module hung up")
-            self.buf += chunk
-        out = bytes(self.buf[: i + len(marker)])
-        del self.buf[: i + len(marker)]
-        return out
-
-    def command(self, line: str, final: bytes = b"OK\r\n") -> None:
-        self.sock.sendall(line.encode() + b"\r")
-        response = self.read_until(final)
-        if b"ERROR" in response:
-            raise RuntimeError(f"{line}: {response!r}")
-
-
 def through_module(module_port: int, echo_port: int, data: bytes) -> tuple[float, bytes]:
-    host = AtHost(module_port)
+    host = AtClient(module_port)
     host.command("ATE0")
     # the previous run's host left in transparent mode: like a DTR drop (AT&D1), the
     # connection stayed open; close it and start from an inactive PDP context
@@ -192,7 +147,7 @@ def through_module(module_port: int, echo_port: int, data: bytes) -> tuple[float
     try:
         return exchange(host.sock, data)
     finally:
-        host.sock.close()  # a DTR drop: the module goes back to command mode
+        host.close()  # a DTR drop: the module goes back to command mode
         time.sleep(0.1)
 
 
@@ -218,8 +173,7 @@ def where() -> str:
 
 
 def main() -> None:
-    if PLACEMENT is not None:
-        os.sched_setaffinity(0, PLACEMENT[0])
+    pin_client(PLACEMENT[0] if PLACEMENT else None)
     data = random.Random("bg96 transparent").randbytes(TOTAL)
     pki = TestPki("bg96 bench CA")
     leaf = pki.server_cert()
@@ -231,18 +185,16 @@ def main() -> None:
         files = Path(tmp, "files")
         files.mkdir()
         echo_cmd = [sys.executable, "-c", ECHO_SERVER, str(cert), str(key), SUITE]
-        module_cmd = [sys.executable, "-m", "bg96", "serve", "--tcp", "127.0.0.1:0"]
-        module_cmd += ["--files", str(files)]
         with (
-            server(echo_cmd, PLACEMENT[2] if PLACEMENT else None) as echo_port,
-            server(module_cmd, PLACEMENT[1] if PLACEMENT else None) as module_port,
+            server(echo_cmd, PLACEMENT[2] if PLACEMENT else None) as echo,
+            server(module_cmd(str(files)), PLACEMENT[1] if PLACEMENT else None) as module,
         ):
             for _ in range(ARGS.runs):
                 for name in ("baseline", "module"):
                     if name == "baseline":
-                        elapsed, echoed = direct(echo_port, data)
+                        elapsed, echoed = direct(echo.port, data)
                     else:
-                        elapsed, echoed = through_module(module_port, echo_port, data)
+                        elapsed, echoed = through_module(module.port, echo.port, data)
                     assert echoed == data, f"{name}: the echo differs"
                     results[name].append(elapsed)
     mib = ARGS.mib

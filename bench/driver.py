@@ -1,0 +1,236 @@
+"""The host driver (``bg96.Modem``) versus raw AT on a socket, to the same module, same run.
+
+    .venv/bin/python bench/driver.py [-n N] [--mib N] [--runs N] [--no-pin]
+
+The module runs once as ``python -m bg96 serve --tcp 127.0.0.1:0``. Its TCP port takes one
+host at a time, so the raw socket and the driver (``Modem.open("socket://...")`` and
+``sync()``) take turns, each with a connection of its own:
+
+* **command round trip**: ``Modem.command("AT")`` against ``AT\\r`` -> ``\\r\\nOK\\r\\n`` on a
+  blocking socket with TCP_NODELAY (after ``ATE0``), as in ``at_roundtrip.py``; blocks of
+  each alternate. Prints medians, p90 and the ratio.
+* **throughput**: the payload through ``modem.create_connection((host, port))`` to a loopback
+  TLS echo server (``ThreadedTlsEchoServer``, a thread of this process, as in
+  ``throughput.py``): ``sendall`` of each 1460-byte chunk, then a non-blocking ``recv`` for
+  what has come back, then blocking ``recv`` until every byte is back. The baseline is
+  ``throughput.py``'s raw AT (per chunk ``AT+QSSLSEND`` and one ``AT+QSSLRECV``, then
+  ``AT+QSSLRECV`` until all is back) to the same module and echo server. Runs alternate,
+  best of each shown. Prints MB/s and the ratio.
+
+Asserts no timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from bg96 import Modem, SocketLike
+from bg96.driver import Response
+from bg96.testing import TestPki, ThreadedTlsEchoServer
+from common import (
+    CHUNK,
+    LOOPBACK,
+    RECV,
+    AtClient,
+    add_no_pin,
+    cpu_pair,
+    module_cmd,
+    open_ssl,
+    p90,
+    payload,
+    pin_client,
+    qssl_echo,
+    round_trips,
+    server,
+    where,
+)
+
+_parser = argparse.ArgumentParser(description="the host driver versus raw AT on a socket")
+_parser.add_argument("-n", type=int, default=2000, help="command round trips each (default 2000)")
+_parser.add_argument("--mib", type=int, default=4, help="MiB through the connection (default 4)")
+_parser.add_argument("--runs", type=int, default=3, help="throughput runs each (default 3)")
+add_no_pin(_parser)
+ARGS = _parser.parse_args()
+if ARGS.n < 1 or ARGS.mib < 1 or ARGS.runs < 1:
+    _parser.error("-n, --mib and --runs must be 1 or more")
+N: int = ARGS.n
+TOTAL = ARGS.mib * 1024 * 1024
+BLOCK = 500  # round trips per turn (one host connection)
+WARMUP = 50  # untimed round trips at the start of each turn
+HANDOVER = 0.1  # s after a host hangs up, before the next connects (the module takes one)
+PLACEMENT = cpu_pair(ARGS.no_pin)
+
+
+class CountingModem(Modem):
+    """``Modem`` that counts its commands: the driver's AT round trips are those plus one
+    per ``AT+QSSLSEND`` (the data after the prompt)."""
+
+    commands = 0
+    sends = 0
+
+    def command(self, line: str, *args: Any, **kwargs: Any) -> Response:
+        self.commands += 1
+        if line.startswith("AT+QSSLSEND="):
+            self.sends += 1
+        return super().command(line, *args, **kwargs)
+
+    @property
+    def at_round_trips(self) -> int:
+        return self.commands + self.sends
+
+
+def open_modem(port: int) -> CountingModem:
+    modem = CountingModem.open(f"socket://{LOOPBACK}:{port}")
+    assert isinstance(modem, CountingModem)
+    modem.sync()
+    return modem
+
+
+def raw_host(port: int, read_size: int = 65536) -> AtClient:
+    host = AtClient(port, read_size)
+    host.command(b"ATE0")
+    return host
+
+
+def hang_up(close: Callable[[], None]) -> None:
+    close()
+    time.sleep(HANDOVER)
+
+
+# ---- command round trip --------------------------------------------------------------------
+
+
+def raw_round_trips(port: int, n: int) -> list[float]:
+    host = raw_host(port)
+    try:
+        round_trips(host, b"AT\r", b"\r\nOK\r\n", WARMUP)
+        return round_trips(host, b"AT\r", b"\r\nOK\r\n", n)
+    finally:
+        hang_up(host.close)
+
+
+def driver_round_trips(port: int, n: int) -> list[float]:
+    modem = open_modem(port)
+    try:
+        for _ in range(WARMUP):
+            modem.command("AT")
+        times: list[float] = []
+        for _ in range(n):
+            start = time.perf_counter_ns()
+            response = modem.command("AT")
+            times.append((time.perf_counter_ns() - start) / 1000)
+            assert response.final == b"OK" and not response.lines, response
+        return times
+    finally:
+        hang_up(modem.close)
+
+
+# ---- throughput ----------------------------------------------------------------------------
+
+
+def raw_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, bytes, float]:
+    """throughput.py's method; (seconds, echo, AT round trips per chunk)."""
+    host = raw_host(port, read_size=262144)
+    try:
+        open_ssl(host, tls_port)
+        elapsed, echoed = qssl_echo(host, data)
+        trips = host.at_round_trips
+        host.command(b"AT+QSSLCLOSE=0")
+        host.command(b"AT+QIDEACT=1")
+    finally:
+        hang_up(host.close)
+    return elapsed, echoed, trips / -(-len(data) // CHUNK)
+
+
+def socket_echo(sock: SocketLike, data: bytes) -> tuple[float, bytes]:
+    """``data`` through ``sock`` and back, chunk by chunk like ``common.qssl_echo``."""
+    echoed = bytearray()
+    start = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        sock.sendall(data[i : i + CHUNK])
+        sock.settimeout(0.0)  # what has come back, without waiting
+        with suppress(TimeoutError):
+            echoed += sock.recv(RECV)
+        sock.settimeout(10.0)
+    while len(echoed) < len(data):
+        echoed += sock.recv(RECV)
+    return time.perf_counter() - start, bytes(echoed)
+
+
+def driver_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, bytes, float]:
+    """``create_connection`` and ``socket_echo``; (seconds, echo, AT round trips per chunk)."""
+    modem = open_modem(port)
+    try:
+        modem.activate()
+        sock = modem.create_connection((LOOPBACK, tls_port), timeout=10.0)
+        modem.commands = modem.sends = 0
+        elapsed, echoed = socket_echo(sock, data)
+        trips = modem.at_round_trips
+        sock.close()
+        modem.deactivate()
+    finally:
+        hang_up(modem.close)
+    return elapsed, echoed, trips / -(-len(data) // CHUNK)
+
+
+def main() -> None:
+    client_cpus, server_cpus = PLACEMENT or (None, None)
+    pin_client(client_cpus)
+    data = payload(TOTAL, "bg96 driver")
+    pki = TestPki("bg96 bench CA")
+    raw_times: list[float] = []
+    driver_times: list[float] = []
+    runs: dict[str, list[tuple[float, float]]] = {"raw": [], "driver": []}
+    with (
+        tempfile.TemporaryDirectory() as files,
+        ThreadedTlsEchoServer(pki.server_ctx()) as tls_echo,
+        server(module_cmd(files), server_cpus) as module,
+    ):
+        first = AtClient(module.port)
+        first.ready()
+        hang_up(first.close)
+        while len(raw_times) < N:
+            n = min(BLOCK, N - len(raw_times))
+            raw_times += raw_round_trips(module.port, n)
+            driver_times += driver_round_trips(module.port, n)
+        for _ in range(ARGS.runs):
+            for name, run in (("raw", raw_throughput), ("driver", driver_throughput)):
+                elapsed, echoed, per_chunk = run(module.port, tls_echo.port, data)
+                assert echoed == data, f"{name}: the echo differs"
+                runs[name].append((elapsed, per_chunk))
+    r_med, d_med = statistics.median(raw_times), statistics.median(driver_times)
+    print("Host driver (bg96.Modem over socket://) versus raw AT, same bg96 serve --tcp process")
+    print(f"  ({where(PLACEMENT)}; the TLS echo server is a thread of the client process)")
+    print(f"command round trip, N={N} each (microseconds)")
+    print(f"  {'':32} {'median':>9} {'p90':>9} {'min':>9}")
+    rows = (("raw socket: AT\\r -> OK", raw_times), ('Modem.command("AT")', driver_times))
+    for label, times in rows:
+        med, tail, low = statistics.median(times), p90(times), min(times)
+        print(f"  {label:32} {med:9.1f} {tail:9.1f} {low:9.1f}")
+    print(f"ratio (median driver / median raw): {d_med / r_med:.2f}x   (target: within 1.3x)")
+    print(f"ratio (p90 driver / p90 raw):       {p90(driver_times) / p90(raw_times):.2f}x")
+    print(
+        f"{ARGS.mib} MiB through a TLS connection to a loopback echo, {CHUNK}-byte sends "
+        f"({ARGS.runs} runs each, alternating; best shown)"
+    )
+    best: dict[str, float] = {}
+    labels = {"raw": "raw AT (throughput.py)", "driver": "modem.create_connection()"}
+    for name, label in labels.items():
+        best[name] = TOTAL / min(t for t, _ in runs[name]) / 1e6
+        seconds = ", ".join(f"{t:.3f}" for t, _ in runs[name])
+        per_chunk = statistics.median(p for _, p in runs[name])
+        print(
+            f"  {label:28} {best[name]:6.2f} MB/s each way   "
+            f"({per_chunk:.2f} AT round trips per chunk; runs: {seconds} s)"
+        )
+    print(f"ratio driver / raw AT: {best['driver'] / best['raw']:.0%} (target >= 80%)")
+
+
+if __name__ == "__main__":
+    main()
