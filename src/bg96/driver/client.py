@@ -564,7 +564,14 @@ class Modem:
             raise CommandError(line, b"(not listed by AT+QFLST)", 405, "file not found")
         self.command(line, phase=DataPhase.DOWNLOAD, download=size)
         seconds = max(self.min_timeout, size * 10 / self.baudrate + 5)
-        response = self._next_event(line, time.monotonic() + seconds, seconds)
+        deadline = time.monotonic() + seconds
+        shown = 0
+        while progress is not None and not self._events and time.monotonic() < deadline:
+            self._read(deadline - time.monotonic())  # report as the bytes come in
+            if self.parser.block_received > shown:
+                shown = self.parser.block_received
+                progress(shown, size)
+        response = self._next_event(line, deadline, seconds)
         if not isinstance(response, Response):
             raise UnexpectedResponse(line, b"", None, f"{response!r} during the download")
         if not response.ok:

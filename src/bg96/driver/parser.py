@@ -157,6 +157,11 @@ class DteParser:
         self._transparent = False
 
     @property
+    def block_received(self) -> int:
+        """Bytes of the binary block being read so far (a QFDWL file, a QSSLRECV payload)."""
+        return len(self._raw) if self._raw_left else 0
+
+    @property
     def transparent(self) -> bool:
         return self._transparent
 
