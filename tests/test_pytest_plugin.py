@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from bg96 import Modem
+from bg96.pytest_plugin import VIRTUAL_ONLY
 from tests.test_cli import ServeProcess
 
 pytest_plugins = ["pytester"]
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "test_with_bg96.py"
+PORTABLE = Path(__file__).parent / "test_driver_portable.py"
 
 SUITE = """
 import pytest
@@ -90,27 +93,32 @@ def test_asks_for_the_server(bg96_url, bg96_tls_server):
 """
 
 
-def copy_example(pytester: pytest.Pytester) -> None:
-    """The example under another name (the outer run may have imported it as test_with_bg96)."""
-    shutil.copy(EXAMPLE, pytester.path / "test_example_copy.py")
+def copy_test_file(pytester: pytest.Pytester, source: Path) -> None:
+    """A test file under another name (the outer run may have imported it under its own)."""
+    shutil.copy(source, pytester.path / f"{source.stem}_copy.py")
+
+
+def serve_url(serve: ServeProcess) -> str:
+    """The ``socket://`` URL ``bg96 serve --tcp 127.0.0.1:0`` announces on its first line."""
+    first = serve.line()
+    m = re.search(r"socket://127\.0\.0\.1:\d+", first)
+    assert m, first
+    return m.group(0)
 
 
 def test_fixtures_on_a_virtual_module_per_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    copy_example(pytester)
+    copy_test_file(pytester, EXAMPLE)
     result = pytester.runpytest("--strict-markers")
     result.assert_outcomes(passed=9)
 
 
 def test_the_same_files_against_bg96_serve(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytester.makepyfile(test_suite=SUITE, test_needs_module=NEEDS_MODULE)
-    copy_example(pytester)
+    copy_test_file(pytester, EXAMPLE)
     files = tmp_path / "files"
     with ServeProcess("--tcp", "127.0.0.1:0", "--files", str(files)) as serve:
-        first = serve.line()
-        m = re.search(r"socket://127\.0\.0\.1:\d+", first)
-        assert m, first
-        url = m.group(0)
+        url = serve_url(serve)
         # twice: the module keeps its state between runs, as hardware does
         for _ in range(2):
             result = pytester.runpytest("--bg96-url", url, "-rs")
@@ -124,6 +132,30 @@ def test_the_same_files_against_bg96_serve(pytester: pytest.Pytester, tmp_path: 
         ]
     )
     assert sorted(p.name for p in files.iterdir()) == ["ca.pem", "cacert.pem"]
+
+
+def test_the_portable_driver_tests_against_bg96_serve(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """tests/test_driver_portable.py with --bg96-url: all pass but the bg96_virtual_only
+    ones, which are skipped, and the module is left as clean as it started."""
+    copy_test_file(pytester, PORTABLE)
+    files = tmp_path / "files"
+    with ServeProcess("--tcp", "127.0.0.1:0", "--files", str(files)) as serve:
+        url = serve_url(serve)
+        reprec = pytester.inline_run("--bg96-url", url, "--strict-markers")
+        passed, skipped, failed = reprec.listoutcomes()
+        assert [r.nodeid for r in failed] == []
+        assert passed and not [r.nodeid for r in passed if VIRTUAL_ONLY in r.keywords]
+        assert skipped and not [r.nodeid for r in skipped if VIRTUAL_ONLY not in r.keywords]
+        reason = f"Skipped: {VIRTUAL_ONLY}: running against --bg96-url {url}"
+        for report in skipped:
+            assert isinstance(report.longrepr, tuple) and report.longrepr[2] == reason
+        with Modem.open(url) as modem:
+            modem.sync()
+            assert modem.ssl_state() == []
+        assert serve.stop(signal.SIGTERM) == 0
+    assert list(files.iterdir()) == []
 
 
 def test_no_loopback_server_for_a_module_elsewhere(pytester: pytest.Pytester) -> None:
