@@ -389,3 +389,20 @@ def test_an_unknown_ca_fails_the_open_with_566(
     round_trip(conn, b"the ID is free again")
     conn.close()
     assert bg96_tls_server.received == b"the ID is free again"
+
+
+@pytest.mark.bg96_virtual_only
+def test_create_connection_skips_an_id_another_host_left_open(
+    bg96_module: VirtualModule, bg96_tls_server: LoopbackTlsServer
+) -> None:
+    with Modem.open(bg96_module.url) as first:
+        first.sync()
+        if first.ip_address(1) is None:
+            first.activate(1)
+        first.open_ssl(0, bg96_tls_server.host, bg96_tls_server.port)
+    with Modem.open(bg96_module.url) as second:  # knows nothing of ID 0
+        second.sync()
+        sock = second.create_connection((bg96_tls_server.host, bg96_tls_server.port))
+        assert sock.connection.client_id == 1
+        sock.close()
+        second.command("AT+QSSLCLOSE=0")

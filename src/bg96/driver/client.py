@@ -47,6 +47,7 @@ MAX_RESPONSE = {
     "+QNTP": 125.0,
 }
 DEFAULT_RESPONSE = 0.3
+ID_IN_USE = 563  # table 3: socket identity has been used
 QUANTUM = 0.02  # s a read waits for a first byte before the caller checks its deadline
 QI_COMMANDS = ("+QI", "+QSSL")  # their ERROR is explained by AT+QIGETERROR
 SUITE_CODES = frozenset(
@@ -721,17 +722,27 @@ class Modem:
         access_mode: int = 0,
         timeout: float | None = None,
     ) -> SocketLike:
-        """Open an SSL connection and wrap it like a socket (``http.client`` can use it)."""
-        if client_id is None:
-            free = [i for i in range(12) if i not in self.connections]
-            if not free:
-                raise ModemError("all 12 client IDs are in use")
-            client_id = free[0]
-        conn = self.open_ssl(
-            client_id, address[0], address[1], ssl_ctx=ssl_ctx, pdp_ctx=pdp_ctx,
-            access_mode=access_mode,
-        )  # fmt: skip
-        return SocketLike(conn, timeout)
+        """Open an SSL connection and wrap it like a socket (``http.client`` can use it).
+
+        Without ``client_id`` the lowest ID this driver does not use is tried, then the next
+        when the module says it is taken (563: another host left it open)."""
+        candidates = [client_id] if client_id is not None else [
+            i for i in range(12) if i not in self.connections
+        ]  # fmt: skip
+        if not candidates:
+            raise ModemError("all 12 client IDs are in use")
+        for candidate in candidates:
+            try:
+                conn = self.open_ssl(
+                    candidate, address[0], address[1], ssl_ctx=ssl_ctx, pdp_ctx=pdp_ctx,
+                    access_mode=access_mode,
+                )  # fmt: skip
+            except OpenFailed as exc:
+                if exc.code != ID_IN_USE or candidate == candidates[-1]:
+                    raise
+                continue
+            return SocketLike(conn, timeout)
+        raise AssertionError("unreachable")
 
     # ---- used by connections -------------------------------------------------------------
 
