@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, files_cli, shell
+from .faults import FaultError, FaultScript
 from .filestore import default_files_dir
 from .keylog import keylog_from_env, open_keylog
 from .resolve import parse_override
@@ -37,6 +38,13 @@ def _override(text: str) -> tuple[str, str]:
     try:
         return parse_override(text)
     except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fault_script(text: str) -> FaultScript:
+    try:
+        return FaultScript.load(text)
+    except FaultError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -93,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="append NSS key-log lines for every TLS connection (default: $SSLKEYLOGFILE)",
     )
+    serve.add_argument(
+        "--faults",
+        metavar="FILE",
+        type=_fault_script,
+        help="a fault script (docs/faults.md), armed when the module powers on: "
+        "'at 5s pdp-deactivate 1', 'after 1000 bytes on 0 server-reset 0', ...",
+    )
 
     sub.add_parser(
         "demo",
@@ -124,6 +139,7 @@ async def serve(args: argparse.Namespace) -> int:
         trace=trace,
         pace=args.pace,
         keylog=keylog,
+        faults=args.faults,
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,6 +148,8 @@ async def serve(args: argparse.Namespace) -> int:
     print(f"bg96: virtual BG96 on {module.url} (files in {Path(files).resolve()})", flush=True)
     if args.link is not None and kind == "pty":
         print(f"bg96: linked {args.link} -> {module.url}", flush=True)
+    if args.faults is not None:
+        print(f"bg96: {len(args.faults)} faults from {args.faults.source}", flush=True)
     await stop.wait()
     print("bg96: stopping, closing connections", flush=True)
     await module.stop()

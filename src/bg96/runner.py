@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
+import struct
+from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
@@ -22,6 +25,7 @@ from .engine import (
     Engine,
     Intent,
     NetEvent,
+    NetFault,
     Note,
     PeerClosed,
     Received,
@@ -33,6 +37,13 @@ from .engine import (
     TcpConnected,
 )
 from .engine.codes import QiError
+from .engine.faults import (
+    DnsFailure,
+    HandshakeTimeout,
+    ServerFin,
+    ServerReset,
+    TlsAlert,
+)
 from .pacing import Pacer
 from .resolve import ResolveError, Resolver
 from .tls import TlsClientSession, TlsConfigError, suite_name
@@ -43,9 +54,22 @@ EventSink = Callable[[NetEvent], None]
 
 
 class _TlsConnection(asyncio.Protocol):
-    """One TCP connection carrying a TLS client session for a client ID."""
+    """One TCP connection carrying a TLS client session for a client ID.
 
-    def __init__(self, intent: Connect, session: TlsClientSession, sink: EventSink) -> None:
+    Injected network faults act here: ``hang`` (the handshake never starts: nothing is sent,
+    nothing is read), ``alert`` (the server's first answer is that fatal alert),
+    ``fault_reset``, ``fault_fin`` and ``fault_stall``.
+    """
+
+    def __init__(
+        self,
+        intent: Connect,
+        session: TlsClientSession,
+        sink: EventSink,
+        *,
+        hang: bool = False,
+        alert: TlsAlert | None = None,
+    ) -> None:
         self.client_id = intent.client_id
         self.conn_seq = intent.conn_seq
         self.session = session
@@ -55,6 +79,9 @@ class _TlsConnection(asyncio.Protocol):
         self.finished = False  # a failure or close has been reported
         self.closing = False
         self.paused = False
+        self.hang = hang
+        self.alert = alert
+        self.stalled = False  # no byte passes either way any more
         self.unreported_sent = 0
         self._records: list[bytes] = []
         self._flush_scheduled = False
@@ -72,12 +99,20 @@ class _TlsConnection(asyncio.Protocol):
         local = transport.get_extra_info("sockname") or ("", 0)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.sink(TcpConnected(self.client_id, self.conn_seq, int(local[1]), str(peer[0])))
+        if self.hang:
+            transport.pause_reading()
+            return
         transport.write(self.session.start())
 
     def data_received(self, data: bytes) -> None:
+        if self.alert is not None and not (self.finished or self.closing):
+            self._fail_with_alert(self.alert)
+            return
         self._step(data)
 
     def eof_received(self) -> bool | None:
+        if self.hang or self.stalled:
+            return True  # the FIN does not get through either
         self._step(b"")
         return None
 
@@ -86,6 +121,9 @@ class _TlsConnection(asyncio.Protocol):
             self.lost.set_result(None)
         if self.closing:
             self.sink(Closed(self.client_id, self.conn_seq))
+            return
+        if self.hang or self.stalled:
+            self.finished = True  # nothing gets through, not even this
             return
         if not self.finished:
             self.finished = True
@@ -112,7 +150,7 @@ class _TlsConnection(asyncio.Protocol):
     # runner side
 
     def _step(self, data: bytes) -> None:
-        if self.finished or self.closing:
+        if self.finished or self.closing or self.stalled or self.hang:
             return
         step = self.session.receive(data)
         if step.outgoing and self.transport is not None:
@@ -145,8 +183,8 @@ class _TlsConnection(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         """Encrypt ``data`` as its own TLS record(s); the socket write waits for the batch."""
-        if self.transport is None or self.finished or self.closing:
-            return
+        if self.transport is None or self.finished or self.closing or self.stalled:
+            return  # stalled: never sent, never reported Sent: the module's buffer fills
         self._records.append(self.session.send(data))
         self.unreported_sent += len(data)
         if not self._flush_scheduled:
@@ -180,11 +218,59 @@ class _TlsConnection(asyncio.Protocol):
         self.transport.close()
 
     def set_reading(self, reading: bool) -> None:
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self.stalled:
             return
         if reading:
             self.transport.resume_reading()
         else:
+            self.transport.pause_reading()
+
+    # injected faults
+
+    def _fail_with_alert(self, alert: TlsAlert) -> None:
+        self.finished = True
+        self.sink(
+            ConnectFailed(
+                self.client_id,
+                self.conn_seq,
+                QiError.CONNECT,
+                f"the server sent a fatal {alert.alert} alert ({alert.code}) (fault tls-alert)",
+            )
+        )
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _report_later(self, reason: str) -> None:
+        self.finished = True
+        asyncio.get_running_loop().call_soon(
+            self.sink, PeerClosed(self.client_id, self.conn_seq, reason)
+        )
+
+    def fault_reset(self) -> None:
+        """The server resets the connection: what the host sent goes first, then a RST."""
+        self._flush()
+        self._report_later("connection reset by the server (fault server-reset)")
+        if self.transport is not None:
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):  # close with a RST, not a FIN
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+
+    def fault_fin(self) -> None:
+        """The server closes (FIN, no close_notify): nothing more is read; our side closes
+        when the host closes the socket."""
+        self._flush()
+        self._report_later("the server closed the connection: TCP FIN (fault server-fin)")
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def fault_stall(self) -> None:
+        """The connection stays open and carries nothing more, either way (a reset or FIN
+        fault may still end it)."""
+        self._flush()
+        self.stalled = True
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
 
 
@@ -217,6 +303,10 @@ class Runner:
         self._pace_timer: asyncio.TimerHandle | None = None
         self._dcd: bool | None = None
         self.host_baud: int | None = None
+        # injected network faults waiting for the next lookups and opens
+        self._dns_failures = 0
+        self._hangs = 0
+        self._alerts: deque[TlsAlert] = deque()
 
     # ---- life cycle ------------------------------------------------------------------
 
@@ -316,7 +406,33 @@ class Runner:
             if conn is not None:
                 conn.close(abort=True)
         self._tick()
-        self.engine.network_event(event)
+        if isinstance(event, Received) and self.engine.faults.watches(event.client_id, "received"):
+            self._received_in_parts(event)
+        else:
+            self.engine.network_event(event)
+        self._pump()
+
+    def _received_in_parts(self, event: Received) -> None:
+        """Server data cut where a fault counts its bytes: the fault (a reset, a stall) acts
+        before the bytes after that point, which are dropped if it cut the connection."""
+        data = event.data
+        while data:
+            room = self.engine.faults.room(event.client_id) or len(data)
+            part, data = data[:room], data[room:]
+            self.engine.network_event(Received(event.client_id, event.conn_seq, part))
+            if not data:
+                return
+            self._pump()
+            conn = self._conns.get(event.conn_seq)
+            if conn is None or conn.finished or conn.closing or conn.stalled:
+                self.trace.note(
+                    f"{len(data)} bytes from the server dropped: connection "
+                    f"{event.client_id} was cut by a fault"
+                )
+                return
+
+    def pump(self) -> None:
+        """Carry out what the engine produced outside host or network input (a fault)."""
         self._pump()
 
     def _pump(self) -> None:
@@ -403,6 +519,28 @@ class Runner:
             conn = self._conns.get(intent.conn_seq)
             if conn is not None:
                 conn.set_reading(intent.reading)
+        elif isinstance(intent, NetFault):
+            self._network_fault(intent)
+
+    def _network_fault(self, intent: NetFault) -> None:
+        """An injected network fault: the next lookups or opens fail, or a connection breaks."""
+        fault = intent.fault
+        if isinstance(fault, DnsFailure):
+            self._dns_failures += fault.lookups
+        elif isinstance(fault, HandshakeTimeout):
+            self._hangs += fault.opens
+        elif isinstance(fault, TlsAlert):
+            self._alerts.extend([fault] * fault.opens)
+        else:
+            conn = self._conns.get(intent.conn_seq)
+            if conn is None or conn.finished or conn.closing:
+                self.trace.note(f"fault {fault}: nothing done, the connection is closed already")
+            elif isinstance(fault, ServerReset):
+                conn.fault_reset()
+            elif isinstance(fault, ServerFin):
+                conn.fault_fin()
+            else:
+                conn.fault_stall()
 
     def _opened(self, task: asyncio.Task[None]) -> None:
         for seq, t in list(self._opening.items()):
@@ -413,6 +551,12 @@ class Runner:
         task = self._opening.pop(intent.conn_seq, None)
         if task is not None:
             task.cancel()
+        conn = self._conns.get(intent.conn_seq)
+        if conn is not None and conn.stalled and not intent.abort and not conn.closing:
+            # close_notify and FIN do not get through: the module's close timeout aborts it
+            conn.closing = True
+            self.trace.note(f"connection {intent.client_id} is stalled: the close cannot finish")
+            return
         conn = self._conns.pop(intent.conn_seq, None)
         if conn is None or conn.transport is None or conn.transport.is_closing():
             assert self._loop is not None
@@ -422,9 +566,17 @@ class Runner:
             return
         conn.close(abort=intent.abort)
 
+    async def _resolve(self, host: str) -> str:
+        """The resolver, unless a dns-failure fault fails this lookup (IP addresses are not
+        looked up; ``--resolve`` overrides stand for the DNS server and fail too)."""
+        if self._dns_failures and not _is_ip(host):
+            self._dns_failures -= 1
+            raise ResolveError(f"cannot resolve {host!r}: DNS failure (fault dns-failure)")
+        return await self.resolver.resolve(host)
+
     async def _lookup(self, intent: Resolve) -> None:
         try:
-            address = await self.resolver.resolve(intent.host)
+            address = await self._resolve(intent.host)
         except ResolveError as exc:
             self._event(Resolved(intent.request, code=QiError.DNS_PARSE, reason=str(exc)))
             return
@@ -449,14 +601,22 @@ class Runner:
             f"suites {suites}{more}, seclevel {intent.tls.seclevel}; {session.note}"
         )
         try:
-            address = await self.resolver.resolve(intent.host)
+            address = await self._resolve(intent.host)
         except ResolveError as exc:
             self._event(ConnectFailed(cid, seq, QiError.DNS_PARSE, str(exc)))
             return
         assert self._loop is not None
 
         def factory() -> _TlsConnection:
-            conn = _TlsConnection(intent, session, self._event)
+            # faults for "the next open" are taken once TCP is up and a handshake would start
+            hang = self._hangs > 0
+            alert = None
+            if hang:
+                self._hangs -= 1
+                self.trace.note(f"QSSLOPEN {cid}: the handshake will never complete (fault)")
+            elif self._alerts:
+                alert = self._alerts.popleft()
+            conn = _TlsConnection(intent, session, self._event, hang=hang, alert=alert)
             self._conns[seq] = conn
             return conn
 
@@ -474,3 +634,11 @@ class Runner:
             if conn is not None:
                 conn.close(abort=True)
             raise
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

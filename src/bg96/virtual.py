@@ -2,7 +2,8 @@
 
 As a sync context manager it runs its own event loop in a thread; as an async one it runs in
 the caller's loop. Either way ``.url`` is what a host opens (``socket://127.0.0.1:<port>``).
-The same options as ``bg96 serve``.
+The same options as ``bg96 serve``. ``.faults`` injects faults (``bg96.faults``), and
+``faults=`` takes a fault script that is armed when the module first powers on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from types import TracebackType
 from typing import Literal, TypeVar
 
 from .engine import Engine, FileStore, MemoryStore, ModuleConfig
+from .faults import Faults, FaultScript
 from .filestore import DirStore
 from .resolve import Resolver
 from .runner import Runner
@@ -48,7 +50,10 @@ class VirtualModule:
         pace: bool = False,
         config: ModuleConfig | None = None,
         keylog: Callable[[str], None] | None = None,
+        faults: FaultScript | str | Path | None = None,
     ) -> None:
+        """``faults``: a fault script, or the path of one (``FaultScriptError`` at once
+        when it does not parse)."""
         self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
         self.config = config or ModuleConfig()
         self._kind = transport
@@ -57,6 +62,10 @@ class VirtualModule:
         self._trace = open_trace(trace) if isinstance(trace, str) else trace
         self._pace = pace
         self._keylog = keylog
+        self._script = (
+            faults if isinstance(faults, FaultScript | None) else FaultScript.load(faults)
+        )
+        self.faults = Faults(self)
         self.engine: Engine | None = None
         self.runner: Runner | None = None
         self.transport: Transport | None = None
@@ -82,6 +91,8 @@ class VirtualModule:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.engine = Engine(store=self.store, config=self.config, now=loop.time())
+        if self._script is not None:
+            self.engine.load_faults(self._script.pairs())
         transport: Transport
         if self._kind == "tcp":
             transport = TcpTransport(self._host, self._port)

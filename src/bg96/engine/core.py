@@ -16,7 +16,8 @@ from typing import Protocol
 from . import commands as _commands  # also fills the command table
 from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
-from .events import Intent, NetEvent, Note, Resolved
+from .events import Intent, NetEvent, Note, Received, Resolved, Send
+from .faults import Fault, ModuleFaults, Trigger
 from .files import FileStore, MemoryStore
 from .outcome import ERROR, OK, Error, Final, Outcome, Pending, Transparent
 from .params import ParamError
@@ -91,6 +92,7 @@ class Engine:
         self.ctzu = 1
         self.urcport = self.config.at_port
         self._conn_seq = 0
+        self.faults = ModuleFaults(self)  # injected faults outlive restarts
         self._reset_volatile()
 
     # ---- public API ------------------------------------------------------------------
@@ -105,6 +107,7 @@ class Engine:
             self.config.app_ready_time,
             lambda: self._urc_now("APP RDY", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"),
         )
+        self.faults.powered_on()
 
     def receive_data(self, data: bytes) -> None:
         """Bytes from the host."""
@@ -136,8 +139,23 @@ class Engine:
         """Something happened on a connection."""
         if isinstance(event, Resolved):
             _commands.pdp.on_resolved(self, event)
+        elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
+            self.faults.receive(event, lambda part: _commands.ssl.on_event(self, part))
         else:
             _commands.ssl.on_event(self, event)
+        self._after_activity()
+
+    def inject_fault(self, fault: Fault, trigger: Trigger | None = None) -> None:
+        """Inject ``fault`` now, or arm it for ``trigger`` (see ``faults.ModuleFaults``).
+
+        Now: ``FaultError`` when there is nothing for it to act on, and nothing changes.
+        """
+        self.faults.inject(fault, trigger)
+        self._after_activity()
+
+    def load_faults(self, entries: list[tuple[Trigger | None, Fault]]) -> None:
+        """A fault script: armed at the first power-on (now if it has been)."""
+        self.faults.load(entries)
         self._after_activity()
 
     def advance(self, now: float) -> None:
@@ -237,13 +255,18 @@ class Engine:
 
     def emit(self, intent: Intent) -> None:
         self._intents.append(intent)
+        if isinstance(intent, Send) and self.faults.watches(intent.client_id, "sent"):
+            self.faults.sent(intent)
 
     def note(self, text: str) -> None:
         """A line for the trace."""
         self._intents.append(Note(text))
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        return self._timers.call_at(self.now + delay, callback)
+    def call_later(
+        self, delay: float, callback: Callable[[], None], *, persistent: bool = False
+    ) -> Timer:
+        """``callback`` in ``delay`` s; ``persistent`` timers survive a restart (faults)."""
+        return self._timers.call_at(self.now + delay, callback, persistent=persistent)
 
     def next_conn_seq(self) -> int:
         self._conn_seq += 1
@@ -318,20 +341,30 @@ class Engine:
 
     @property
     def registered(self) -> bool:
-        """Registered on the (virtual) network: full functionality."""
-        return self.cfun == 1
+        """Registered on the (virtual) network: full functionality and a network to find."""
+        return self.cfun == 1 and not self.faults.searching
 
     def reboot(self) -> None:
-        """AT+CFUN=1,1 after its OK: connections drop, volatile state is lost, boot again."""
+        """A restart (AT+CFUN=1,1 after its OK, or a fault at any moment): connections drop,
+        a command or data phase under way ends unanswered, volatile state is lost, boot again."""
         if self.transparent is not None:
             self.transparent.stop()
             self.transparent = None
+        if self._phase is not None:
+            self._phase = None  # its timers go with the others below
+            self.note("restart: the data phase under way ends unanswered")
         _commands.ssl.drop_all(self)
         self._timers.clear()
         self._urcs.clear()
         self._queue.clear()
+        self._current = None
+        self._after_line.clear()
+        self._block_open = False
+        self._lf_may_follow_cr = False
         self._line.clear()
+        self._line_overflow = False
         self._inbuf.clear()
+        self.dns_requests.clear()
         self.ipr = self.saved_ipr  # AT+IPR without AT&W does not survive a restart
         self.mode = Mode.BOOTING
         self._timers.call_at(self.now + self.config.reboot_time, self.power_on)
@@ -378,6 +411,8 @@ class Engine:
                     break
         finally:
             self._processing = False
+        if self.faults.due:
+            self.faults.settle()
         self._flush_urcs()
 
     def _data_bytes(self) -> bool:
@@ -460,6 +495,10 @@ class Engine:
             self._write_error(None)
             return
         if not cmds:
+            if self.faults.watches_commands:
+                self.faults.before_command("")
+                if self.mode is Mode.BOOTING:
+                    return
             self._write_result(Result.OK)
             return
         self._queue.extend(cmds)
@@ -471,6 +510,10 @@ class Engine:
             cmd = self._queue.popleft()
             self._current = cmd
             self._block_open = False
+            if self.faults.watches_commands:
+                self.faults.before_command(cmd.name)
+                if self.mode is Mode.BOOTING:  # the fault restarted the module
+                    return
             outcome = self._dispatch(cmd)
             if isinstance(outcome, Pending):
                 if self.mode is Mode.COMMAND:
@@ -581,6 +624,8 @@ class Engine:
             self._out += (b"\r\n" + data + b"\r\n") if verbose else data + b"\r\n"
 
     def _after_activity(self) -> None:
+        if self.faults.due:
+            self.faults.settle()
         if self._inbuf and self.mode is Mode.COMMAND and not self._processing:
             self._process()
             return

@@ -8,6 +8,10 @@ earlier connection on a reused client ID are recognised and dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .faults import NetworkFault
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,16 @@ class Note:
     text: str
 
 
-Intent = Connect | Send | Close | SetReading | Resolve | Note
+@dataclass(frozen=True)
+class NetFault:
+    """Make the network misbehave (an injected fault); ``conn_seq`` names the connection
+    for the faults of one connection (a server reset, FIN or stall), else it is 0."""
+
+    fault: NetworkFault
+    conn_seq: int = 0
+
+
+Intent = Connect | Send | Close | SetReading | Resolve | Note | NetFault
 
 
 # ---- events: runner -> engine --------------------------------------------------------
@@ -180,6 +193,7 @@ __all__ = [
     "Connected",
     "Intent",
     "NetEvent",
+    "NetFault",
     "Note",
     "PeerClosed",
     "Received",

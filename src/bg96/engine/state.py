@@ -142,6 +142,7 @@ class Socket:
     total_received: int = 0
     total_read: int = 0
     unsent: int = 0  # bytes handed to the network and not yet reported Sent
+    fail_sends: int = 0  # injected fault: this many next QSSLSENDs answer SEND FAIL
     reading: bool = True
     timer: Timer | None = None  # connect / negotiate deadline while opening
 

@@ -10,12 +10,17 @@ from dataclasses import dataclass, field
 
 @dataclass(order=True)
 class Timer:
-    """A callback due at ``when``; ``cancel()`` makes it a no-op."""
+    """A callback due at ``when``; ``cancel()`` makes it a no-op.
+
+    ``persistent`` timers survive ``Timers.clear()`` (a module restart): injected faults
+    belong to the network and the test, not to the module.
+    """
 
     when: float
     seq: int
     callback: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+    persistent: bool = field(default=False, compare=False)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -28,8 +33,10 @@ class Timers:
         self._heap: list[Timer] = []
         self._seq = itertools.count()
 
-    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
-        timer = Timer(when, next(self._seq), callback)
+    def call_at(
+        self, when: float, callback: Callable[[], None], *, persistent: bool = False
+    ) -> Timer:
+        timer = Timer(when, next(self._seq), callback, persistent=persistent)
         heapq.heappush(self._heap, timer)
         return timer
 
@@ -50,6 +57,10 @@ class Timers:
         return None
 
     def clear(self) -> None:
+        """Cancel every timer but the persistent ones."""
+        kept = [t for t in self._heap if t.persistent and not t.cancelled]
         for timer in self._heap:
-            timer.cancelled = True
-        self._heap.clear()
+            if not timer.persistent:
+                timer.cancelled = True
+        self._heap = kept
+        heapq.heapify(self._heap)

@@ -237,8 +237,15 @@ def csq(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
+def registration_stat(engine: Engine) -> int:
+    """1 registered (home), 2 searching (registration lost: a fault), 0 not searching."""
+    if engine.registered:
+        return 1
+    return 2 if engine.cfun == 1 else 0
+
+
 def registration_status(engine: Engine, name: str, n: int) -> str:
-    stat = 1 if engine.registered else 0
+    stat = registration_stat(engine)
     if n >= 2 and engine.registered:
         return f'{stat},"{TAC}","{CELL_ID}",{ACT_CATM1}'
     return str(stat)
@@ -283,7 +290,10 @@ def cops(engine: Engine, cmd: Command) -> Outcome:
         engine.info(f'+COPS: (2,"{op}","{op}","00101",8),,(0-4),(0-2)')
         return OK
     if cmd.kind is Kind.READ:
-        engine.info(f'+COPS: 0,0,"{op}",{ACT_CATM1}' if engine.registered else "+COPS: 2")
+        if engine.registered:
+            engine.info(f'+COPS: 0,0,"{op}",{ACT_CATM1}')
+        else:  # searching (automatic selection, no operator yet) or deregistered
+            engine.info("+COPS: 0" if engine.cfun == 1 else "+COPS: 2")
         return OK
     if cmd.kind is Kind.WRITE:
         params = cmd.params
@@ -316,14 +326,14 @@ def cfun(engine: Engine, cmd: Command) -> Outcome:
         return OK
     if fun == engine.cfun:
         return OK
-    was_registered = engine.registered
+    stat = registration_stat(engine)
     engine.cfun = fun
     if fun != 1:
         pdp.drop_all_contexts(engine)
     else:
         for urc in ("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"):
             engine.urc(urc)
-    if was_registered != engine.registered:
+    if stat != registration_stat(engine):
         registration_urcs(engine)
     return OK
 
@@ -400,15 +410,15 @@ def qurccfg(engine: Engine, cmd: Command) -> Outcome:
 def cgatt(engine: Engine, cmd: Command) -> Outcome:
 
     if cmd.kind is Kind.READ:
-        engine.info(f"+CGATT: {engine.cgatt if engine.cfun == 1 else 0}")
+        engine.info(f"+CGATT: {engine.cgatt if engine.registered else 0}")
         return OK
     if cmd.kind is not Kind.WRITE:
         return ERROR
     params = cmd.params
     arity(params, 1, 1)
     value = params[0].choice(0, 1)
-    if value == 1 and engine.cfun != 1:
-        return cme(30)
+    if value == 1 and not engine.registered:
+        return cme(30)  # no network service
     engine.cgatt = value
     if value == 0:
         pdp.drop_all_contexts(engine)

@@ -108,8 +108,10 @@ def qideact(engine: Engine, cmd: Command) -> Outcome:
     arity(params, 1, 1)
     cid = params[0].num(1, 16)
     ctx = engine.pdp[cid]
+    # also after the network took the context away ("pdpdeact"): the host's QIDEACT then
+    # frees the client IDs its sockets still hold (TCP/IP manual: "reset all connections")
+    ssl.close_for_pdp(engine, cid, urc=False)
     if ctx.active:
-        ssl.close_for_pdp(engine, cid, urc=False)
         ctx.active = False
         ctx.ip = ""
         engine.note(f"PDP context {cid} deactivated")

@@ -274,6 +274,11 @@ class _SendPhase:
             engine.last_error = QiError.SOCKET_CLOSED
             engine.finish(ERROR)
             return
+        if sock.fail_sends:
+            sock.fail_sends -= 1
+            engine.note(f"QSSLSEND {sock.client_id}: send buffer full (fault send-buffer-full)")
+            engine.finish(Final("SEND FAIL"))
+            return
         if sock.unsent + len(self.data) > engine.config.send_buffer:
             engine.note(f"QSSLSEND {sock.client_id}: send buffer full ({sock.unsent} bytes)")
             engine.finish(Final("SEND FAIL"))
