@@ -14,6 +14,7 @@ from .driver import (
     SslConnection,
 )
 from .driver.aclient import AsyncModem, AsyncSslConnection
+from .faults import FaultError, Faults, FaultScript, FaultScriptError
 from .virtual import VirtualModule
 
 __version__ = "0.1.0"
@@ -23,6 +24,10 @@ __all__ = [
     "AsyncSslConnection",
     "CommandError",
     "ConnectionClosedByPeer",
+    "FaultError",
+    "FaultScript",
+    "FaultScriptError",
+    "Faults",
     "Modem",
     "ModemError",
     "ModemReset",

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -43,6 +43,7 @@ import pytest
 
 from bg96.driver import Modem, ModemError
 from bg96.driver.connection import TRANSPARENT
+from bg96.faults import FaultScript
 from bg96.testing import TestPki
 from bg96.testing.loopback import LoopbackTlsServer
 from bg96.virtual import TransportKind, VirtualModule
@@ -67,6 +68,8 @@ class VirtualModuleOptions(TypedDict, total=False):
     trace: Trace | str | None
     pace: bool
     config: ModuleConfig | None
+    keylog: Callable[[str], None] | None
+    faults: str | Path | FaultScript | None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
