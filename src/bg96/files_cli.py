@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from .checksum import checksum
 from .driver import CommandError, Modem, ModemError, ModemTimeout, PortClosed
-from .engine.files import checksum
 
 FILES_HELP = """\
 List, upload, download and delete the module's files (UFS: where AT+QSSLCFG finds its

@@ -20,7 +20,7 @@ from types import TracebackType
 import serial
 from serial.urlhandler import protocol_socket
 
-from ..engine.files import checksum
+from ..checksum import checksum
 from .connection import SslConnection
 from .errors import (
     CommandError,

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..checksum import checksum, format_checksum
+
+__all__ = ["FileStore", "MemoryStore", "checksum", "format_checksum", "normalize_name"]
+
 MAX_NAME = 80  # FILE manual: a file name is at most 80 bytes
 _FORBIDDEN = set('/\\\x00:*?"<>|')
 
@@ -59,23 +63,3 @@ def normalize_name(raw: str) -> str | None:
     if name.startswith(".") or name.strip() != name:
         return None
     return name
-
-
-def checksum(data: bytes) -> int:
-    """QFUPL/QFDWL checksum: XOR of the data as big-endian 16-bit words (odd byte padded)."""
-    if len(data) % 2:
-        data = data + b"\x00"
-    words = len(data) // 2
-    value = int.from_bytes(data, "big")
-    # fold the number in halves: XOR of all words is kept, C speed instead of a byte loop
-    while words > 1:
-        low_words = words // 2
-        shift = low_words * 16
-        value = (value >> shift) ^ (value & ((1 << shift) - 1))
-        words -= low_words
-    return value
-
-
-def format_checksum(value: int) -> str:
-    """Lower-case hex without leading zeros, as real modules print it."""
-    return f"{value:x}"
