@@ -159,45 +159,38 @@ class SendBufferFull:
 
 
 @dataclass(frozen=True)
-class ServerReset:
+class _OnConnection:
+    """A network fault on one connection, named by its client ID."""
+
+    name: ClassVar[str] = ""
+    client_id: int
+
+    def __post_init__(self) -> None:
+        _client_id(self.client_id)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.client_id}"
+
+
+@dataclass(frozen=True)
+class ServerReset(_OnConnection):
     """The server resets ``client_id``'s connection (TCP RST)."""
 
     name: ClassVar[str] = "server-reset"
-    client_id: int
-
-    def __post_init__(self) -> None:
-        _client_id(self.client_id)
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.client_id}"
 
 
 @dataclass(frozen=True)
-class ServerFin:
+class ServerFin(_OnConnection):
     """The server closes ``client_id``'s connection (TCP FIN, no close_notify)."""
 
     name: ClassVar[str] = "server-fin"
-    client_id: int
-
-    def __post_init__(self) -> None:
-        _client_id(self.client_id)
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.client_id}"
 
 
 @dataclass(frozen=True)
-class ServerStall:
+class ServerStall(_OnConnection):
     """``client_id``'s connection stays open but no byte passes either way any more."""
 
     name: ClassVar[str] = "server-stall"
-    client_id: int
-
-    def __post_init__(self) -> None:
-        _client_id(self.client_id)
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.client_id}"
 
 
 @dataclass(frozen=True)
