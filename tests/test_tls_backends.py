@@ -153,7 +153,16 @@ def _verify_case(chain: Chain, case: str) -> tuple[list[x509.Certificate], bytes
         "self-signed": ([c.root], TestPki("x").ca_pem, "unknown CA: the server's certificate is"),
         "issuer-not-a-ca": ([c.under_fake, c.fake_ca], _pem(c.root), "invalid CA: "),
         "client-only-leaf": ([c.client_only], _pem(c.root), "the server's certificate is not"),
+        "bad-signature": ([_tampered(c.leaf), c.inter], _pem(c.root), "bad signature"),
+        "chain-out-of-order": ([c.leaf, c.root, c.inter], _pem(c.root), None),
     }[case]
+
+
+def _tampered(cert: x509.Certificate) -> x509.Certificate:
+    """``cert`` with one bit of its signature flipped: it no longer verifies."""
+    der = bytearray(cert.public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01
+    return x509.load_der_x509_certificate(bytes(der))
 
 
 CASES = [
@@ -166,6 +175,8 @@ CASES = [
     "self-signed",
     "issuer-not-a-ca",
     "client-only-leaf",
+    "bad-signature",
+    "chain-out-of-order",
 ]
 
 
