@@ -14,7 +14,7 @@ from .faults import FaultError, FaultScript
 from .filestore import default_files_dir
 from .keylog import keylog_from_env, open_keylog
 from .resolve import parse_override
-from .trace import Trace, open_trace
+from .trace import FORMATS, Trace, open_trace
 from .virtual import TransportKind, VirtualModule
 
 SERVE_HELP = """\
@@ -97,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace", metavar="-|FILE", help="write a timestamped AT trace to stdout (-) or FILE"
     )
     serve.add_argument(
+        "--trace-format",
+        choices=sorted(FORMATS),
+        default="text",
+        help="text (escaped bytes), hex (a hex dump) or jsonl (docs/trace.md)",
+    )
+    serve.add_argument(
+        "--trace-time",
+        choices=["relative", "absolute"],
+        default="relative",
+        help="seconds since start (default) or wall-clock time, both to the microsecond",
+    )
+    serve.add_argument(
         "--keylog",
         metavar="FILE",
         help="append NSS key-log lines for every TLS connection (default: $SSLKEYLOGFILE)",
@@ -127,7 +139,11 @@ async def serve(args: argparse.Namespace) -> int:
         kind, (host, port) = "tcp", args.tcp
     elif args.rfc2217 is not None:
         kind, (host, port) = "rfc2217", args.rfc2217
-    trace = open_trace(args.trace) if args.trace else Trace.null()
+    trace = (
+        open_trace(args.trace, fmt=args.trace_format, relative=args.trace_time == "relative")
+        if args.trace
+        else Trace.null()
+    )
     keylog = open_keylog(args.keylog) if args.keylog else keylog_from_env()
     module = VirtualModule(
         transport=kind,

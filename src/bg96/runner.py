@@ -401,6 +401,8 @@ class Runner:
         self.engine.advance(self._now())
 
     def _event(self, event: NetEvent) -> None:
+        if isinstance(event, Received):
+            self.trace.tls_received(event.client_id, event.data)
         if isinstance(event, ConnectFailed):
             conn = self._conns.pop(event.conn_seq, None)
             if conn is not None:
@@ -509,6 +511,7 @@ class Runner:
         elif isinstance(intent, Send):
             conn = self._conns.get(intent.conn_seq)
             if conn is not None:
+                self.trace.tls_sent(intent.client_id, intent.data)
                 conn.send(intent.data)
         elif isinstance(intent, Close):
             self._close(intent)

@@ -15,6 +15,7 @@ chunks, so the output is deterministic).
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -85,6 +86,14 @@ class Trace:
         lines = text.split("\n")
         self._emit("".join(f"{stamp} -- {line}\n" for line in lines))
 
+    def tls_sent(self, client_id: int, data: bytes) -> None:
+        """Plaintext the module sent to the server on ``client_id`` (before encryption)."""
+        self._bytes(f"{client_id}>", data)
+
+    def tls_received(self, client_id: int, data: bytes) -> None:
+        """Plaintext the server sent on ``client_id`` (after decryption)."""
+        self._bytes(f"{client_id}<", data)
+
     def flush(self) -> None:
         """Push buffered lines to the stream's destination."""
         self._stream.flush()
@@ -131,6 +140,48 @@ class Trace:
             self._stream.flush()
 
 
+class HexTrace(Trace):
+    """The same events as ``Trace``, bytes as a hex dump: offset, 16 bytes, printable column."""
+
+    def _bytes(self, marker: str, data: bytes) -> None:
+        if not data:
+            return
+        stamp = self._stamp()
+        out = []
+        for offset in range(0, len(data), 16):
+            chunk = data[offset : offset + 16]
+            hexes = " ".join(f"{b:02x}" for b in chunk)
+            text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+            out.append(f"{stamp} {marker} {offset:04x}  {hexes:<47}  {text}\n")
+        self._emit("".join(out))
+
+
+class JsonlTrace(Trace):
+    """One JSON object a line, for tools; the schema is in docs/trace.md."""
+
+    def _bytes(self, marker: str, data: bytes) -> None:
+        if not data:
+            return
+        record: dict[str, object] = {"t": self._time()}
+        if marker == ">>":
+            record["kind"] = "host"
+        elif marker == "<<":
+            record["kind"] = "module"
+        else:  # "<client>>" or "<client><": TLS plaintext of one connection
+            record["kind"] = "tls_out" if marker.endswith(">") else "tls_in"
+            record["client"] = int(marker[:-1])
+        record["hex"] = data.hex()
+        record["text"] = escape(data)
+        self._emit(json.dumps(record) + "\n")
+
+    def note(self, text: str) -> None:
+        self._emit(json.dumps({"t": self._time(), "kind": "note", "text": text}) + "\n")
+
+    def _time(self) -> float:
+        now = self._clock()
+        return round(now - self._start if self._relative else now, 6)
+
+
 class _NullTrace(Trace):
     """Discards everything; every method is a no-op."""
 
@@ -145,6 +196,12 @@ class _NullTrace(Trace):
     def module_to_host(self, data: bytes) -> None:
         pass
 
+    def tls_sent(self, client_id: int, data: bytes) -> None:
+        pass
+
+    def tls_received(self, client_id: int, data: bytes) -> None:
+        pass
+
     def note(self, text: str) -> None:
         pass
 
@@ -155,11 +212,19 @@ class _NullTrace(Trace):
         pass
 
 
-def open_trace(target: str, *, relative: bool = True) -> Trace:
-    """A trace to stdout for ``"-"``, else to a new file at path ``target`` (line-buffered)."""
+FORMATS: dict[str, type[Trace]] = {"text": Trace, "hex": HexTrace, "jsonl": JsonlTrace}
+
+
+def open_trace(target: str, *, relative: bool = True, fmt: str = "text") -> Trace:
+    """A trace to stdout for ``"-"``, else to a new file at path ``target`` (line-buffered).
+
+    ``fmt`` is ``text`` (escaped bytes), ``hex`` (a hex dump) or ``jsonl`` (one JSON object a
+    line); ``relative`` timestamps count from the start, else they are wall-clock time.
+    """
+    kind = FORMATS[fmt]
     clock = time.monotonic if relative else time.time
     if target == "-":
-        return Trace(sys.stdout, clock=clock, relative=relative, autoflush=True)
+        return kind(sys.stdout, clock=clock, relative=relative, autoflush=True)
     # The Trace owns the file and closes it in close().
     stream = open(target, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
-    return Trace(stream, clock=clock, relative=relative, owns_stream=True)
+    return kind(stream, clock=clock, relative=relative, owns_stream=True)
