@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, files_cli, shell
+from .control import ControlError, ControlServer
+from .control import request as control_request
 from .faults import FaultError, FaultScript
 from .filestore import default_files_dir
 from .keylog import keylog_from_env, open_keylog
@@ -109,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds since start (default) or wall-clock time, both to the microsecond",
     )
     serve.add_argument(
+        "--control",
+        metavar="HOST:PORT",
+        type=_host_port,
+        help="serve the control endpoint here (bg96 fault); loopback only without a token",
+    )
+    serve.add_argument(
+        "--control-token", default="", help="a token every control request must carry"
+    )
+    serve.add_argument(
         "--keylog",
         metavar="FILE",
         help="append NSS key-log lines for every TLS connection (default: $SSLKEYLOGFILE)",
@@ -127,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shell.add_subcommand(sub)
     files_cli.add_subcommand(sub)
+
+    fault = sub.add_parser(
+        "fault",
+        help="inject faults into a running bg96 serve through its control endpoint",
+        description="Send fault script lines (docs/faults.md) to `bg96 serve --control`.",
+    )
+    fault.add_argument(
+        "--control", metavar="HOST:PORT", type=_host_port, required=True, help="the endpoint"
+    )
+    fault.add_argument("--token", default="", help="the endpoint's --control-token")
+    fault.add_argument("--status", action="store_true", help="print the module's state")
+    fault.add_argument("lines", nargs="*", help='fault lines, e.g. "pdp-deactivate 1"')
     return parser
 
 
@@ -160,16 +184,47 @@ async def serve(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    control = None
+    if args.control is not None:
+        control_host, control_port = args.control
+        control = ControlServer(module, control_host, control_port, token=args.control_token)
     await module.start()
     print(f"bg96: virtual BG96 on {module.url} (files in {Path(files).resolve()})", flush=True)
+    if control is not None:
+        await control.start()
+        print(f"bg96: control endpoint on {control.host}:{control.port}", flush=True)
     if args.link is not None and kind == "pty":
         print(f"bg96: linked {args.link} -> {module.url}", flush=True)
     if args.faults is not None:
         print(f"bg96: {len(args.faults)} faults from {args.faults.source}", flush=True)
     await stop.wait()
     print("bg96: stopping, closing connections", flush=True)
+    if control is not None:
+        await control.stop()
     await module.stop()
     trace.close()
+    return 0
+
+
+async def fault_command(args: argparse.Namespace) -> int:
+    """``bg96 fault``: one request to a running module's control endpoint."""
+    host, port = args.control
+    payload: dict[str, str] = {"op": "status"}
+    if not args.status:
+        if not args.lines:
+            print("bg96 fault: give fault lines or --status", file=sys.stderr)
+            return 2
+        payload = {"op": "fault", "script": "\n".join(args.lines)}
+    try:
+        answer = await control_request(host, port, payload, args.token)
+    except (OSError, ControlError, ValueError) as exc:
+        print(f"bg96 fault: {exc}", file=sys.stderr)
+        return 3
+    if not answer.get("ok"):
+        print(f"bg96 fault: {answer.get('error')}", file=sys.stderr)
+        return 1
+    if args.status:
+        print(json.dumps(answer["status"], indent=2))
     return 0
 
 
@@ -177,12 +232,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("shell", "files"):
         return int(args.run(args))
+    if args.command == "fault":
+        return asyncio.run(fault_command(args))
     if args.command == "demo":
         from .demo import main as demo_main
 
         return demo_main()
     try:
         return asyncio.run(serve(args))
+    except ControlError as exc:
+        print(f"bg96: {exc}", file=sys.stderr)
+        return 2
     except (OSError, FileExistsError) as exc:
         print(f"bg96: {exc}", file=sys.stderr)
         return 1
