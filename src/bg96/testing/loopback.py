@@ -8,13 +8,12 @@ plugin's ``bg96_tls_server``; works the same in a plain script.
 from __future__ import annotations
 
 import ssl
-from types import TracebackType
 
 from bg96.testing.certs import TestPki
 from bg96.testing.tls_server import ThreadedTlsEchoServer
 
 
-class LoopbackTlsServer:
+class LoopbackTlsServer(ThreadedTlsEchoServer):
     """``with LoopbackTlsServer() as server``: echoes every byte, keeps a copy of them.
 
     ``pki`` defaults to a new throw-away RSA CA; the server certificate is for localhost,
@@ -31,21 +30,14 @@ class LoopbackTlsServer:
         require_client_cert: bool = False,
     ) -> None:
         self.pki = pki if pki is not None else TestPki()
-        ctx = self.pki.server_ctx(
-            *extra_names,
-            versions=versions,
-            ciphers=ciphers,
-            require_client_cert=require_client_cert,
+        super().__init__(
+            self.pki.server_ctx(
+                *extra_names,
+                versions=versions,
+                ciphers=ciphers,
+                require_client_cert=require_client_cert,
+            )
         )
-        self._server = ThreadedTlsEchoServer(ctx)
-
-    @property
-    def host(self) -> str:
-        return self._server.host
-
-    @property
-    def port(self) -> int:
-        return self._server.port
 
     @property
     def ca_pem(self) -> bytes:
@@ -53,26 +45,9 @@ class LoopbackTlsServer:
         return self.pki.ca_pem
 
     @property
-    def received(self) -> bytes:
-        """All plaintext received so far, across connections."""
-        return bytes(self._server.received)
-
-    @property
-    def connections(self) -> int:
-        """TCP connections accepted so far (TLS handshake done or not)."""
-        return self._server.connections
-
-    def __enter__(self) -> LoopbackTlsServer:
-        self._server.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.__exit__(exc_type, exc, tb)
+    def received(self) -> bytes:  # type: ignore[override]
+        """All plaintext received so far, across connections (a copy)."""
+        return bytes(super().received)
 
 
 __all__ = ["LoopbackTlsServer"]

@@ -10,6 +10,7 @@ import contextlib
 import ssl
 import threading
 from types import TracebackType
+from typing import Self
 
 from bg96.testing.certs import TestPki
 
@@ -163,7 +164,7 @@ class ThreadedTlsEchoServer:
     def connections(self) -> int:
         return self._server.connections
 
-    def __enter__(self) -> ThreadedTlsEchoServer:
+    def __enter__(self) -> Self:
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="tls-echo", daemon=True)
