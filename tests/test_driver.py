@@ -40,7 +40,6 @@ from bg96.driver import (
     OpenFailed,
     PortClosed,
     SendFailed,
-    SslConnection,
     UnexpectedResponse,
     Urc,
 )
@@ -61,6 +60,8 @@ from bg96.engine import (
 )
 from bg96.testing import TestPki, ThreadedTlsEchoServer
 from bg96.virtual import VirtualModule
+
+from .test_driver_portable import round_trip  # self-contained file
 
 HOST = "echo.bg96.test"  # resolved by the virtual module to 127.0.0.1
 ALL_BYTES_50K = bytes(range(256)) * 200  # 51200 bytes: every byte value, 200 times
@@ -157,21 +158,6 @@ def online(modem: Modem, pki: TestPki) -> Modem:
     modem.upload("ca.pem", pki.ca_pem)
     modem.ssl_config(1, seclevel=1, cacert="ca.pem")
     return modem
-
-
-def read_exactly(conn: SslConnection, size: int, timeout: float = 10.0) -> bytes:
-    out = bytearray()
-    deadline = time.monotonic() + timeout
-    while len(out) < size:
-        chunk = conn.recv(size - len(out), timeout=max(0.0, deadline - time.monotonic()))
-        assert chunk, f"connection closed after {len(out)} of {size} bytes"
-        out += chunk
-    return bytes(out)
-
-
-def round_trip(conn: SslConnection, data: bytes) -> None:
-    conn.send(data)
-    assert read_exactly(conn, len(data)) == data
 
 
 @pytest.fixture
