@@ -233,6 +233,10 @@ def test_serve_resolve_without_an_address_is_a_usage_error() -> None:
         (["serve", "--tcp", "127.0.0.1"], "argument --tcp: expected HOST:PORT"),
         (["serve", "--tcp", "127.0.0.1:65536"], "argument --tcp: expected HOST:PORT"),
         (["serve", "--pty", "--tcp", "127.0.0.1:0"], "not allowed with argument"),
+        (["serve", "--network", "wifi"], "argument --network: invalid choice: 'wifi'"),
+        (["serve", "--latency", "soon"], "argument --latency: not a time: 'soon'"),
+        (["serve", "--down", "fast"], "argument --down: not a rate: 'fast'"),
+        (["serve", "--loss", "150%"], "argument --loss: loss must be at least 0%"),
         ([], "the following arguments are required"),
     ],
 )
@@ -241,6 +245,17 @@ def test_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixtu
         cli_main(args)
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_serve_with_a_network_profile_says_what_the_link_is(tmp_path: Path) -> None:
+    args = ["--tcp", "127.0.0.1:0", "--files", str(tmp_path), "--network", "nb-iot"]
+    with ServeProcess(*args, "--loss", "1%", "--seed", "7") as serve:
+        assert "socket://" in serve.line()
+        assert serve.line() == (
+            "bg96: network custom: latency 400 ms +/- 100 ms each way, down 32 kbit/s, "
+            "up 70 kbit/s, loss 1%, attach 6 s, QIACT 1.5 s, seed 7\n"
+        )
+        assert serve.stop(signal.SIGTERM) == 0
 
 
 def test_serve_on_a_busy_port_fails_with_a_message(

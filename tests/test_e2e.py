@@ -27,7 +27,7 @@ import serial
 
 from bg96.engine import Engine, MemoryStore
 from bg96.resolve import Resolver
-from bg96.runner import Runner
+from bg96.runner import LocalPorts, Runner
 from bg96.testing import TestPki, TlsEchoServer
 from bg96.testing.at_client import AtClient
 from bg96.trace import Trace
@@ -350,7 +350,8 @@ def test_manual_chapter_3_flow(pki: TestPki) -> None:
             assert await at.command(f'AT+QSSLOPEN=1,1,4,"{SERVER_NAME}",{port},0') == OK
             assert await at.read_until(b"\r\n", 10) == b"\r\n"
             assert await at.read_until(b"\r\n", 10) == b"+QSSLOPEN: 4,0\r\n"
-            [local_port] = server.peers
+            assert len(server.peers) == 1
+            local_port = LocalPorts.FIRST  # the module's own port, not the host's
             assert await at.command("AT+QSSLSTATE") == (
                 f'\r\n+QSSLSTATE: 4,"SSLClient","{SERVER_NAME}",{port},{local_port},'
                 f'2,1,4,0,"uart1",1\r\n'.encode()
@@ -564,7 +565,8 @@ def test_server_closes_after_sending(pki: TestPki) -> None:
             assert await host.next_urc() == b'+QSSLURC: "recv",1'
             assert await host.next_urc() == b'+QSSLURC: "closed",1'
             assert server.endings == ["server hung up"]
-            [local_port] = server.peers
+            assert len(server.peers) == 1
+            local_port = LocalPorts.FIRST
             assert await host.cmd("AT+QSSLSTATE") == (
                 f'\r\n+QSSLSTATE: 1,"SSLClient","127.0.0.1",{server.port},{local_port},'
                 f'4,1,1,0,"uart1",0\r\n'.encode()

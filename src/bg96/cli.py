@@ -16,6 +16,7 @@ from .control import request as control_request
 from .faults import FaultError, FaultScript
 from .filestore import default_files_dir
 from .keylog import keylog_from_env, open_keylog
+from .network.options import add_network_arguments, profile_from_args
 from .resolve import parse_override
 from .trace import FORMATS, Trace, open_trace
 from .virtual import TransportKind, VirtualModule
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a fault script (docs/faults.md), armed when the module powers on: "
         "'at 5s pdp-deactivate 1', 'after 1000 bytes on 0 server-reset 0', ...",
     )
+    add_network_arguments(serve)
 
     sub.add_parser(
         "demo",
@@ -151,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--token", default="", help="the endpoint's --control-token")
     fault.add_argument("--status", action="store_true", help="print the module's state")
     fault.add_argument("lines", nargs="*", help='fault lines, e.g. "pdp-deactivate 1"')
+
+    monitor = sub.add_parser(
+        "monitor",
+        help="a live terminal view of a running bg96 serve, through its control endpoint",
+        description="Sockets, PDP and SSL contexts, files and the AT trace of `bg96 serve "
+        "--control`, live; type fault lines (docs/faults.md) to inject them. q quits.",
+    )
+    monitor.add_argument(
+        "--control", metavar="HOST:PORT", type=_host_port, required=True, help="the endpoint"
+    )
+    monitor.add_argument(
+        "--control-token", "--token", dest="token", default="", help="its --control-token"
+    )
     return parser
 
 
@@ -169,6 +184,7 @@ async def serve(args: argparse.Namespace) -> int:
         else Trace.null()
     )
     keylog = open_keylog(args.keylog) if args.keylog else keylog_from_env()
+    network = profile_from_args(args)
     module = VirtualModule(
         transport=kind,
         host=host,
@@ -180,6 +196,7 @@ async def serve(args: argparse.Namespace) -> int:
         pace=args.pace,
         keylog=keylog,
         faults=args.faults,
+        network=network,
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -197,6 +214,8 @@ async def serve(args: argparse.Namespace) -> int:
         print(f"bg96: linked {args.link} -> {module.url}", flush=True)
     if args.faults is not None:
         print(f"bg96: {len(args.faults)} faults from {args.faults.source}", flush=True)
+    if not network.ideal or network.attach_time or network.pdp_activation_time:
+        print(f"bg96: {network.describe()}", flush=True)
     await stop.wait()
     print("bg96: stopping, closing connections", flush=True)
     if control is not None:
@@ -234,6 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     if args.command == "fault":
         return asyncio.run(fault_command(args))
+    if args.command == "monitor":
+        from .monitor import run as monitor_main  # textual loads only for the monitor
+
+        monitor_host, monitor_port = args.control
+        return monitor_main(monitor_host, monitor_port, args.token)
     if args.command == "demo":
         from .demo import main as demo_main
 

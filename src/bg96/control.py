@@ -1,24 +1,33 @@
 """The control endpoint of a running module (``bg96 serve --control HOST:PORT``).
 
 One JSON object a line each way. Requests: ``{"op": "fault", "script": "<fault lines>"}``
-(the fault script format, docs/faults.md) and ``{"op": "status"}``; each may carry
-``"token"``. Answers: ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``. Loopback only
-unless a token is set; with a token every request must carry it.
+(the fault script format, docs/faults.md), ``{"op": "status"}`` and ``{"op": "trace"}``; each
+may carry ``"token"``. Answers: ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
+After ``trace``'s answer the connection streams the live trace, ``{"event": <record>}`` a line
+(docs/trace.md's JSON-lines schema) and ``{"dropped": N}`` where a slow reader lost events,
+until the client disconnects. Loopback only unless a token is set; with a token every
+request must carry it. docs/monitor.md has the fields.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hmac
 import ipaddress
 import json
+from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from .faults import FaultError
+from .status import snapshot
 from .virtual import VirtualModule
 
 MAX_REQUEST = 65536  # bytes of one request line
+TRACE_QUEUE_EVENTS = 1000  # events a trace subscriber may lag behind before the oldest go
+TRACE_QUEUE_BYTES = 1 << 20  # ... and bytes of them
 
 
 class ControlError(Exception):
@@ -34,6 +43,45 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _Then(enum.Enum):
+    """What a connection does after an answer."""
+
+    KEEP = "keep"
+    CLOSE = "close"
+    TRACE = "trace"
+
+
+class _Subscriber:
+    """A trace subscriber's queue: bounded, the oldest events go first, counted."""
+
+    def __init__(self) -> None:
+        self.lines: deque[bytes] = deque()
+        self.size = 0
+        self.dropped = 0
+        self.ready = asyncio.Event()
+
+    def push(self, event: dict[str, object]) -> None:
+        line = json.dumps({"event": event}).encode() + b"\n"
+        self.lines.append(line)
+        self.size += len(line)
+        while len(self.lines) > TRACE_QUEUE_EVENTS or (
+            self.size > TRACE_QUEUE_BYTES and len(self.lines) > 1  # the newest always stays
+        ):
+            self.size -= len(self.lines.popleft())
+            self.dropped += 1
+        self.ready.set()
+
+    def take(self) -> bytes:
+        """Everything queued, a ``{"dropped": N}`` line first if events were lost."""
+        out = b"".join(self.lines)
+        if self.dropped:
+            out = json.dumps({"dropped": self.dropped}).encode() + b"\n" + out
+        self.lines.clear()
+        self.size = self.dropped = 0
+        self.ready.clear()
+        return out
+
+
 class ControlServer:
     """Serves requests for ``module`` on ``host:port``."""
 
@@ -47,6 +95,8 @@ class ControlServer:
         self.port = port
         self.token = token
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -55,11 +105,20 @@ class ControlServer:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        """Stop listening and end every connection (trace subscriptions too)."""
         if self._server is not None:
             self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            if self._handlers:  # they end once their connection has closed
+                await asyncio.wait(self._handlers, timeout=5)
             await self._server.wait_closed()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while True:
                 try:
@@ -69,13 +128,19 @@ class ControlServer:
                     return
                 if not line:
                     return
-                answer, keep = self.handle(line)
+                answer, then = self._answer(line)
+                if then is _Then.TRACE:
+                    await self._stream_trace(reader, writer)
+                    return
                 await self._reply(writer, answer)
-                if not keep:
+                if then is _Then.CLOSE:
                     return
         except (ConnectionError, OSError):
             return  # the client went away mid-request: nothing to undo
         finally:
+            self._writers.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -87,51 +152,94 @@ class ControlServer:
 
     def handle(self, line: bytes) -> tuple[dict[str, Any], bool]:
         """One request line: (the answer, whether the connection stays open)."""
+        answer, then = self._answer(line)
+        return answer, then is not _Then.CLOSE
+
+    def _answer(self, line: bytes) -> tuple[dict[str, Any], _Then]:
         try:
             request = json.loads(line)
         except (ValueError, UnicodeDecodeError):
-            return {"ok": False, "error": "not a JSON object"}, True
+            return {"ok": False, "error": "not a JSON object"}, _Then.KEEP
         if not isinstance(request, dict):
-            return {"ok": False, "error": "not a JSON object"}, True
+            return {"ok": False, "error": "not a JSON object"}, _Then.KEEP
         if self.token and not hmac.compare_digest(str(request.get("token", "")), self.token):
-            return {"ok": False, "error": "bad or missing token"}, False
+            return {"ok": False, "error": "bad or missing token"}, _Then.CLOSE
         op = request.get("op")
         if op == "fault":
             script = request.get("script")
             if not isinstance(script, str):
-                return {"ok": False, "error": '"script" must be a string'}, True
+                return {"ok": False, "error": '"script" must be a string'}, _Then.KEEP
             try:
                 self.module.faults.run(script)
             except (FaultError, ValueError, RuntimeError) as exc:
-                return {"ok": False, "error": str(exc)}, True
-            return {"ok": True}, True
+                return {"ok": False, "error": str(exc)}, _Then.KEEP
+            return {"ok": True}, _Then.KEEP
         if op == "status":
-            return {"ok": True, "status": self.status()}, True
-        return {"ok": False, "error": f"unknown op {op!r} (fault, status)"}, True
+            return {"ok": True, "status": self.status()}, _Then.KEEP
+        if op == "trace":
+            return {"ok": True}, _Then.TRACE
+        return {"ok": False, "error": f"unknown op {op!r} (fault, status, trace)"}, _Then.KEEP
 
     def status(self) -> dict[str, Any]:
-        """What a person wants at a glance: registration, PDP contexts, sockets, files."""
+        """What a person wants at a glance (``bg96.status.snapshot``); ``{}`` when stopped."""
         engine = self.module.engine
         if engine is None:
             return {}
-        return {
-            "registered": engine.registered,
-            "mode": engine.mode.value,
-            "pdp": {cid: ctx.ip for cid, ctx in engine.pdp.items() if ctx.active},
-            "sockets": [
-                {
-                    "client_id": s.client_id,
-                    "state": int(s.state),
-                    "access_mode": int(s.access_mode),
-                    "host": s.host,
-                    "port": s.port,
-                    "buffered": len(s.recv),
-                    "received": s.total_received,
-                }
-                for s in sorted(engine.sockets.values(), key=lambda s: s.client_id)
-            ],
-            "files": {name: engine.store.size(name) for name in engine.store.names()},
-        }
+        try:
+            return self.module.call(lambda: snapshot(engine))
+        except RuntimeError:  # the module's loop is gone
+            return {}
+
+    async def _stream_trace(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Answer, then stream trace events until the client goes away.
+
+        The module's loop only appends to a bounded queue (``_Subscriber``); a task here
+        writes it out, so a slow or vanished subscriber never holds the module up."""
+        loop = asyncio.get_running_loop()
+        sub = _Subscriber()
+
+        def listener(event: dict[str, object]) -> None:
+            try:
+                same_loop = asyncio.get_running_loop() is loop
+            except RuntimeError:
+                same_loop = False
+            if same_loop:
+                sub.push(event)
+            else:  # the module runs in another thread
+                loop.call_soon_threadsafe(sub.push, event)
+
+        trace = self.module.trace
+        trace.listen(listener)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            await self._reply(writer, {"ok": True})
+            tasks = {
+                asyncio.create_task(self._send_events(sub, writer)),
+                asyncio.create_task(self._until_eof(reader)),
+            }
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            trace.unlisten(listener)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _send_events(sub: _Subscriber, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while True:
+                await sub.ready.wait()
+                writer.write(sub.take())
+                await writer.drain()
+
+    @staticmethod
+    async def _until_eof(reader: asyncio.StreamReader) -> None:
+        """What a subscriber sends is ignored; its end ends the subscription."""
+        with contextlib.suppress(ConnectionError, OSError):
+            while await reader.read(4096):
+                pass
 
 
 async def request(host: str, port: int, payload: dict[str, Any], token: str = "") -> Any:
@@ -150,3 +258,53 @@ async def request(host: str, port: int, payload: dict[str, Any], token: str = ""
     if not line:
         raise ControlError("the control endpoint closed the connection")
     return json.loads(line)
+
+
+class ControlClient:
+    """One connection to a control endpoint for many requests (``bg96 monitor``)."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str = ""
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._token = token
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, host: str, port: int, token: str = "") -> ControlClient:
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
+        return cls(reader, writer, token)
+
+    async def request(self, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        """The answer to ``payload``; ``ControlError`` when the endpoint has gone."""
+        if self._token:
+            payload = {**payload, "token": self._token}
+        async with self._lock:
+            self._writer.write(json.dumps(payload).encode() + b"\n")
+            await self._writer.drain()
+            line = await asyncio.wait_for(self._reader.readline(), timeout)
+        if not line:
+            raise ControlError("the control endpoint closed the connection")
+        answer = json.loads(line)
+        if not isinstance(answer, dict):
+            raise ControlError(f"not an answer: {line!r}")
+        return answer
+
+    async def subscribe_trace(self) -> None:
+        """Turn this connection into a trace stream (read it with ``lines``)."""
+        answer = await self.request({"op": "trace"})
+        if not answer.get("ok"):
+            raise ControlError(str(answer.get("error")))
+
+    async def lines(self) -> AsyncIterator[dict[str, Any]]:
+        """The objects the endpoint sends unasked (a trace subscription), until it closes."""
+        while line := await self._reader.readline():
+            item = json.loads(line)
+            if isinstance(item, dict):
+                yield item
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._writer.wait_closed()

@@ -7,6 +7,7 @@ A fault acts now, or when its trigger fires::
     module.faults.server_reset(0, after_bytes=1000)    # once client 0 has received 1000 bytes
     module.faults.after_bytes(200, 0, sent=True).server_stall(0)
     module.faults.on_next_command("AT+QSSLSEND").send_buffer_full(0)
+    module.faults.urc_interleave()                     # URCs inside responses from now on
 
 The same faults, one a line, in a fault script (``bg96 serve --faults FILE``,
 ``VirtualModule(faults=FILE)``; ``docs/faults.md`` has the whole format)::
@@ -39,6 +40,7 @@ from .engine.faults import (
     ModuleFault,
     NetworkFault,
     OnCommand,
+    OpenLeak,
     PdpDeactivate,
     Reboot,
     RegistrationLost,
@@ -49,6 +51,7 @@ from .engine.faults import (
     ServerStall,
     TlsAlert,
     Trigger,
+    UrcInterleave,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +73,7 @@ __all__ = [
     "ModuleFault",
     "NetworkFault",
     "OnCommand",
+    "OpenLeak",
     "PdpDeactivate",
     "Reboot",
     "RegistrationLost",
@@ -81,6 +85,7 @@ __all__ = [
     "ServerStall",
     "TlsAlert",
     "Trigger",
+    "UrcInterleave",
     "parse_line",
 ]
 
@@ -94,6 +99,8 @@ SYNTAX: dict[str, str] = {
     "registration-recover": "",
     "reboot": "",
     "send-buffer-full": "CLIENT_ID [SENDS]",
+    "urc-interleave": "[on|off]",
+    "open-leak": "[CYCLES]",
     "server-reset": "CLIENT_ID",
     "server-fin": "CLIENT_ID",
     "server-stall": "CLIENT_ID",
@@ -129,6 +136,13 @@ def _number(text: str, what: str) -> int:
     return int(text)
 
 
+def _switch(text: str) -> bool:
+    word = text.lower()
+    if word not in ("on", "off"):
+        raise FaultError(f"expected on or off, not {text!r}")
+    return word == "on"
+
+
 def _fault(words: list[str]) -> Fault:
     if not words:
         raise FaultError("a fault is missing")
@@ -149,6 +163,8 @@ def _fault(words: list[str]) -> Fault:
             values.append(_duration(arg))
         elif kind == "ALERT":
             values.append(arg.lower())
+        elif kind == "on|off":
+            values.append(_switch(arg))
         else:
             values.append(_number(arg, kind))
     return cls(*values)  # type: ignore[arg-type]  # the dataclass checks each value
@@ -295,6 +311,16 @@ class FaultInjector:
     ) -> None:
         """The next ``sends`` AT+QSSLSEND on ``client_id`` answer ``SEND FAIL``."""
         self._on_connection(SendBufferFull(client_id, sends), client_id, after_bytes)
+
+    def urc_interleave(self, on: bool = True) -> None:
+        """While on, URCs that become due while a command runs land inside its response,
+        before its final result (``+QSSLRECV: 5``, the data, ``+QSSLURC: "recv",4``, ``OK``)."""
+        self._inject(UrcInterleave(on), self.trigger)
+
+    def open_leak(self, cycles: int = 20) -> None:
+        """After ``cycles`` more open/close cycles every AT+QSSLOPEN fails with 552, until
+        the module restarts (the stack leak of FIELD_NOTES)."""
+        self._inject(OpenLeak(cycles), self.trigger)
 
     # network faults
 

@@ -44,6 +44,7 @@ import pytest
 from bg96.driver import Modem, ModemError
 from bg96.driver.connection import TRANSPARENT
 from bg96.faults import FaultScript
+from bg96.network import NetworkProfile
 from bg96.testing import TestPki
 from bg96.testing.loopback import LoopbackTlsServer
 from bg96.virtual import TransportKind, VirtualModule
@@ -70,6 +71,7 @@ class VirtualModuleOptions(TypedDict, total=False):
     config: ModuleConfig | None
     keylog: Callable[[str], None] | None
     faults: str | Path | FaultScript | None
+    network: NetworkProfile | str | None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

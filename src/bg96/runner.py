@@ -44,6 +44,7 @@ from .engine.faults import (
     ServerReset,
     TlsAlert,
 )
+from .network import Network, ShapedPipe
 from .pacing import Pacer
 from .resolve import ResolveError, Resolver
 from .tls import TlsClientSession, TlsConfigError, suite_name
@@ -59,6 +60,10 @@ class _TlsConnection(asyncio.Protocol):
     Injected network faults act here: ``hang`` (the handshake never starts: nothing is sent,
     nothing is read), ``alert`` (the server's first answer is that fatal alert),
     ``fault_reset``, ``fault_fin`` and ``fault_stall``.
+
+    With a shaped network (``network``), the TLS bytes pass through an uplink and a downlink
+    ``ShapedPipe``: they reach the server, and the TLS session, when the link would have carried
+    them; a FIN or RST from the server arrives after the data ahead of it.
     """
 
     def __init__(
@@ -69,8 +74,11 @@ class _TlsConnection(asyncio.Protocol):
         *,
         hang: bool = False,
         alert: TlsAlert | None = None,
+        network: Network | None = None,
+        local_port: int = 0,
     ) -> None:
         self.client_id = intent.client_id
+        self.local_port = local_port  # the module's own, not the host's (see LocalPorts)
         self.conn_seq = intent.conn_seq
         self.session = session
         self.sink = sink
@@ -85,7 +93,16 @@ class _TlsConnection(asyncio.Protocol):
         self.unreported_sent = 0
         self._records: list[bytes] = []
         self._flush_scheduled = False
-        self.lost = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.lost = loop.create_future()
+        self.up: ShapedPipe | None = None
+        self.down: ShapedPipe | None = None
+        self._up_batches: deque[tuple[int, int]] = deque()  # (TLS bytes up to here, plaintext)
+        self._up_pushed = 0
+        if network is not None and network.shaped:
+            seq = intent.conn_seq
+            self.up = ShapedPipe(network.shaper(seq, "up"), self._write_shaped, loop)
+            self.down = ShapedPipe(network.shaper(seq, "down"), self._arrived, loop)
 
     # asyncio callbacks
 
@@ -96,15 +113,21 @@ class _TlsConnection(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        local = transport.get_extra_info("sockname") or ("", 0)
         peer = transport.get_extra_info("peername") or ("", 0)
-        self.sink(TcpConnected(self.client_id, self.conn_seq, int(local[1]), str(peer[0])))
+        self.sink(TcpConnected(self.client_id, self.conn_seq, self.local_port, str(peer[0])))
         if self.hang:
             transport.pause_reading()
             return
-        transport.write(self.session.start())
+        self._write(self.session.start())
 
     def data_received(self, data: bytes) -> None:
+        if self.down is not None:
+            self.down.push(data)
+        else:
+            self._arrived(data)
+
+    def _arrived(self, data: bytes) -> None:
+        """Bytes from the server, when the link has carried them."""
         if self.alert is not None and not (self.finished or self.closing):
             self._fail_with_alert(self.alert)
             return
@@ -113,12 +136,29 @@ class _TlsConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self.hang or self.stalled:
             return True  # the FIN does not get through either
+        if self.down is not None and len(self.down):
+            self.down.when_drained(self._eof_arrived)
+            return True  # the FIN arrives after the data ahead of it; we close then
         self._step(b"")
         return None
+
+    def _eof_arrived(self) -> None:
+        self._step(b"")
+        if self.transport is not None:
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
+        if self.down is not None and len(self.down) and not self.closing:
+            self.down.when_drained(lambda: self._lost(exc))  # the data ahead arrives first
+            return
+        self._lost(exc)
+
+    def _lost(self, exc: Exception | None) -> None:
+        for pipe in (self.up, self.down):
+            if pipe is not None:
+                pipe.close()
         if self.closing:
             self.sink(Closed(self.client_id, self.conn_seq))
             return
@@ -154,7 +194,7 @@ class _TlsConnection(asyncio.Protocol):
             return
         step = self.session.receive(data)
         if step.outgoing and self.transport is not None:
-            self.transport.write(step.outgoing)
+            self._write(step.outgoing)
         if step.failure is not None:
             self.finished = True
             if self.established:
@@ -197,9 +237,39 @@ class _TlsConnection(asyncio.Protocol):
         records, self._records = self._records, []
         if self.transport is None or self.transport.is_closing():
             return
-        self.transport.write(b"".join(records))
+        data = b"".join(records)
+        if self.up is not None:
+            n, self.unreported_sent = self.unreported_sent, 0
+            self._up_pushed += len(data)
+            self._up_batches.append((self._up_pushed, n))
+            self.up.push(data)
+            return
+        self.transport.write(data)
         if not self.paused:
             self._report_sent()
+
+    def _write(self, data: bytes) -> None:
+        """TLS bytes towards the server (through the uplink when the network is shaped)."""
+        if self.up is not None:
+            self._up_pushed += len(data)
+            self.up.push(data)
+        elif self.transport is not None:
+            self.transport.write(data)
+
+    def _write_shaped(self, data: bytes) -> None:
+        """The uplink has carried ``data``: the server has it; report what the host sent."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(data)
+        assert self.up is not None
+        done = self.up.delivered
+        n = 0
+        while self._up_batches and self._up_batches[0][0] <= done:
+            n += self._up_batches.popleft()[1]
+        if n:
+            self.unreported_sent += n
+            if not self.paused:
+                self._report_sent()
 
     def _report_sent(self) -> None:
         if self.unreported_sent:
@@ -211,15 +281,27 @@ class _TlsConnection(asyncio.Protocol):
         if self.transport is None:
             return
         if abort:
+            for pipe in (self.up, self.down):
+                if pipe is not None:
+                    pipe.close()
             self.transport.abort()
             return
         with contextlib.suppress(Exception):
-            self.transport.write(self.session.close())
+            self._write(self.session.close())
+        if self.up is not None:
+            transport = self.transport
+            self.up.when_drained(transport.close)  # close_notify and FIN after the data
+            return
         self.transport.close()
 
     def set_reading(self, reading: bool) -> None:
         if self.transport is None or self.transport.is_closing() or self.stalled:
             return
+        if self.down is not None:
+            if reading:
+                self.down.resume()
+            else:
+                self.down.pause()
         if reading:
             self.transport.resume_reading()
         else:
@@ -249,6 +331,9 @@ class _TlsConnection(asyncio.Protocol):
     def fault_reset(self) -> None:
         """The server resets the connection: what the host sent goes first, then a RST."""
         self._flush()
+        for pipe in (self.up, self.down):
+            if pipe is not None:
+                pipe.close()  # a reset drops what is on the way
         self._report_later("connection reset by the server (fault server-reset)")
         if self.transport is not None:
             sock = self.transport.get_extra_info("socket")
@@ -261,17 +346,52 @@ class _TlsConnection(asyncio.Protocol):
         """The server closes (FIN, no close_notify): nothing more is read; our side closes
         when the host closes the socket."""
         self._flush()
-        self._report_later("the server closed the connection: TCP FIN (fault server-fin)")
+        if self.down is not None and len(self.down):
+            self.down.when_drained(self._fin_arrived)  # the FIN comes after the data ahead
+        else:
+            self._report_later("the server closed the connection: TCP FIN (fault server-fin)")
         if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
+
+    def _fin_arrived(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.sink(
+            PeerClosed(
+                self.client_id,
+                self.conn_seq,
+                "the server closed the connection: TCP FIN (fault server-fin)",
+            )
+        )
 
     def fault_stall(self) -> None:
         """The connection stays open and carries nothing more, either way (a reset or FIN
         fault may still end it)."""
         self._flush()
         self.stalled = True
+        for pipe in (self.up, self.down):
+            if pipe is not None:
+                pipe.pause()  # what is on the way stays there
         if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
+
+
+class LocalPorts:
+    """The module's local TCP ports (QSSLSTATE's <local_port>): its own, from the manual's
+    example port upwards through the dynamic range, so they do not depend on the host machine
+    and a run repeats exactly."""
+
+    FIRST = 65344  # the SSL manual's QSSLSTATE example
+    LOW, HIGH = 49152, 65535  # RFC 6335 dynamic ports
+
+    def __init__(self) -> None:
+        self._next = self.FIRST
+
+    def take(self) -> int:
+        port = self._next
+        self._next = port + 1 if port < self.HIGH else self.LOW
+        return port
 
 
 class Runner:
@@ -286,8 +406,10 @@ class Runner:
         trace: Trace | None = None,
         pace: bool = False,
         keylog: Callable[[str], None] | None = None,
+        network: Network | None = None,
     ) -> None:
         self.engine = engine
+        self.network = network if network is not None and network.shaped else None
         self.keylog = keylog
         self.transport = transport
         self.resolver = resolver or Resolver()
@@ -307,6 +429,7 @@ class Runner:
         self._dns_failures = 0
         self._hangs = 0
         self._alerts: deque[TlsAlert] = deque()
+        self._ports = LocalPorts()
 
     # ---- life cycle ------------------------------------------------------------------
 
@@ -572,7 +695,11 @@ class Runner:
     async def _resolve(self, host: str) -> str:
         """The resolver, unless a dns-failure fault fails this lookup (IP addresses are not
         looked up; ``--resolve`` overrides stand for the DNS server and fail too)."""
-        if self._dns_failures and not _is_ip(host):
+        if _is_ip(host):
+            return await self.resolver.resolve(host)
+        if self.network is not None:
+            await asyncio.sleep(self.network.round_trip())  # the query and its answer
+        if self._dns_failures:
             self._dns_failures -= 1
             raise ResolveError(f"cannot resolve {host!r}: DNS failure (fault dns-failure)")
         return await self.resolver.resolve(host)
@@ -619,11 +746,21 @@ class Runner:
                 self.trace.note(f"QSSLOPEN {cid}: the handshake will never complete (fault)")
             elif self._alerts:
                 alert = self._alerts.popleft()
-            conn = _TlsConnection(intent, session, self._event, hang=hang, alert=alert)
+            conn = _TlsConnection(
+                intent,
+                session,
+                self._event,
+                hang=hang,
+                alert=alert,
+                network=self.network,
+                local_port=self._ports.take(),
+            )
             self._conns[seq] = conn
             return conn
 
         try:
+            if self.network is not None:
+                await asyncio.sleep(self.network.round_trip())  # SYN, SYN-ACK
             await self._loop.create_connection(factory, address, intent.port)
         except OSError as exc:
             self._conns.pop(seq, None)

@@ -11,6 +11,9 @@ A chunk is split after each line end (``\\n``, or a ``\\r`` not followed by ``\\
 an echoed command ends) so that responses read line by line, a bare ``\\r\\n`` staying
 with the line it opens; otherwise each chunk is one line (no coalescing across
 chunks, so the output is deterministic).
+
+``TeeTrace`` also hands every event, as its JSON-lines record, to listeners: what the
+control endpoint's ``trace`` op streams (``bg96 monitor``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,40 @@ _ESCAPES: list[str] = [_escape_char(b) for b in range(256)]
 def escape(data: bytes) -> str:
     """Printable ASCII as is; ``\\r \\n \\t \\\\`` as escapes; other bytes as ``\\xNN``."""
     return data.decode("latin-1").translate(_ESCAPES)
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """``data`` cut after each line end, a bare CR LF kept with the line it opens."""
+    newlines = data.count(b"\n")
+    if newlines == 0 or (newlines == 1 and data[-1] == 0x0A):
+        return [data]
+    merged: list[bytes] = []
+    carry = b""
+    for line in data.splitlines(keepends=True):
+        # a bare CR LF opens a response line: keep it with the text it frames
+        if line == b"\r\n" and not carry:
+            carry = line
+            continue
+        merged.append(carry + line)
+        carry = b""
+    if carry:
+        merged.append(carry)
+    return merged
+
+
+def record(t: float, marker: str, data: bytes) -> dict[str, object]:
+    """The JSON-lines record (docs/trace.md) of bytes traced with ``marker`` at time ``t``."""
+    out: dict[str, object] = {"t": t}
+    if marker == ">>":
+        out["kind"] = "host"
+    elif marker == "<<":
+        out["kind"] = "module"
+    else:  # "<client>>" or "<client><": TLS plaintext of one connection
+        out["kind"] = "tls_out" if marker.endswith(">") else "tls_in"
+        out["client"] = int(marker[:-1])
+    out["hex"] = data.hex()
+    out["text"] = escape(data)
+    return out
 
 
 class Trace:
@@ -110,23 +147,7 @@ class Trace:
         if not data:
             return
         stamp = self._stamp()
-        newlines = data.count(b"\n")
-        if newlines == 0 or (newlines == 1 and data[-1] == 0x0A):
-            self._emit(f"{stamp} {marker} {escape(data)}\n")
-            return
-        lines = data.splitlines(keepends=True)
-        merged: list[bytes] = []
-        carry = b""
-        for line in lines:
-            # a bare CR LF opens a response line: keep it with the text it frames
-            if line == b"\r\n" and not carry:
-                carry = line
-                continue
-            merged.append(carry + line)
-            carry = b""
-        if carry:
-            merged.append(carry)
-        self._emit("".join(f"{stamp} {marker} {escape(m)}\n" for m in merged))
+        self._emit("".join(f"{stamp} {marker} {escape(m)}\n" for m in split_lines(data)))
 
     def _stamp(self) -> str:
         now = self._clock()
@@ -162,17 +183,7 @@ class JsonlTrace(Trace):
     def _bytes(self, marker: str, data: bytes) -> None:
         if not data:
             return
-        record: dict[str, object] = {"t": self._time()}
-        if marker == ">>":
-            record["kind"] = "host"
-        elif marker == "<<":
-            record["kind"] = "module"
-        else:  # "<client>>" or "<client><": TLS plaintext of one connection
-            record["kind"] = "tls_out" if marker.endswith(">") else "tls_in"
-            record["client"] = int(marker[:-1])
-        record["hex"] = data.hex()
-        record["text"] = escape(data)
-        self._emit(json.dumps(record) + "\n")
+        self._emit(json.dumps(record(self._time(), marker, data)) + "\n")
 
     def note(self, text: str) -> None:
         self._emit(json.dumps({"t": self._time(), "kind": "note", "text": text}) + "\n")
@@ -210,6 +221,82 @@ class _NullTrace(Trace):
 
     def close(self) -> None:
         pass
+
+
+TraceListener = Callable[[dict[str, object]], None]
+"""Takes one trace event as its JSON-lines record (docs/trace.md)."""
+
+
+class TeeTrace(Trace):
+    """Writes to ``inner`` (the null trace by default) and hands every event to listeners.
+
+    Listeners (``listen``) get each event as its JSON-lines record, ``t`` in seconds since
+    this trace was created, in the thread that traces (the module's event loop): they must
+    not block. A listener that raises is dropped; the module never sees the error.
+    """
+
+    def __init__(self, inner: Trace | None = None, *, clock: Callable[[], float] = time.monotonic):
+        self.inner = inner if inner is not None else Trace.null()
+        self._clock = clock
+        self._start = clock()
+        self._listeners: list[TraceListener] = []
+        self.enabled = self.inner.enabled
+
+    def listen(self, listener: TraceListener) -> None:
+        """Hand every event from now on to ``listener`` too."""
+        self._listeners = [*self._listeners, listener]
+        self.enabled = True
+
+    def unlisten(self, listener: TraceListener) -> None:
+        """Stop handing events to ``listener`` (no error if it is not listening)."""
+        self._listeners = [x for x in self._listeners if x != listener]
+        self.enabled = self.inner.enabled or bool(self._listeners)
+
+    @property
+    def listeners(self) -> int:
+        """How many listeners there are."""
+        return len(self._listeners)
+
+    def host_to_module(self, data: bytes) -> None:
+        self.inner.host_to_module(data)
+        if self._listeners and data:
+            self._publish(record(self._time(), ">>", data))
+
+    def module_to_host(self, data: bytes) -> None:
+        self.inner.module_to_host(data)
+        if self._listeners and data:
+            self._publish(record(self._time(), "<<", data))
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
+        if self._listeners:
+            self._publish({"t": self._time(), "kind": "note", "text": text})
+
+    def tls_sent(self, client_id: int, data: bytes) -> None:
+        self.inner.tls_sent(client_id, data)
+        if self._listeners and data:
+            self._publish(record(self._time(), f"{client_id}>", data))
+
+    def tls_received(self, client_id: int, data: bytes) -> None:
+        self.inner.tls_received(client_id, data)
+        if self._listeners and data:
+            self._publish(record(self._time(), f"{client_id}<", data))
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _time(self) -> float:
+        return round(self._clock() - self._start, 6)
+
+    def _publish(self, event: dict[str, object]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                self.unlisten(listener)
 
 
 FORMATS: dict[str, type[Trace]] = {"text": Trace, "hex": HexTrace, "jsonl": JsonlTrace}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from typing import Literal, TypeVar
 from .engine import Engine, FileStore, MemoryStore, ModuleConfig
 from .faults import Faults, FaultScript
 from .filestore import DirStore
+from .network import Network, NetworkProfile, profile
 from .resolve import Resolver
 from .runner import Runner
-from .trace import Trace, open_trace
+from .trace import TeeTrace, Trace, open_trace
 from .transports.base import Transport
 from .transports.pty import PtyTransport
 from .transports.rfc2217 import Rfc2217Transport
@@ -51,15 +53,25 @@ class VirtualModule:
         config: ModuleConfig | None = None,
         keylog: Callable[[str], None] | None = None,
         faults: FaultScript | str | Path | None = None,
+        network: NetworkProfile | str | None = None,
     ) -> None:
         """``faults``: a fault script, or the path of one (``FaultScriptError`` at once
-        when it does not parse)."""
+        when it does not parse). ``network``: a profile or its name (``ideal``, ``lte-m``,
+        ``nb-iot``); it shapes the TLS traffic and sets the attach and AT+QIACT times."""
         self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
+        self.network = profile(network) if isinstance(network, str) else network
         self.config = config or ModuleConfig()
+        if self.network is not None:
+            self.config = dataclasses.replace(
+                self.config,
+                attach_time=self.network.attach_time,
+                pdp_activation_time=self.network.pdp_activation_time,
+            )
         self._kind = transport
         self._host, self._port, self._link = host, port, link
         self._resolver = Resolver(resolve, system=system_resolver)
-        self._trace = open_trace(trace) if isinstance(trace, str) else trace
+        # also to listeners (trace.listen): the control endpoint's trace op, bg96 monitor
+        self.trace = TeeTrace(open_trace(trace) if isinstance(trace, str) else trace)
         self._pace = pace
         self._keylog = keylog
         self._script = (
@@ -105,9 +117,10 @@ class VirtualModule:
             self.engine,
             transport,
             resolver=self._resolver,
-            trace=self._trace,
+            trace=self.trace,
             pace=self._pace,
             keylog=self._keylog,
+            network=Network(self.network) if self.network is not None else None,
         )
         await self.runner.start()
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from . import commands as _commands  # also fills the command table
+from . import hints
 from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
 from .events import Intent, NetEvent, Note, Received, Resolved, Send
@@ -92,7 +93,10 @@ class Engine:
         self.ctzu = 1
         self.urcport = self.config.at_port
         self._conn_seq = 0
+        self.attach_seq = 0  # which attach a pending registration timer belongs to
         self.faults = ModuleFaults(self)  # injected faults outlive restarts
+        self.hints = hints.Hints()  # trace hints at host-driver mistakes (engine/hints.py)
+        self._urcs_held = 0  # URCs queued before the running command went pending
         self._reset_volatile()
 
     # ---- public API ------------------------------------------------------------------
@@ -107,6 +111,7 @@ class Engine:
             self.config.app_ready_time,
             lambda: self._urc_now("APP RDY", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"),
         )
+        _commands.general.start_attach(self)
         self.faults.powered_on()
 
     def receive_data(self, data: bytes) -> None:
@@ -119,6 +124,10 @@ class Engine:
             return
         self._inbuf += data
         self._process()
+
+    def input_waiting(self) -> bytes:
+        """Host bytes received but not processed yet (after the command line now running)."""
+        return bytes(self._inbuf)
 
     def data_to_send(self) -> bytes:
         """Bytes for the host produced so far (the buffer is emptied)."""
@@ -342,7 +351,7 @@ class Engine:
     @property
     def registered(self) -> bool:
         """Registered on the (virtual) network: full functionality and a network to find."""
-        return self.cfun == 1 and not self.faults.searching
+        return self.cfun == 1 and self.attached and not self.faults.searching
 
     def reboot(self) -> None:
         """A restart (AT+CFUN=1,1 after its OK, or a fault at any moment): connections drop,
@@ -388,6 +397,7 @@ class Engine:
         self.clock_set_at = self.now
         self.clock_tz = 0
         self.cgatt = 1
+        self.attached = True  # registration done (start_attach makes it take attach_time)
 
     # ---- input processing ------------------------------------------------------------
 
@@ -485,6 +495,8 @@ class Engine:
             self.note(f"not a command line: {body[:40]!r}")
             self._write_error(None)
             return
+        if start:
+            hints.skipped_before_at(self, line[:start])
         if not repeat:
             self._last_line = line
         try:
@@ -514,10 +526,14 @@ class Engine:
                 self.faults.before_command(cmd.name)
                 if self.mode is Mode.BOOTING:  # the fault restarted the module
                     return
+            written = len(self._out)
             outcome = self._dispatch(cmd)
+            if self.faults.interleave:  # its final result waits for the UART (urc-interleave)
+                outcome = self.faults.hold_final(outcome, len(self._out) - written)
             if isinstance(outcome, Pending):
                 if self.mode is Mode.COMMAND:
                     self.mode = Mode.EXECUTING
+                self._urcs_held = len(self._urcs)
                 return
             if not self._complete_one(outcome):
                 self._line_done()
@@ -534,9 +550,7 @@ class Engine:
     def _dispatch(self, cmd: Command) -> Outcome:
         entry = COMMANDS.get(cmd.name)
         if entry is None:
-            hint = _HINTS.get(cmd.name)
-            if hint:
-                self.note(f"AT{cmd.name} is not a BG96 command ({hint})")
+            hints.unknown_command(self, cmd)
             return ERROR
         if entry.qi:
             self.last_error = 0
@@ -617,10 +631,22 @@ class Engine:
     def _flush_urcs(self) -> None:
         """URCs go out only between responses: in command mode with no command running."""
         if self.mode is not Mode.COMMAND or self._current is not None:
+            if self.mode is Mode.EXECUTING and self.faults.interleave:
+                self._interleave_urcs()
             return
         verbose = self.settings.verbose
         while self._urcs:
             data = self._urcs.popleft()
+            self._out += (b"\r\n" + data + b"\r\n") if verbose else data + b"\r\n"
+
+    def _interleave_urcs(self) -> None:
+        """urc-interleave: URCs due while a command executes go out now, before its final
+        result; those queued before it went pending (its own) still follow the line."""
+        verbose = self.settings.verbose
+        held = min(self._urcs_held, len(self._urcs))
+        while len(self._urcs) > held:
+            data = self._urcs[held]
+            del self._urcs[held]
             self._out += (b"\r\n" + data + b"\r\n") if verbose else data + b"\r\n"
 
     def _after_activity(self) -> None:
@@ -630,14 +656,6 @@ class Engine:
             self._process()
             return
         self._flush_urcs()
-
-
-# Names that look like commands but are manual typos or other vendors' commands.
-_HINTS: dict[str, str] = {
-    "+QSSSEND": "a typo in the SSL manual, chapter 1.3: the command is AT+QSSLSEND",
-    "+QSSLRCV": "a typo in the SSL manual, chapter 3.3.3: the command is AT+QSSLRECV",
-    "+CSSLCFG": "a SIMCom command; the BG96 uses AT+QSSLCFG",
-}
 
 
 def posix_from_fields(yy: int, mo: int, dd: int, hh: int, mi: int, ss: int, tzq: int) -> float:

@@ -3,7 +3,8 @@
 A fault acts now or when its trigger fires: at a time on the engine's clock (``At``), once a
 number of bytes has passed on a client ID (``AfterBytes``), or just before the next command
 the host sends (``OnCommand``). Module faults act here (the network deactivates a PDP
-context, registration is lost and comes back, the module restarts, the send buffer is full);
+context, registration is lost and comes back, the module restarts, the send buffer is full,
+URCs land inside responses, the SSL stack leaks);
 network faults (a server reset, FIN or stall, DNS failure, a handshake that never ends, a TLS
 alert) go out as ``NetFault`` intents, which the runner carries out on the real connection.
 Their ``str()`` is the fault script syntax (``pdp-deactivate 1``, ``at 5s``).
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from .cmdline import LineError, split_commands
 from .events import NetFault, Received, Send
+from .outcome import Outcome, Pending
 from .state import Mode, SocketState
 
 if TYPE_CHECKING:
@@ -155,6 +157,44 @@ class SendBufferFull:
         return f"{self.name} {self.client_id}{tail}"
 
 
+@dataclass(frozen=True)
+class UrcInterleave:
+    """While on, URCs that become due while a command runs go out inside its response, after
+    its information lines and before its final result code, where a real module's land
+    (``+QSSLRECV: 5``, the data, ``+QSSLURC: "recv",4``, ``OK``); a response with information
+    lines takes the time they need on the UART at the AT+IPR rate. Off: between responses."""
+
+    name: ClassVar[str] = "urc-interleave"
+    on: bool = True
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.on, bool), f"urc-interleave: on or off, not {self.on!r}")
+
+    def __str__(self) -> str:
+        return self.name if self.on else f"{self.name} off"
+
+
+OPEN_LEAK_CYCLES = 20  # FIELD_NOTES: "after some 20 open/close cycles"
+
+
+@dataclass(frozen=True)
+class OpenLeak:
+    """The SSL stack leaks: after ``cycles`` more open/close cycles (AT+QSSLCLOSE of a client
+    ID that carried a connection) every AT+QSSLOPEN fails with 552 until the module restarts."""
+
+    name: ClassVar[str] = "open-leak"
+    cycles: int = OPEN_LEAK_CYCLES
+
+    def __post_init__(self) -> None:
+        _check(
+            _is_int(self.cycles) and self.cycles >= 0,
+            f"open-leak: the number of cycles must be a whole number, not {self.cycles!r}",
+        )
+
+    def __str__(self) -> str:
+        return self.name if self.cycles == OPEN_LEAK_CYCLES else f"{self.name} {self.cycles}"
+
+
 # ---- network faults (carried out by the runner) ---------------------------------------------
 
 
@@ -246,7 +286,15 @@ class TlsAlert:
         return f"{self.name} {self.alert}{tail}"
 
 
-ModuleFault = PdpDeactivate | RegistrationLost | RegistrationRecover | Reboot | SendBufferFull
+ModuleFault = (
+    PdpDeactivate
+    | RegistrationLost
+    | RegistrationRecover
+    | Reboot
+    | SendBufferFull
+    | UrcInterleave
+    | OpenLeak
+)
 ConnectionFault = ServerReset | ServerFin | ServerStall
 NetworkFault = ConnectionFault | DnsFailure | HandshakeTimeout | TlsAlert
 Fault = ModuleFault | NetworkFault
@@ -257,6 +305,8 @@ FAULT_TYPES: tuple[type[Fault], ...] = (
     RegistrationRecover,
     Reboot,
     SendBufferFull,
+    UrcInterleave,
+    OpenLeak,
     ServerReset,
     ServerFin,
     ServerStall,
@@ -381,6 +431,8 @@ class ModuleFaults:
         self._commands: list[_Armed] = []
         self.due: list[_Armed] = []  # fired by sent bytes, acting at the next safe point
         self.searching = False  # registration lost: +CEREG stat 2 until it comes back
+        self.interleave = False  # urc-interleave: URCs may land inside a response
+        self._leak_left: int | None = None  # open-leak: open/close cycles before it bites
         self.log: list[FaultRecord] = []
 
     # ---- arming ----------------------------------------------------------------------
@@ -405,6 +457,9 @@ class ModuleFaults:
             self._start_deferred()
 
     def powered_on(self) -> None:
+        if self._leak_left is not None:
+            self._leak_left = None
+            self._engine.note("open-leak ends with the restart: AT+QSSLOPEN works again")
         if not self._powered:
             self._powered = True
             self._start_deferred()
@@ -513,6 +568,32 @@ class ModuleFaults:
     def watches_commands(self) -> bool:
         return bool(self._commands)
 
+    # ---- hooks of the module faults ----------------------------------------------------
+
+    def hold_final(self, outcome: Outcome, written: int) -> Outcome:
+        """urc-interleave: a response of ``written`` bytes of information lines gets its final
+        result once the UART would have sent them; URCs due meanwhile land before it."""
+        if not self.interleave or not written or isinstance(outcome, Pending):
+            return outcome
+        engine = self._engine
+        engine.call_later(written * 10 / engine.ipr, lambda: engine.finish(outcome))
+        return engine.wait()
+
+    @property
+    def open_refused(self) -> bool:
+        """open-leak: the stack is exhausted, every AT+QSSLOPEN fails with 552."""
+        return self._leak_left == 0
+
+    def cycle_closed(self) -> None:
+        """AT+QSSLCLOSE freed a client ID: one open/close cycle for open-leak."""
+        if self._leak_left:
+            self._leak_left -= 1
+            if not self._leak_left:
+                self._engine.note(
+                    "fault open-leak: the SSL stack is exhausted, every "
+                    "AT+QSSLOPEN fails with 552 until a restart"
+                )
+
     # ---- acting ----------------------------------------------------------------------
 
     def _apply(self, fault: Fault, trigger: Trigger | None, *, strict: bool) -> None:
@@ -537,7 +618,7 @@ class ModuleFaults:
         """Why ``fault`` has nothing to act on right now, or None."""
         engine = self._engine
         running = engine.mode is not Mode.BOOTING
-        if isinstance(fault, PdpDeactivate | RegistrationLost | Reboot) and not running:
+        if isinstance(fault, PdpDeactivate | RegistrationLost | Reboot | OpenLeak) and not running:
             return "the module is not running (powered off or restarting)"
         if isinstance(fault, PdpDeactivate) and not engine.pdp[fault.ctx].active:
             return f"PDP context {fault.ctx} is not active"
@@ -579,6 +660,12 @@ class ModuleFaults:
             sock = self._connected(fault.client_id)
             assert sock is not None
             sock.fail_sends += fault.sends
+        elif isinstance(fault, UrcInterleave):
+            self.interleave = fault.on
+        elif isinstance(fault, OpenLeak):
+            self._leak_left = fault.cycles
+            if not fault.cycles:
+                engine.note("fault open-leak: every AT+QSSLOPEN fails with 552 until a restart")
         else:
             seq = 0
             if isinstance(fault, ServerReset | ServerFin | ServerStall):

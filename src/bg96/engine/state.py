@@ -29,6 +29,7 @@ class ModuleConfig:
     reboot_time: float = 0.05  # seconds from AT+CFUN=1,1 to RDY
     app_ready_time: float = 0.05  # seconds from RDY to APP RDY
     pdp_activation_time: float = 0.0  # seconds AT+QIACT takes
+    attach_time: float = 0.0  # seconds from power-on (or AT+CFUN=1) to registered
     tcp_connect_timeout: float = 150.0  # the manual's maximum network response time
     max_active_pdp: int = 3
 
@@ -141,6 +142,7 @@ class Socket:
     urc_armed: bool = True  # "recv" URC may be sent (re-armed when the host read it empty)
     total_received: int = 0
     total_read: int = 0
+    total_sent: int = 0  # bytes the host sent, handed to the network
     unsent: int = 0  # bytes handed to the network and not yet reported Sent
     fail_sends: int = 0  # injected fault: this many next QSSLSENDs answer SEND FAIL
     reading: bool = True

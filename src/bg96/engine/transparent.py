@@ -118,6 +118,7 @@ class TransparentLink:
 
     def _send(self, data: bytes) -> None:
         self.sock.unsent += len(data)
+        self.sock.total_sent += len(data)
         self.engine.emit(Send(self.sock.client_id, self.sock.conn_seq, data))
 
     def flush(self) -> None:

@@ -333,9 +333,33 @@ def cfun(engine: Engine, cmd: Command) -> Outcome:
     else:
         for urc in ("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"):
             engine.urc(urc)
+        start_attach(engine)
     if stat != registration_stat(engine):
         registration_urcs(engine)
     return OK
+
+
+def start_attach(engine: Engine) -> None:
+    """Registration takes ``config.attach_time`` (a network profile's attach delay): until
+    then +CEREG says 2 (searching), then the registration URCs the host enabled."""
+    delay = engine.config.attach_time
+    if delay <= 0:
+        engine.attached = True
+        return
+    engine.attached = False
+    engine.attach_seq += 1
+    seq = engine.attach_seq
+
+    def attached() -> None:
+        if seq != engine.attach_seq or engine.cfun != 1:
+            return  # AT+CFUN=0 or a restart came first
+        before = registration_stat(engine)
+        engine.attached = True
+        engine.note(f"registered on the network after {delay:g} s (network profile)")
+        if before != registration_stat(engine):
+            registration_urcs(engine)
+
+    engine.call_later(delay, attached)
 
 
 _CCLK = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d)")

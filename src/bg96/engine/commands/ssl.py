@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import hints
 from ..cmdline import Command, Kind
 from ..codes import QiError
 from ..events import (
@@ -78,7 +79,10 @@ def qsslcfg(engine: Engine, cmd: Command) -> Outcome:
     key = _ALIASES.get(asked.lower(), asked.lower())
     if key not in _CFG_KEYS and key not in _LATER_KEYS:
         engine.note(f'AT+QSSLCFG: key "{asked}" is not known to this BG96 firmware')
+        hints.cfg_unknown_key(engine, asked, [*_CFG_KEYS, *_LATER_KEYS])
         return ERROR
+    if asked.lower() == "secllevel":
+        hints.cfg_manual_spelling(engine)
     ctx_id = params[1].num(0, 5)
     ctx = engine.ssl_ctx[ctx_id]
     if len(params) == 2:
@@ -89,6 +93,8 @@ def qsslcfg(engine: Engine, cmd: Command) -> Outcome:
     if key == "sslversion":
         ctx.sslversion = p.num(0, 4)
     elif key == "ciphersuite":
+        if p.quoted:
+            hints.cfg_quoted_suite(engine)
         code = p.hex()
         if code not in SUITES and code != ALL_SUITES:
             raise ParamError(f"cipher suite 0X{code:04X} is not in table 2")
@@ -171,9 +177,13 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
     refusal: QiError | None = None
     if client_id in engine.sockets:
         refusal = QiError.SOCKET_ID_USED
+        hints.open_id_in_use(engine, engine.sockets[client_id])
     elif engine.cfun != 1 or not engine.pdp[pdp_id].active:
         engine.note(f"QSSLOPEN {client_id}: PDP context {pdp_id} is not active (AT+QIACT)")
         refusal = QiError.OPEN_PDP
+    elif engine.faults.open_refused:
+        engine.note(f"QSSLOPEN {client_id}: the SSL stack is exhausted (fault open-leak)")
+        refusal = QiError.INVALID_PARAMETER
     if refusal is not None:
         engine.last_error = refusal
         if transparent:
@@ -190,7 +200,9 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
         access_mode=mode,
     )
     engine.sockets[client_id] = sock
-    engine.emit(Connect(client_id, sock.conn_seq, host, port, tls_snapshot(engine, ctx_id, host)))
+    tls = tls_snapshot(engine, ctx_id, host)
+    hints.open_context(engine, sock, tls)
+    engine.emit(Connect(client_id, sock.conn_seq, host, port, tls))
     sock.timer = engine.call_later(
         engine.config.tcp_connect_timeout,
         lambda: _open_failed(engine, sock, QiError.TIMEOUT, "TCP connect timed out", abort=True),
@@ -235,8 +247,13 @@ class _SendPhase:
     length: int | None  # None: variable length, ended by Ctrl-Z
     data: bytearray
     overflow: int = 0
+    fed: bool = False
 
     def feed(self, data: bytes) -> int:
+        if not self.fed:
+            self.fed = True
+            if data[:1] == b"\n":
+                hints.data_starts_with_lf(self.engine, self.sock.client_id)
         if self.length is not None:
             take = min(len(data), self.length - len(self.data))
             self.data += data[:take]
@@ -285,6 +302,7 @@ class _SendPhase:
             return
         if self.data:
             sock.unsent += len(self.data)
+            sock.total_sent += len(self.data)
             engine.emit(Send(sock.client_id, sock.conn_seq, bytes(self.data)))
         engine.finish(Final("SEND OK"))
 
@@ -297,12 +315,14 @@ def qsslsend(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 1, 2)
     client_id = params[0].num(0, 11)
+    hints.send_length(engine, cmd)
     length = params[1].num(1, MAX_FIXED_SEND) if len(params) == 2 else None
     sock = _connected_socket(engine, client_id)
     if sock is None or sock.access_mode is AccessMode.TRANSPARENT:
         engine.note(f"QSSLSEND {client_id}: no established connection")
         engine.last_error = QiError.SOCKET_CLOSED
         return ERROR
+    hints.data_before_prompt(engine, client_id, engine.input_waiting())
     engine.prompt()
     return engine.enter_data_phase(_SendPhase(engine, sock, length, bytearray()))
 
@@ -312,6 +332,7 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 2, 2)
     client_id = params[0].num(0, 11)
+    hints.recv_length(engine, cmd)
     length = params[1].num(0, MAX_RECV)
     sock = engine.sockets.get(client_id)
     if sock is None or sock.state is SocketState.OPENING:
@@ -319,15 +340,18 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
         engine.last_error = QiError.SOCKET_CLOSED
         return ERROR
     if sock.access_mode is not AccessMode.BUFFER:
+        hints.recv_not_buffered(engine, sock)
         engine.last_error = QiError.NOT_ALLOWED
         return ERROR
     if length == 0:
+        hints.recv_zero(engine)
         unread = len(sock.recv)
         engine.info(f"+QSSLRECV: {sock.total_received},{sock.total_read},{unread}")
         return OK
     data = bytes(sock.recv[:length])
     del sock.recv[:length]
     sock.total_read += len(data)
+    hints.recv_polled(engine, sock, len(data))
     engine.info(f"+QSSLRECV: {len(data)}")
     if data:
         engine.info(data)
@@ -359,7 +383,9 @@ def qsslclose(engine: Engine, cmd: Command) -> Outcome:
         timeout = params[1].num(0, 65535)
     sock = engine.sockets.get(client_id)
     if sock is None:
+        hints.close_unopened(engine, client_id)
         return OK
+    engine.faults.cycle_closed()
     graceful = timeout > 0 and sock.state is SocketState.CONNECTED
     release(engine, sock, abort=not graceful)
     if not graceful:
@@ -412,6 +438,7 @@ def qsslstate(engine: Engine, cmd: Command) -> Outcome:
             socks = [s for s in socks if s.client_id == client_id]
         else:
             # QISTATE-style form some drivers send: <query_type>,<pdpctxID|clientID>
+            hints.state_two_arguments(engine, cmd)
             query_type = params[0].num(0, 1)
             if query_type == 0:
                 pdp_id = params[1].num(1, 16)

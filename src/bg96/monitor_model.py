@@ -1,0 +1,136 @@
+"""What ``bg96 monitor`` shows, as plain strings: a ``status`` answer and trace events in,
+table rows and log lines out (the control endpoint's JSON, docs/monitor.md). No textual here,
+so all of it is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .trace import escape, split_lines
+
+Row = tuple[str, tuple[str, ...]]
+"""A table row: its key and its cells."""
+
+CLIENT_IDS = range(12)
+ACCESS_MODES = {0: "buffer", 1: "push", 2: "transparent"}
+SOCKET_STATES = {0: "initial", 1: "opening", 2: "connected", 4: "closing"}
+SSL_VERSIONS = {0: "SSL3.0", 1: "TLS1.0", 2: "TLS1.1", 3: "TLS1.2", 4: "all"}
+SECLEVELS = {0: "none", 1: "server", 2: "mutual"}
+REGISTRATION = {0: "not registered", 1: "registered", 2: "searching"}
+MARKERS = {"host": ">>", "module": "<<", "note": "--"}
+
+SOCKET_COLUMNS = ("ID", "mode", "state", "remote", "sent", "received", "buffered")
+SSL_COLUMNS = ("ctx", "version", "suite", "seclevel", "cacert", "clientcert", "clientkey")
+FILE_COLUMNS = ("file", "size")
+
+MAX_EVENT_LINES = 40  # log lines one trace event may take; the rest is counted
+MAX_LINE = 300  # characters of one log line
+
+
+def summary(status: Mapping[str, Any]) -> str:
+    """Registration, CFUN and the engine's mode on one line."""
+    if not status:
+        return "the module is not running"
+    stat = int(status.get("stat", 1 if status.get("registered") else 0))
+    name = REGISTRATION.get(stat, "unknown")
+    return f"{name} (stat {stat}) · CFUN={status.get('cfun', '?')} · {status.get('mode', '?')}"
+
+
+def pdp_summary(status: Mapping[str, Any]) -> str:
+    """The PDP contexts that are active or configured: ID, APN, IP."""
+    parts = []
+    for ctx in status.get("pdp_contexts", []):
+        apn = f' "{ctx["apn"]}"' if ctx.get("apn") else ""
+        state = ctx["ip"] if ctx.get("active") else "inactive"
+        parts.append(f"PDP {ctx['context_id']}{apn}: {state}")
+    return " · ".join(parts) if parts else "no PDP context active"
+
+
+def socket_rows(status: Mapping[str, Any]) -> list[Row]:
+    """The 12 client IDs in order; those no socket uses are ``free``."""
+    used = {int(s["client_id"]): s for s in status.get("sockets", [])}
+    rows: list[Row] = []
+    for cid in CLIENT_IDS:
+        sock = used.get(cid)
+        if sock is None:
+            rows.append((str(cid), (str(cid), "", "free", "", "", "", "")))
+            continue
+        rows.append(
+            (
+                str(cid),
+                (
+                    str(cid),
+                    ACCESS_MODES.get(int(sock["access_mode"]), str(sock["access_mode"])),
+                    SOCKET_STATES.get(int(sock["state"]), str(sock["state"])),
+                    f"{sock['host']}:{sock['port']}",
+                    str(sock.get("sent", "")),
+                    str(sock.get("received", "")),
+                    str(sock.get("buffered", "")),
+                ),
+            )
+        )
+    return rows
+
+
+def ssl_rows(status: Mapping[str, Any]) -> list[Row]:
+    """The SSL contexts' main settings (AT+QSSLCFG)."""
+    rows: list[Row] = []
+    for ctx in status.get("ssl_contexts", []):
+        suite = int(ctx["ciphersuite"])
+        rows.append(
+            (
+                str(ctx["ssl_ctx_id"]),
+                (
+                    str(ctx["ssl_ctx_id"]),
+                    SSL_VERSIONS.get(int(ctx["sslversion"]), str(ctx["sslversion"])),
+                    "all" if suite == 0xFFFF else f"0X{suite:04X}",
+                    SECLEVELS.get(int(ctx["seclevel"]), str(ctx["seclevel"])),
+                    str(ctx.get("cacert", "")),
+                    str(ctx.get("clientcert", "")),
+                    str(ctx.get("clientkey", "")),
+                ),
+            )
+        )
+    return rows
+
+
+def file_rows(status: Mapping[str, Any]) -> list[Row]:
+    """The UFS files by name, with their sizes in bytes."""
+    files: Mapping[str, int] = status.get("files", {})
+    return [(name, (name, str(size))) for name, size in sorted(files.items())]
+
+
+def trace_lines(item: Mapping[str, Any]) -> list[str]:
+    """Log lines for one object of a trace stream: an event, or a count of dropped ones."""
+    if "dropped" in item and "event" not in item:
+        return [f"{'':>10} -- {item['dropped']} trace events dropped (the monitor fell behind)"]
+    event = item.get("event", item)
+    kind = str(event.get("kind", "?"))
+    stamp = f"{float(event.get('t', 0.0)):10.3f}"
+    if kind in ("tls_out", "tls_in"):
+        marker = f"{event.get('client', '?')}{'>' if kind == 'tls_out' else '<'}"
+    else:
+        marker = MARKERS.get(kind, "??")
+    if "hex" in event:
+        pieces = [escape(line) for line in split_lines(bytes.fromhex(str(event["hex"])))]
+    else:
+        pieces = str(event.get("text", "")).split("\n")
+    lines = [f"{stamp} {marker} {_clip(piece)}" for piece in pieces[:MAX_EVENT_LINES]]
+    if len(pieces) > MAX_EVENT_LINES:
+        lines.append(f"{stamp} {marker} ... {len(pieces) - MAX_EVENT_LINES} more lines")
+    return lines
+
+
+def fault_outcome(line: str, answer: Mapping[str, Any]) -> tuple[str, bool]:
+    """What to tell the user about a fault line sent: (the message, whether it failed)."""
+    if answer.get("ok"):
+        return f"fault sent: {line}", False
+    return f"fault refused: {answer.get('error', 'no reason given')}", True
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_LINE:
+        return text
+    return f"{text[:MAX_LINE]}... (+{len(text) - MAX_LINE} chars)"

@@ -1,0 +1,75 @@
+"""The module's state as plain JSON: what the control endpoint's ``status`` op answers.
+
+Stable like the trace schema: fields are only ever added (docs/monitor.md lists them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .engine import Engine
+from .engine.commands.general import registration_stat
+from .engine.state import PdpContext, Socket
+
+_UNSET_PDP = PdpContext()
+
+
+def snapshot(engine: Engine) -> dict[str, Any]:
+    """Registration, PDP contexts, the sockets in use, the SSL contexts and the files."""
+    return {
+        "registered": engine.registered,
+        "stat": registration_stat(engine),
+        "cfun": engine.cfun,
+        "mode": engine.mode.value,
+        "pdp": {cid: ctx.ip for cid, ctx in engine.pdp.items() if ctx.active},
+        "pdp_contexts": [
+            {
+                "context_id": cid,
+                "context_type": ctx.context_type,
+                "apn": ctx.apn,
+                "active": ctx.active,
+                "ip": ctx.ip if ctx.active else "",
+            }
+            for cid, ctx in sorted(engine.pdp.items())
+            if ctx.active or _configured(ctx)
+        ],
+        "sockets": [
+            socket_status(s) for s in sorted(engine.sockets.values(), key=lambda s: s.client_id)
+        ],
+        "ssl_contexts": [
+            {"ssl_ctx_id": i, **dataclasses.asdict(ctx)}
+            for i, ctx in sorted(engine.ssl_ctx.items())
+        ],
+        "files": {name: engine.store.size(name) for name in engine.store.names()},
+    }
+
+
+def socket_status(sock: Socket) -> dict[str, Any]:
+    """One client ID in use."""
+    return {
+        "client_id": sock.client_id,
+        "state": int(sock.state),
+        "access_mode": int(sock.access_mode),
+        "host": sock.host,
+        "port": sock.port,
+        "remote_ip": sock.remote_ip,
+        "local_port": sock.local_port,
+        "pdp_ctx": sock.pdp_ctx,
+        "ssl_ctx": sock.ssl_ctx,
+        "sent": sock.total_sent,
+        "unsent": sock.unsent,
+        "received": sock.total_received,
+        "read": sock.total_read,
+        "buffered": len(sock.recv),
+    }
+
+
+def _configured(ctx: PdpContext) -> bool:
+    """Set by AT+QICSGP (anything but the defaults)."""
+    return (ctx.context_type, ctx.apn, ctx.username, ctx.auth) != (
+        _UNSET_PDP.context_type,
+        _UNSET_PDP.apn,
+        _UNSET_PDP.username,
+        _UNSET_PDP.auth,
+    )

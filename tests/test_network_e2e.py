@@ -1,0 +1,190 @@
+"""Network profiles end to end: real TLS through a shaped link, timed; the same run twice.
+
+The nb-iot download waits out what 64 KiB take at 32 kbit/s (about 18 s): the one slow
+test here, kept in the default suite because it is the measurement the profiles promise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bg96 import VirtualModule
+from bg96.driver import Modem
+from bg96.faults import FaultScript
+from bg96.network import NetworkProfile, profile
+from bg96.testing import TestPki
+from bg96.testing.at_client import AtClient
+from bg96.testing.tls_server import ThreadedTlsEchoServer
+from bg96.trace import JsonlTrace
+
+SIZE = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def pki() -> TestPki:
+    return TestPki("bg96 network tests CA")
+
+
+class DownloadServer:
+    """On ``GET <n>\\n`` sends n bytes over TLS (127.0.0.1 only)."""
+
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        self._ctx = ctx
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> DownloadServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+        self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        try:
+            raw, _ = self._sock.accept()
+        except OSError:
+            return
+        with self._ctx.wrap_socket(raw, server_side=True) as conn:
+            request = b""
+            while not request.endswith(b"\n"):
+                chunk = conn.recv(100)
+                if not chunk:
+                    return
+                request += chunk
+            n = int(request.split()[1])
+            conn.sendall(bytes(i % 251 for i in range(n)))
+            conn.settimeout(60)
+            with contextlib.suppress(OSError):
+                conn.recv(1)  # until the module closes
+
+
+@pytest.fixture
+def nb_iot_module() -> Iterator[tuple[VirtualModule, NetworkProfile]]:
+    # the nb-iot link; registration and AT+QIACT delays are not what is measured here
+    net = profile("nb-iot").with_values(attach_time=0.0, pdp_activation_time=0.0, seed=1)
+    with VirtualModule(network=net) as module:
+        yield module, net
+
+
+def test_nb_iot_64k_download_takes_the_time_its_rates_imply(
+    pki: TestPki, nb_iot_module: tuple[VirtualModule, NetworkProfile]
+) -> None:
+    module, net = nb_iot_module
+    assert net.down is not None
+    with DownloadServer(pki.server_ctx()) as server, Modem.open(module.url) as modem:
+        modem.sync()
+        modem.activate(1)
+        modem.ssl_config(1, version=3)
+        started = time.monotonic()
+        conn = modem.open_ssl(0, "127.0.0.1", server.port, ssl_ctx=1)
+        handshake = time.monotonic() - started
+        # a TLS 1.2 handshake is three round trips at least (TCP, two TLS flights)
+        assert handshake >= 3 * net.rtt - 4 * net.jitter
+        started = time.monotonic()
+        conn.send(f"GET {SIZE}\n".encode())
+        got = bytearray()
+        while len(got) < SIZE:
+            got += conn.recv(1500, timeout=60)
+        elapsed = time.monotonic() - started
+        conn.close()
+    assert bytes(got) == bytes(i % 251 for i in range(SIZE))
+    implied = net.rtt + SIZE * 8 / net.down
+    assert abs(elapsed / implied - 1) < 0.10, (elapsed, implied)
+
+
+def test_a_shaped_link_delays_an_echo_by_a_round_trip(pki: TestPki) -> None:
+    net = NetworkProfile(name="custom", latency=0.15, seed=3)
+    with (
+        ThreadedTlsEchoServer(pki.server_ctx()) as server,
+        VirtualModule(network=net) as module,
+        Modem.open(module.url) as modem,
+    ):
+        modem.sync()
+        modem.activate(1)
+        modem.ssl_config(1, version=3)
+        conn = modem.open_ssl(0, "127.0.0.1", server.port, ssl_ctx=1)
+        started = time.monotonic()
+        conn.send(b"ping\n")
+        assert conn.recv(100, timeout=10) == b"ping\n"
+        elapsed = time.monotonic() - started
+        conn.close()
+    assert 0.3 <= elapsed < 0.6
+
+
+# ---- the same seed, profile, fault script and host input give the same trace -------------------
+
+FAULTS = FaultScript.parse("after 3000 bytes on 1 server-reset 1\n")
+PROFILE = NetworkProfile(
+    name="custom", latency=0.03, jitter=0.02, down=400_000, up=200_000, loss=0.05, seed=11
+)
+
+
+async def scripted_session(port: int) -> None:
+    """The same host bytes every run; it waits long enough that what it reads is complete."""
+    at = await AtClient.connect("127.0.0.1", port)
+    try:
+        await at.read_until(b"APP RDY\r\n")
+        for line in ("ATE0", "AT+CMEE=2", "AT+QIACT=1", 'AT+QSSLCFG="sslversion",1,3'):
+            await at.command(line)
+        await at.command(f'AT+QSSLOPEN=1,1,1,"127.0.0.1",{port_of_server},0')
+        await at.wait_urc(b"+QSSLOPEN:")
+        await at.command("AT+QSSLSTATE=1")
+        for i in range(3):
+            payload = bytes([65 + i]) * 1200
+            at.write(b"AT+QSSLSEND=1,1200\r")
+            await at.read_until(b"> ")
+            at.write(payload)
+            await at.response()
+            await asyncio.sleep(0.4)  # the echo is all back by now
+            await at.command("AT+QSSLRECV=1,1500")
+        await asyncio.sleep(0.3)
+        await at.command("AT+QSSLSTATE=1")
+        await at.command("AT+QSSLCLOSE=1")
+    finally:
+        await at.close()
+
+
+port_of_server = 0
+
+
+def run_once(server_port: int) -> list[dict[str, object]]:
+    global port_of_server
+    port_of_server = server_port
+    stream = io.StringIO()
+
+    async def main() -> None:
+        trace = JsonlTrace(stream, clock=time.monotonic)
+        async with VirtualModule(network=PROFILE, faults=FAULTS, trace=trace) as module:
+            port = int(module.url.rsplit(":", 1)[1])
+            await scripted_session(port)
+            await asyncio.sleep(0.2)
+        trace.flush()
+
+    asyncio.run(main())
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    for event in events:
+        event.pop("t")
+    return events
+
+
+def test_same_seed_profile_faults_and_input_give_the_same_trace(pki: TestPki) -> None:
+    with ThreadedTlsEchoServer(pki.server_ctx()) as server:
+        first = run_once(server.port)
+        second = run_once(server.port)
+    texts = [e["text"] for e in first]
+    assert any("server-reset" in str(t) for t in texts), texts  # the fault acted
+    assert any(e["kind"] == "tls_in" for e in first)
+    assert first == second
