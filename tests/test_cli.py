@@ -282,6 +282,18 @@ def test_demo_in_process() -> None:
     assert text.rstrip().endswith("demo finished")
 
 
+def test_demo_on_a_shaped_network_waits_for_registration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["demo", "--latency", "20ms", "--down", "1mbit", "--attach-time", "0.6s"]
+    assert cli_main(argv) == 0
+    text = capsys.readouterr().out
+    assert "-- network custom: latency 20 ms" in text
+    assert "<< \\r\\n+CEREG: 0,2\\r\\n" in text  # searching at first
+    assert "registered on the network after 0.6 s" in text
+    assert text.rstrip().endswith("demo finished")
+
+
 def test_demo_command() -> None:
     result = bg96("demo")
     assert result.returncode == 0, result.stderr

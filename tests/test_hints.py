@@ -110,6 +110,12 @@ def test_a_stray_ctrl_z_before_a_command() -> None:
     assert m.hints() == []
 
 
+def test_an_escape_before_a_command_is_how_drivers_cancel_a_prompt() -> None:
+    m = Hinted()
+    assert m.send(b"\x1bAT\r") == OK
+    assert m.hints() == []
+
+
 # ---- AT+QSSLCFG ---------------------------------------------------------------------------
 
 

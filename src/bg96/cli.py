@@ -135,10 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_network_arguments(serve)
 
-    sub.add_parser(
+    demo = sub.add_parser(
         "demo",
         help="virtual module + local TLS echo server + scripted host session, with its trace",
     )
+    add_network_arguments(demo)
     shell.add_subcommand(sub)
     files_cli.add_subcommand(sub)
 
@@ -261,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import main as demo_main
 
-        return demo_main()
+        return demo_main(network=profile_from_args(args))
     try:
         return asyncio.run(serve(args))
     except ControlError as exc:

@@ -10,7 +10,8 @@ import asyncio
 import sys
 from typing import TextIO
 
-from .engine import Engine, MemoryStore
+from .engine import Engine, MemoryStore, ModuleConfig
+from .network import Network, NetworkProfile
 from .resolve import Resolver
 from .runner import Runner
 from .testing.at_client import AtClient
@@ -36,8 +37,9 @@ def _expect(response: bytes, wanted: bytes) -> bytes:
 async def host_session(at: AtClient, port: int, ca_pem: bytes) -> None:
     """The host's side: PDP, SSL context, CA upload, open, send, receive, state, close."""
     await at.read_until(b"+QIND: SMS DONE\r\n")
-    for line in ("AT", "ATI", "AT+CPIN?", "AT+CEREG?"):
+    for line in ("AT", "ATI", "AT+CPIN?"):
         _expect(await at.command(line), b"OK")
+    await registered(at)
     # 3.1 PDP context
     _expect(await at.command('AT+QICSGP=1,1,"CMCIOT","","",1'), b"OK")
     _expect(await at.command("AT+QIACT=1"), b"OK")
@@ -76,16 +78,31 @@ async def host_session(at: AtClient, port: int, ca_pem: bytes) -> None:
     _expect(await at.command("AT+QIGETERROR"), b"+QIGETERROR: 0,")
 
 
-async def run_demo(out: TextIO) -> int:
+async def registered(at: AtClient, timeout: float = 60.0) -> None:
+    """Ask AT+CEREG? until the module is registered (at once on the ideal network)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while b"+CEREG: 0,1" not in _expect(await at.command("AT+CEREG?"), b"OK"):
+        if loop.time() > deadline:
+            raise DemoFailed("not registered on the network")
+        await asyncio.sleep(0.5)
+
+
+async def run_demo(out: TextIO, network: NetworkProfile | None = None) -> int:
     pki = TestPki("bg96 demo CA")
     loop = asyncio.get_running_loop()
     trace = Trace(out, clock=loop.time, autoflush=True)
+    net = network or NetworkProfile()
+    config = ModuleConfig(attach_time=net.attach_time, pdp_activation_time=net.pdp_activation_time)
     async with TlsEchoServer(pki.server_ctx(SERVER_NAME)) as server:
-        engine = Engine(store=MemoryStore(), now=loop.time())
+        engine = Engine(store=MemoryStore(), config=config, now=loop.time())
         transport = TcpTransport("127.0.0.1", 0)
         resolver = Resolver({SERVER_NAME: server.host})
         trace.note(f"TLS echo server on {server.host}:{server.port} ({SERVER_NAME})")
-        async with Runner(engine, transport, resolver=resolver, trace=trace):
+        if not net.ideal or net.attach_time or net.pdp_activation_time:
+            trace.note(net.describe())
+        runner = Runner(engine, transport, resolver=resolver, trace=trace, network=Network(net))
+        async with runner:
             trace.note(f"virtual BG96 on {transport.url}")
             at = await AtClient.connect("127.0.0.1", transport.port)
             try:
@@ -99,5 +116,5 @@ async def run_demo(out: TextIO) -> int:
     return 0
 
 
-def main(out: TextIO | None = None) -> int:
-    return asyncio.run(run_demo(out or sys.stdout))
+def main(out: TextIO | None = None, network: NetworkProfile | None = None) -> int:
+    return asyncio.run(run_demo(out or sys.stdout, network))

@@ -97,7 +97,10 @@ def _first_number(cmd: Command) -> int | None:
 
 
 def skipped_before_at(engine: Engine, skipped: bytes) -> None:
-    """Bytes before ``AT`` were skipped: a stray Ctrl-Z outside a send prompt (FIELD_NOTES)."""
+    """Bytes before ``AT`` were skipped: a stray Ctrl-Z outside a send prompt (FIELD_NOTES).
+    An ESC alone is how drivers (ours too) cancel a prompt they may have left: no hint."""
+    if not skipped.strip(b"\x1b\r\n"):
+        return
     what = "a Ctrl-Z (0x1A) outside a QSSLSEND prompt" if b"\x1a" in skipped else "noise"
     say(
         engine,
