@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bg96.engine import ModuleConfig
+from bg96.engine.faults import RegistrationLost
 from bg96.network import (
     HEADER,
     MSS,
@@ -236,7 +237,9 @@ def test_each_connection_direction_draws_on_its_own() -> None:
         s.push(b"x" * 3000, 0.0)
     assert drain(a) == drain(b)
     assert net.shaper(1, "up").rate == 375_000
-    assert 0 < net.round_trip() <= 2 * (0.1 + 0.03)
+    assert 0 < net.round_trip("connect/1") <= 2 * (0.1 + 0.03)
+    assert net.round_trip("connect/1") == net.round_trip("connect/1")
+    assert net.round_trip("connect/1") != net.round_trip("connect/2")
 
 
 # ---- registration and AT+QIACT take the profile's time -------------------------------------------
@@ -272,3 +275,30 @@ def test_qiact_takes_the_activation_time() -> None:
     assert m.cmd("AT+QIACT=1") == b"AT+QIACT=1\r"
     assert m.advance(1.4) == b""
     assert m.advance(0.1) == b"\r\nOK\r\n"
+
+
+def test_registration_lost_while_attaching_says_nothing_new() -> None:
+    m = Module(ModuleConfig(attach_time=3.0))
+    assert m.cmd("AT+CEREG=1").endswith(b"OK\r\n")
+    m.engine.faults.inject(RegistrationLost(recover_after=0.5))
+    assert m.out() == b""  # still searching: no second +CEREG: 2
+    assert m.advance(0.6) == b""  # back, but not attached yet
+    assert m.advance(1.5) == b"\r\n+CEREG: 1\r\n"
+
+
+def test_qiact_under_way_when_registration_is_lost_fails() -> None:
+    m = Module(ModuleConfig(pdp_activation_time=1.5))
+    assert m.cmd("AT+QIACT=1") == b"AT+QIACT=1\r"
+    m.engine.faults.inject(RegistrationLost())
+    assert m.advance(1.5) == b"\r\nERROR\r\n"
+    assert m.cmd("AT+QIGETERROR").endswith(
+        b"+QIGETERROR: 561,open pdp context failed\r\n\r\nOK\r\n"
+    )
+
+
+def test_a_profile_sets_the_times_the_config_leaves_at_their_defaults() -> None:
+    from bg96 import VirtualModule
+
+    module = VirtualModule(network="nb-iot", config=ModuleConfig(pdp_activation_time=0.2))
+    assert (module.config.attach_time, module.config.pdp_activation_time) == (6.0, 0.2)
+    assert VirtualModule(network="lte-m").config.attach_time == 2.0

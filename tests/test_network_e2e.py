@@ -133,7 +133,8 @@ PROFILE = NetworkProfile(
 
 
 async def scripted_session(port: int) -> None:
-    """The same host bytes every run; it waits long enough that what it reads is complete."""
+    """The same host bytes every run; it reads an echo once its URC says it is there (each
+    echo is one segment, so it arrives whole)."""
     at = await AtClient.connect("127.0.0.1", port)
     try:
         await at.read_until(b"APP RDY\r\n")
@@ -148,7 +149,7 @@ async def scripted_session(port: int) -> None:
             await at.read_until(b"> ")
             at.write(payload)
             await at.response()
-            await asyncio.sleep(0.4)  # the echo is all back by now
+            await at.wait_urc(b'+QSSLURC: "recv",1')  # one segment: all of the echo
             await at.command("AT+QSSLRECV=1,1500")
         await asyncio.sleep(0.3)
         await at.command("AT+QSSLSTATE=1")
@@ -188,3 +189,83 @@ def test_same_seed_profile_faults_and_input_give_the_same_trace(pki: TestPki) ->
     assert any("server-reset" in str(t) for t in texts), texts  # the fault acted
     assert any(e["kind"] == "tls_in" for e in first)
     assert first == second
+
+
+# ---- closing on a slow link ---------------------------------------------------------------------
+
+SLOW_UP = NetworkProfile(name="custom", latency=0.05, down=200_000, up=20_000)
+
+
+async def open_client_0(module: VirtualModule, server_port: int) -> AtClient:
+    at = await AtClient.connect("127.0.0.1", int(module.url.rsplit(":", 1)[1]))
+    await at.read_until(b"APP RDY\r\n")
+    for line in ("ATE0", "AT+QIACT=1", 'AT+QSSLCFG="sslversion",1,3'):
+        assert (await at.command(line)).endswith(b"OK\r\n")
+    await at.command(f'AT+QSSLOPEN=1,1,0,"127.0.0.1",{server_port},0')
+    assert await at.wait_urc(b"+QSSLOPEN:", timeout=20) == b"+QSSLOPEN: 0,0"
+    return at
+
+
+async def qsslsend(at: AtClient, data: bytes) -> bytes:
+    at.write(f"AT+QSSLSEND=0,{len(data)}\r".encode())
+    await at.read_until(b"> ")
+    at.write(data)
+    return await at.response()
+
+
+@pytest.mark.parametrize("network", [SLOW_UP, None], ids=["shaped", "unshaped"])
+def test_data_right_before_a_close_reaches_the_server(
+    pki: TestPki, network: NetworkProfile | None
+) -> None:
+    async def main(server: ThreadedTlsEchoServer) -> None:
+        async with VirtualModule(network=network) as module:
+            at = await open_client_0(module, server.port)
+            at.write(b"AT+QSSLSEND=0,500\r")
+            await at.read_until(b"> ")
+            at.write(b"X" * 500 + b"AT+QSSLCLOSE=0\r")  # the close right behind the data
+            assert await at.response() == b"\r\nSEND OK\r\n"
+            assert await at.response(timeout=15) == b"\r\nOK\r\n"
+            await at.close()
+
+    with ThreadedTlsEchoServer(pki.server_ctx()) as server:
+        asyncio.run(main(server))
+        assert bytes(server.received) == b"X" * 500
+
+
+def test_a_close_timeout_aborts_a_close_still_draining_the_uplink(pki: TestPki) -> None:
+    async def main(server: ThreadedTlsEchoServer) -> None:
+        async with VirtualModule(network=SLOW_UP) as module:
+            at = await open_client_0(module, server.port)
+            for i in range(8):  # 11.7 KB: about 5 s at 20 kbit/s
+                assert await qsslsend(at, bytes([65 + i]) * 1460) == b"\r\nSEND OK\r\n"
+            assert await at.command("AT+QSSLCLOSE=0,1", timeout=5) == b"\r\nOK\r\n"
+            assert module.runner is not None
+            await asyncio.sleep(0.3)
+            stopped_at = len(server.received)
+            await asyncio.sleep(1.0)
+            assert len(server.received) == stopped_at  # aborted: nothing more goes out
+            assert stopped_at < 8 * 1460
+            assert module.runner.connections == 0
+            await at.close()
+
+    with ThreadedTlsEchoServer(pki.server_ctx()) as server:
+        asyncio.run(main(server))
+
+
+def test_stopping_the_module_ends_shaped_connections_and_their_timers(pki: TestPki) -> None:
+    async def main(server: ThreadedTlsEchoServer) -> None:
+        module = VirtualModule(network=SLOW_UP)
+        await module.start()
+        at = await open_client_0(module, server.port)
+        for i in range(8):
+            await qsslsend(at, bytes([65 + i]) * 1460)
+        assert module.runner is not None
+        [conn] = module.runner._conns.values()
+        await module.stop()
+        assert conn.up is not None and conn.down is not None
+        assert conn.up.closed and conn.down.closed  # no timer left to fire
+        assert conn.transport is not None and conn.transport.is_closing()
+        await at.close()
+
+    with ThreadedTlsEchoServer(pki.server_ctx()) as server:
+        asyncio.run(main(server))

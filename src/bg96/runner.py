@@ -90,7 +90,9 @@ class _TlsConnection(asyncio.Protocol):
         self.hang = hang
         self.alert = alert
         self.stalled = False  # no byte passes either way any more
-        self.unreported_sent = 0
+        self.fin_faulted = False  # a server-fin fault: nothing more is read
+        self.unreported_sent = 0  # plaintext bytes written (or carried), not yet reported Sent
+        self._batched = 0  # plaintext bytes encrypted this loop iteration, not yet written
         self._records: list[bytes] = []
         self._flush_scheduled = False
         loop = asyncio.get_running_loop()
@@ -226,7 +228,7 @@ class _TlsConnection(asyncio.Protocol):
         if self.transport is None or self.finished or self.closing or self.stalled:
             return  # stalled: never sent, never reported Sent: the module's buffer fills
         self._records.append(self.session.send(data))
-        self.unreported_sent += len(data)
+        self._batched += len(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -235,16 +237,17 @@ class _TlsConnection(asyncio.Protocol):
         """One socket write for every record of this loop iteration, then one Sent."""
         self._flush_scheduled = False
         records, self._records = self._records, []
-        if self.transport is None or self.transport.is_closing():
+        n, self._batched = self._batched, 0
+        if self.transport is None or self.transport.is_closing() or not records:
             return
         data = b"".join(records)
         if self.up is not None:
-            n, self.unreported_sent = self.unreported_sent, 0
             self._up_pushed += len(data)
-            self._up_batches.append((self._up_pushed, n))
+            self._up_batches.append((self._up_pushed, n))  # Sent once the uplink carried it
             self.up.push(data)
             return
         self.transport.write(data)
+        self.unreported_sent += n
         if not self.paused:
             self._report_sent()
 
@@ -277,6 +280,8 @@ class _TlsConnection(asyncio.Protocol):
             self.sink(Sent(self.client_id, self.conn_seq, n))
 
     def close(self, abort: bool) -> None:
+        if not abort:
+            self._flush()  # what the host sent before the close goes first
         self.closing = True
         if self.transport is None:
             return
@@ -295,14 +300,18 @@ class _TlsConnection(asyncio.Protocol):
         self.transport.close()
 
     def set_reading(self, reading: bool) -> None:
-        if self.transport is None or self.transport.is_closing() or self.stalled:
+        if self.stalled:
             return
-        if self.down is not None:
+        if self.down is not None:  # what is on the way waits too, even after the peer closed
             if reading:
                 self.down.resume()
             else:
                 self.down.pause()
+        if self.transport is None or self.transport.is_closing():
+            return
         if reading:
+            if self.fin_faulted:
+                return  # the server-fin fault stopped reading for good
             self.transport.resume_reading()
         else:
             self.transport.pause_reading()
@@ -346,7 +355,8 @@ class _TlsConnection(asyncio.Protocol):
         """The server closes (FIN, no close_notify): nothing more is read; our side closes
         when the host closes the socket."""
         self._flush()
-        if self.down is not None and len(self.down):
+        self.fin_faulted = True
+        if self.down is not None and len(self.down) and not self.stalled:
             self.down.when_drained(self._fin_arrived)  # the FIN comes after the data ahead
         else:
             self._report_later("the server closed the connection: TCP FIN (fault server-fin)")
@@ -419,6 +429,8 @@ class Runner:
         self._timer_at: float | None = None
         self._conns: dict[int, _TlsConnection] = {}  # conn_seq -> connection
         self._opening: dict[int, asyncio.Task[None]] = {}  # conn_seq -> open task
+        self._closing: dict[int, _TlsConnection] = {}  # closed gracefully, not yet gone
+        self._lookups: set[asyncio.Task[None]] = set()  # AT+QIDNSGIP lookups under way
         self._powered = False
         self._stopped = asyncio.Event()
         self._pacer = Pacer(engine.ipr) if pace else None
@@ -440,15 +452,20 @@ class Runner:
 
     async def stop(self) -> None:
         """Close every connection (close_notify, FIN), then the transport."""
-        for task in list(self._opening.values()):
+        for task in [*self._opening.values(), *self._lookups]:
             task.cancel()
         for conn in list(self._conns.values()):
-            conn.close(abort=False)
-        waits = [c.lost for c in self._conns.values()]
+            if not conn.closing:
+                conn.close(abort=False)
+        conns = [*self._conns.values(), *self._closing.values()]
+        waits = [c.lost for c in conns if not c.lost.done()]
         if waits:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), 2.0)
+        for conn in conns:
+            conn.close(abort=True)  # what did not finish in time (a slow link, a stall)
         self._conns.clear()
+        self._closing.clear()
         if self._timer is not None:
             self._timer.cancel()
         if self._pace_timer is not None:
@@ -640,7 +657,9 @@ class Runner:
             self._close(intent)
         elif isinstance(intent, Resolve):
             assert self._loop is not None
-            self._loop.create_task(self._lookup(intent))
+            lookup = self._loop.create_task(self._lookup(intent))
+            self._lookups.add(lookup)
+            lookup.add_done_callback(self._lookups.discard)
         elif isinstance(intent, SetReading):
             conn = self._conns.get(intent.conn_seq)
             if conn is not None:
@@ -683,22 +702,28 @@ class Runner:
             conn.closing = True
             self.trace.note(f"connection {intent.client_id} is stalled: the close cannot finish")
             return
-        conn = self._conns.pop(intent.conn_seq, None)
-        if conn is None or conn.transport is None or conn.transport.is_closing():
+        seq = intent.conn_seq
+        conn = self._conns.pop(seq, None) or self._closing.pop(seq, None)
+        if conn is None or conn.transport is None or conn.lost.done():
             assert self._loop is not None
-            self._loop.call_soon(self._event, Closed(intent.client_id, intent.conn_seq))
+            self._loop.call_soon(self._event, Closed(intent.client_id, seq))
             if conn is not None:
                 conn.close(abort=True)
             return
+        if not intent.abort:
+            # a graceful close can take a while (a slow uplink): the engine's close timeout
+            # may still abort it
+            self._closing[seq] = conn
+            conn.lost.add_done_callback(lambda _: self._closing.pop(seq, None))
         conn.close(abort=intent.abort)
 
-    async def _resolve(self, host: str) -> str:
+    async def _resolve(self, host: str, key: str) -> str:
         """The resolver, unless a dns-failure fault fails this lookup (IP addresses are not
         looked up; ``--resolve`` overrides stand for the DNS server and fail too)."""
         if _is_ip(host):
             return await self.resolver.resolve(host)
         if self.network is not None:
-            await asyncio.sleep(self.network.round_trip())  # the query and its answer
+            await asyncio.sleep(self.network.round_trip(key))  # the query and its answer
         if self._dns_failures:
             self._dns_failures -= 1
             raise ResolveError(f"cannot resolve {host!r}: DNS failure (fault dns-failure)")
@@ -706,7 +731,7 @@ class Runner:
 
     async def _lookup(self, intent: Resolve) -> None:
         try:
-            address = await self._resolve(intent.host)
+            address = await self._resolve(intent.host, f"dnsgip/{intent.request}")
         except ResolveError as exc:
             self._event(Resolved(intent.request, code=QiError.DNS_PARSE, reason=str(exc)))
             return
@@ -731,7 +756,7 @@ class Runner:
             f"suites {suites}{more}, seclevel {intent.tls.seclevel}; {session.note}"
         )
         try:
-            address = await self._resolve(intent.host)
+            address = await self._resolve(intent.host, f"dns/{seq}")
         except ResolveError as exc:
             self._event(ConnectFailed(cid, seq, QiError.DNS_PARSE, str(exc)))
             return
@@ -760,7 +785,7 @@ class Runner:
 
         try:
             if self.network is not None:
-                await asyncio.sleep(self.network.round_trip())  # SYN, SYN-ACK
+                await asyncio.sleep(self.network.round_trip(f"connect/{seq}"))  # SYN, SYN-ACK
             await self._loop.create_connection(factory, address, intent.port)
         except OSError as exc:
             self._conns.pop(seq, None)

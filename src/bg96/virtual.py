@@ -57,16 +57,19 @@ class VirtualModule:
     ) -> None:
         """``faults``: a fault script, or the path of one (``FaultScriptError`` at once
         when it does not parse). ``network``: a profile or its name (``ideal``, ``lte-m``,
-        ``nb-iot``); it shapes the TLS traffic and sets the attach and AT+QIACT times."""
+        ``nb-iot``); it shapes the TLS traffic and sets the attach and AT+QIACT times (those
+        ``config`` leaves at their defaults)."""
         self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
         self.network = profile(network) if isinstance(network, str) else network
         self.config = config or ModuleConfig()
-        if self.network is not None:
-            self.config = dataclasses.replace(
-                self.config,
-                attach_time=self.network.attach_time,
-                pdp_activation_time=self.network.pdp_activation_time,
-            )
+        if self.network is not None:  # its times, unless ``config`` sets its own
+            default = ModuleConfig()
+            times = {
+                name: getattr(self.network, name)
+                for name in ("attach_time", "pdp_activation_time")
+                if getattr(self.config, name) == getattr(default, name)
+            }
+            self.config = dataclasses.replace(self.config, **times)
         self._kind = transport
         self._host, self._port, self._link = host, port, link
         self._resolver = Resolver(resolve, system=system_resolver)

@@ -643,16 +643,19 @@ class ModuleFaults:
         if isinstance(fault, PdpDeactivate):
             self._pdp_lost(fault.ctx)
         elif isinstance(fault, RegistrationLost):
+            before = general.registration_stat(engine)
             self.searching = True
-            general.registration_urcs(engine)
+            if general.registration_stat(engine) != before:  # not while still attaching
+                general.registration_urcs(engine)
             for cid, ctx in engine.pdp.items():
                 if ctx.active:
                     self._pdp_lost(cid)
             if fault.recover_after is not None:
                 self._arm(RegistrationRecover(), At(fault.recover_after))
         elif isinstance(fault, RegistrationRecover):
+            before = general.registration_stat(engine)
             self.searching = False
-            if engine.mode is not Mode.BOOTING:
+            if engine.mode is not Mode.BOOTING and general.registration_stat(engine) != before:
                 general.registration_urcs(engine)
         elif isinstance(fault, Reboot):
             engine.reboot()

@@ -1,8 +1,9 @@
 """``Network``: a profile turned into shapers and delays, every draw from a seeded generator.
 
-Each connection direction draws from its own generator, seeded by the profile's seed, the
-connection's sequence number and the direction, so what one connection draws does not shift
-another's: the same host input gives the same delays whatever else runs.
+Each connection direction, and each connect or lookup, draws from its own generator, seeded
+by the profile's seed and what it is (``<conn_seq>/up``, ``connect/<conn_seq>``), so what
+one draws does not shift another's: the same host input gives the same delays whatever else
+runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from .profile import NetworkProfile
 class Network:
     def __init__(self, profile: NetworkProfile) -> None:
         self.profile = profile
-        self._rng = random.Random(f"{profile.seed}/exchanges")
 
     @property
     def shaped(self) -> bool:
@@ -33,13 +33,15 @@ class Network:
             rng=random.Random(f"{p.seed}/{conn_seq}/{direction}"),
         )
 
-    def round_trip(self) -> float:
-        """One exchange there and back (a TCP SYN and its SYN-ACK, a DNS query and answer)."""
+    def round_trip(self, key: str) -> float:
+        """One exchange there and back (a TCP SYN and its SYN-ACK, a DNS query and answer);
+        ``key`` names it (``connect/<conn_seq>``), and seeds its jitter."""
         p = self.profile
+        rng = random.Random(f"{p.seed}/{key}")
         total = 0.0
         for _ in range(2):
             delay = p.latency
             if p.jitter:
-                delay = max(0.0, delay + self._rng.uniform(-p.jitter, p.jitter))
+                delay = max(0.0, delay + rng.uniform(-p.jitter, p.jitter))
             total += delay
         return total

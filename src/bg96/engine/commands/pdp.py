@@ -93,6 +93,11 @@ def qiact(engine: Engine, cmd: Command) -> Outcome:
         return OK
 
     def done() -> None:
+        if not engine.registered:  # registration was lost while activating
+            engine.note(f"QIACT {cid}: registration lost during the activation")
+            engine.last_error = QiError.OPEN_PDP
+            engine.finish(ERROR)
+            return
         activate()
         engine.finish(OK)
 
