@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from bg96.resolve import Resolver
 from bg96.runner import LocalPorts, Runner
 from bg96.testing import TestPki, TlsEchoServer
 from bg96.testing.at_client import AtClient
+from bg96.testing.tls_server import LoopbackServer
 from bg96.trace import Trace
 from bg96.transports.pty import PtyTransport
 from bg96.transports.tcp import TcpTransport
@@ -80,7 +80,7 @@ def pki() -> TestPki:
 # ---- a TLS server whose behaviour the tests script ---------------------------------------
 
 
-class ScriptedTlsServer:
+class ScriptedTlsServer(LoopbackServer):
     """A loopback TLS server over MemoryBIOs: echoes, or greets and hangs up at once.
 
     It records each client's port (``peers``) and how each connection ended (``endings``:
@@ -88,48 +88,20 @@ class ScriptedTlsServer:
     """
 
     def __init__(self, ctx: ssl.SSLContext, *, greeting: bytes = b"", hang_up: bool = False):
+        super().__init__()
         self._ctx = ctx
         self._greeting = greeting
         self._hang_up = hang_up
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.port = 0
         self.peers: list[int] = []
         self.endings: list[str] = []
         self.received = bytearray()
 
-    async def __aenter__(self) -> ScriptedTlsServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.peers.append(writer.get_extra_info("peername")[1])
         try:
             self.endings.append(await self._serve(reader, writer))
         except ConnectionError as exc:
             self.endings.append(f"connection error: {exc!r}")
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from bg96.resolve import Resolver
 from bg96.runner import LocalPorts, Runner
 from bg96.testing import TestPki
 from bg96.testing.at_client import AtClient
+from bg96.testing.tls_server import LoopbackServer
 from bg96.trace import Trace
 from bg96.transports.rfc2217 import Rfc2217Transport
 from bg96.transports.tcp import TcpTransport
@@ -133,53 +133,23 @@ class Peer:
             self._writer.write(out)
 
 
-class TlsServer:
+class TlsServer(LoopbackServer):
     """A loopback TLS server over MemoryBIOs; echoes what it receives unless ``echo=False``."""
 
     def __init__(self, ctx: ssl.SSLContext, *, echo: bool = True) -> None:
+        super().__init__()
         self._ctx = ctx
         self._echo = echo
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.port = 0
         self.peers: list[Peer] = []
-
-    async def __aenter__(self) -> TlsServer:
-        self._server = await asyncio.start_server(self._handle, LOOPBACK, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
 
     async def peer(self, index: int = 0, timeout: float = 5.0) -> Peer:
         """The ``index``-th connection that completed its handshake."""
         await until(lambda: len(self.peers) > index, timeout)
         return self.peers[index]
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
             await self._serve(reader, writer)
-        except (ConnectionError, ssl.SSLError):
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()

@@ -22,7 +22,6 @@ from bg96.faults import (
     At,
     FaultError,
     FaultScript,
-    FaultScriptError,
     OnCommand,
     OpenLeak,
     Reboot,
@@ -294,26 +293,6 @@ def test_script_lines() -> None:
         "open-leak 0",
         "open-leak 5",
     ]
-
-
-@pytest.mark.parametrize(
-    ("line", "message"),
-    [
-        ("urc-interleave maybe", "expected on or off, not 'maybe'"),
-        ("urc-interleave on off", "too many arguments: urc-interleave [on|off]"),
-        ("open-leak many", "expected CYCLES (a whole number), not 'many'"),
-        ("open-leak -1", "expected CYCLES (a whole number), not '-1'"),
-        ("at 1s open-leak 2 3", "too many arguments: open-leak [CYCLES]"),
-        ("urc-interleaving", "unknown fault 'urc-interleaving'"),
-    ],
-)
-def test_script_errors_carry_the_line_number(line: str, message: str) -> None:
-    text = "# header\nurc-interleave\n\n" + line + "\nopen-leak 3\n"
-    with pytest.raises(FaultScriptError) as info:
-        FaultScript.parse(text, "faults.txt")
-    assert info.value.line == 4
-    assert str(info.value).startswith("faults.txt:4: ")
-    assert message in str(info.value)
 
 
 def test_the_unknown_fault_message_lists_the_new_faults() -> None:

@@ -531,6 +531,12 @@ def test_script_parses_every_fault_and_trigger() -> None:
         ("on 0 reboot", "on: expected 'on next command' or 'on next AT+NAME'"),
         ("on next QSSLSEND reboot", "not an AT command: 'QSSLSEND'"),
         ("on next AT+QSSLSEND", "a fault is missing"),
+        ("urc-interleave maybe", "expected on or off, not 'maybe'"),
+        ("urc-interleave on off", "too many arguments: urc-interleave [on|off]"),
+        ("open-leak many", "expected CYCLES (a whole number), not 'many'"),
+        ("open-leak -1", "expected CYCLES (a whole number), not '-1'"),
+        ("at 1s open-leak 2 3", "too many arguments: open-leak [CYCLES]"),
+        ("urc-interleaving", "unknown fault 'urc-interleaving'"),
     ],
 )
 def test_script_errors_carry_the_line_number(line: str, message: str) -> None:

@@ -142,12 +142,24 @@ class _TlsConnection(asyncio.Protocol):
             self.down.when_drained(self._eof_arrived)
             return True  # the FIN arrives after the data ahead of it; we close then
         self._step(b"")
+        if self.up is not None and len(self.up):
+            self._close_when_sent()
+            return True  # what is on its way up still gets there, as asyncio's close does
         return None
 
     def _eof_arrived(self) -> None:
         self._step(b"")
-        if self.transport is not None:
-            self.transport.close()
+        self._close_when_sent()
+
+    def _close_when_sent(self) -> None:
+        """Close the socket once the uplink has carried what it holds."""
+        transport = self.transport
+        if transport is None:
+            return
+        if self.up is not None and len(self.up):
+            self.up.when_drained(transport.close)
+        else:
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
@@ -293,11 +305,7 @@ class _TlsConnection(asyncio.Protocol):
             return
         with contextlib.suppress(Exception):
             self._write(self.session.close())
-        if self.up is not None:
-            transport = self.transport
-            self.up.when_drained(transport.close)  # close_notify and FIN after the data
-            return
-        self.transport.close()
+        self._close_when_sent()  # close_notify and FIN after the data
 
     def set_reading(self, reading: bool) -> None:
         if self.stalled:

@@ -36,21 +36,17 @@ def server_context(
     )
 
 
-class TlsEchoServer:
-    """``async with TlsEchoServer(ctx) as srv``: echoes every byte back, records what it got."""
+class LoopbackServer:
+    """``async with``: an asyncio server on 127.0.0.1 (a port the OS picks) that tracks its
+    connection handlers and cancels them on exit. Subclasses implement ``_connection``."""
 
-    def __init__(self, ssl_ctx: ssl.SSLContext) -> None:
-        self._ctx = ssl_ctx
+    def __init__(self) -> None:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.host = LOOPBACK
         self.port = 0
-        self.received = bytearray()  # all plaintext received, across connections
-        self.connections = 0  # TCP connections accepted (TLS handshake done or not)
 
-    async def __aenter__(self) -> TlsEchoServer:
-        # TLS runs over MemoryBIOs (not asyncio's ssl=) so that a failed handshake still
-        # sends its alert to the client, as a real server does.
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._on_connection, LOOPBACK, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -74,20 +70,41 @@ class TlsEchoServer:
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.connections += 1
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         try:
-            await self._serve(reader, writer)
-        except (ConnectionError, ssl.SSLError, asyncio.CancelledError):
-            pass  # a broken client, or the server is stopping
+            await self._connection(reader, writer)
+        except asyncio.CancelledError:
+            pass  # the server is stopping
         finally:
             if task is not None:
                 self._tasks.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class TlsEchoServer(LoopbackServer):
+    """``async with TlsEchoServer(ctx) as srv``: echoes every byte back, records what it got.
+
+    TLS runs over MemoryBIOs (not asyncio's ssl=) so that a failed handshake still sends its
+    alert to the client, as a real server does.
+    """
+
+    def __init__(self, ssl_ctx: ssl.SSLContext) -> None:
+        super().__init__()
+        self._ctx = ssl_ctx
+        self.received = bytearray()  # all plaintext received, across connections
+        self.connections = 0  # TCP connections accepted (TLS handshake done or not)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ConnectionError, ssl.SSLError):  # a broken client
+            await self._serve(reader, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -192,4 +209,10 @@ class ThreadedTlsEchoServer:
             self._loop = self._thread = None
 
 
-__all__ = ["LOOPBACK", "ThreadedTlsEchoServer", "TlsEchoServer", "server_context"]
+__all__ = [
+    "LOOPBACK",
+    "LoopbackServer",
+    "ThreadedTlsEchoServer",
+    "TlsEchoServer",
+    "server_context",
+]
