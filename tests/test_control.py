@@ -66,11 +66,29 @@ def test_bad_requests_get_clear_errors_and_change_nothing() -> None:
             ):
                 answer = await request("127.0.0.1", control.port, payload)
                 assert answer["ok"] is False and error in answer["error"], (payload, answer)
+            for garbage in (b"\x00\xffgarbage\n", b"[1, 2]\n", b"[" * 30000 + b"\n"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", control.port)
+                writer.write(garbage + b'{"op": "status"}\n')
+                await writer.drain()
+                assert json.loads(await reader.readline())["error"] == "not a JSON object"
+                assert await reader.readline() == b""  # not this protocol: nothing more read
+                writer.close()
+            # an HTTP POST from a web page: the request line ends the connection
             reader, writer = await asyncio.open_connection("127.0.0.1", control.port)
-            writer.write(b"\x00\xffgarbage\n[1, 2]\n")
+            writer.write(b'POST / HTTP/1.1\r\n\r\n{"op": "fault", "script": "reboot"}\n')
             await writer.drain()
-            assert json.loads(await reader.readline())["error"] == "not a JSON object"
-            assert json.loads(await reader.readline())["error"] == "not a JSON object"
+            assert json.loads(await reader.readline())["ok"] is False
+            assert await reader.readline() == b""
+            writer.close()
+            # a script that fails on its second line says so
+            answer = await request(
+                "127.0.0.1",
+                control.port,
+                {"op": "fault", "script": "at 600s reboot\nserver-reset 7"},
+            )
+            assert answer["error"].startswith("line 2: ")
+            assert answer["error"].endswith("(the lines before it have acted)")
+            reader, writer = await asyncio.open_connection("127.0.0.1", control.port)
             writer.write(b'{"op": "fau')  # and then it goes away mid-request
             writer.close()
             assert await at.command("AT") == b"AT\r\r\nOK\r\n"
@@ -90,6 +108,8 @@ def test_a_token_is_required_when_set_and_off_loopback() -> None:
             assert answer == {"ok": False, "error": "bad or missing token"}
             answer = await request("127.0.0.1", control.port, {"op": "status"}, token="nope")
             assert answer["ok"] is False
+            answer = await request("127.0.0.1", control.port, {"op": "status"}, token="n\u00f6")
+            assert answer == {"ok": False, "error": "bad or missing token"}
             answer = await request("127.0.0.1", control.port, {"op": "status"}, token="s3cret")
             assert answer["ok"] is True
         finally:

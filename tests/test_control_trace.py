@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import socket
@@ -186,13 +185,20 @@ def test_a_stalled_subscriber_loses_the_oldest_events_and_holds_nothing_up(
             assert await at.command(open_line) == b"\r\nCONNECT\r\n"
             at.write(data)
             assert await at.read_exactly(len(data)) == data
-            dropped, last = 0, {"kind": "none"}
-            with contextlib.suppress(asyncio.TimeoutError):
-                while line := await asyncio.wait_for(reader.readline(), 0.5):
-                    item = json.loads(line)
+            dropped, last = 0, {"kind": "none", "hex": "00"}
+
+            def caught_up() -> bool:  # some events lost, and the data's end has come
+                return dropped > 0 and data.endswith(bytes.fromhex(last["hex"]))
+
+            async def read_on() -> None:
+                nonlocal dropped, last
+                while not caught_up():
+                    item = json.loads(await reader.readline())
                     dropped += item.get("dropped", 0)
                     if item.get("event", {}).get("kind") == "module":
                         last = item["event"]
+
+            await asyncio.wait_for(read_on(), 20)
             assert dropped > 0
             assert last["kind"] == "module"  # the newest events were kept
             assert data.endswith(bytes.fromhex(last["hex"]))
@@ -238,8 +244,12 @@ def test_stopping_the_endpoint_ends_its_subscriptions() -> None:
 def test_the_subscriber_queue_drops_the_oldest_and_counts_them() -> None:
     async def main() -> None:
         sub = control._Subscriber()
+
+        def push(event: dict[str, object]) -> None:
+            sub.push(json.dumps({"event": event}).encode() + b"\n")
+
         for i in range(control.TRACE_QUEUE_EVENTS + 7):
-            sub.push({"t": 0.0, "kind": "note", "text": str(i)})
+            push({"t": 0.0, "kind": "note", "text": str(i)})
         lines = [json.loads(x) for x in sub.take().splitlines()]
         assert lines[0] == {"dropped": 7}
         assert lines[1] == {"event": {"t": 0.0, "kind": "note", "text": "7"}}
@@ -247,10 +257,10 @@ def test_the_subscriber_queue_drops_the_oldest_and_counts_them() -> None:
         assert sub.take() == b"" and sub.size == 0
         big = {"t": 0.0, "kind": "note", "text": "x" * (control.TRACE_QUEUE_BYTES // 3)}
         for _ in range(5):
-            sub.push(big)
+            push(big)
         assert json.loads(sub.take().splitlines()[0]) == {"dropped": 3}
         huge = {"t": 0.0, "kind": "note", "text": "x" * control.TRACE_QUEUE_BYTES}
-        sub.push(huge)  # the newest event stays, however big
+        push(huge)  # the newest event stays, however big
         assert [json.loads(x) for x in sub.take().splitlines()] == [{"event": huge}]
 
     asyncio.run(main())

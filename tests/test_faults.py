@@ -535,6 +535,7 @@ def test_script_parses_every_fault_and_trigger() -> None:
         ("urc-interleave on off", "too many arguments: urc-interleave [on|off]"),
         ("open-leak many", "expected CYCLES (a whole number), not 'many'"),
         ("open-leak -1", "expected CYCLES (a whole number), not '-1'"),
+        ("open-leak \u00b2", "expected CYCLES (a whole number), not '\u00b2'"),
         ("at 1s open-leak 2 3", "too many arguments: open-leak [CYCLES]"),
         ("urc-interleaving", "unknown fault 'urc-interleaving'"),
     ],

@@ -350,10 +350,12 @@ def test_closing_ids_that_were_never_opened() -> None:
     m = Hinted()
     for cid in range(12):  # Mbed OS at start-up
         assert m.cmd(f"AT+QSSLCLOSE={cid}") == OK
-    assert m.one_hint() == (
+    assert m.hints() == []  # the manual allows it: a plain note, once
+    said = [n for n in m.notes if "has no connection" in n]
+    assert said == [
         "AT+QSSLCLOSE=0: client ID 0 has no connection (answered OK; drivers such as TinyGSM "
         "and Mbed OS close IDs before they use them)"
-    )
+    ]
 
 
 def test_the_qistate_style_qsslstate_form() -> None:
@@ -385,8 +387,8 @@ def test_hints_never_change_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
         return out, m.hints()
 
     with_hints, said = run()
-    assert len(said) == 10, said
-    monkeypatch.setattr(hints, "say", lambda engine, key, text: None)
+    assert len(said) == 9, said
+    monkeypatch.setattr(hints, "say", lambda *args, **kwargs: None)
     without, none = run()
     assert none == []
     assert with_hints == without

@@ -18,7 +18,7 @@ import hmac
 import ipaddress
 import json
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .faults import FaultError
@@ -28,6 +28,8 @@ from .virtual import VirtualModule
 MAX_REQUEST = 65536  # bytes of one request line
 TRACE_QUEUE_EVENTS = 1000  # events a trace subscriber may lag behind before the oldest go
 TRACE_QUEUE_BYTES = 1 << 20  # ... and bytes of them
+MAX_SUBSCRIBERS = 8  # trace subscriptions at a time (each event is queued for each)
+CLOSE_WAIT = 1.0  # seconds a closing connection may take to flush before it is aborted
 
 
 class ControlError(Exception):
@@ -60,8 +62,8 @@ class _Subscriber:
         self.dropped = 0
         self.ready = asyncio.Event()
 
-    def push(self, event: dict[str, object]) -> None:
-        line = json.dumps({"event": event}).encode() + b"\n"
+    def push(self, line: bytes) -> None:
+        """``line``: one ``{"event": ...}`` JSON line, encoded once for every subscriber."""
         self.lines.append(line)
         self.size += len(line)
         while len(self.lines) > TRACE_QUEUE_EVENTS or (
@@ -97,6 +99,8 @@ class ControlServer:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._subscribers: list[_Subscriber] = []
+        self._listener: Callable[[dict[str, object]], None] | None = None
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -109,7 +113,7 @@ class ControlServer:
         if self._server is not None:
             self._server.close()
             for writer in list(self._writers):
-                writer.close()
+                writer.transport.abort()  # a subscriber that stopped reading cannot hold us
             if self._handlers:  # they end once their connection has closed
                 await asyncio.wait(self._handlers, timeout=5)
             await self._server.wait_closed()
@@ -142,8 +146,10 @@ class ControlServer:
             if task is not None:
                 self._handlers.discard(task)
             writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), CLOSE_WAIT)
+            except (ConnectionError, OSError, TimeoutError):
+                writer.transport.abort()  # a client that does not read what is left
 
     @staticmethod
     async def _reply(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
@@ -157,12 +163,20 @@ class ControlServer:
 
     def _answer(self, line: bytes) -> tuple[dict[str, Any], _Then]:
         try:
+            return self._request(line)
+        except Exception as exc:  # never into the module's loop; the client gets an answer
+            return {"ok": False, "error": f"request failed: {exc!r}"}, _Then.CLOSE
+
+    def _request(self, line: bytes) -> tuple[dict[str, Any], _Then]:
+        try:
             request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            return {"ok": False, "error": "not a JSON object"}, _Then.KEEP
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            request = None
         if not isinstance(request, dict):
-            return {"ok": False, "error": "not a JSON object"}, _Then.KEEP
-        if self.token and not hmac.compare_digest(str(request.get("token", "")), self.token):
+            # not this protocol (an HTTP request a web page sent, say): nothing more is read
+            return {"ok": False, "error": "not a JSON object"}, _Then.CLOSE
+        given = str(request.get("token", "")).encode()
+        if self.token and not hmac.compare_digest(given, self.token.encode()):
             return {"ok": False, "error": "bad or missing token"}, _Then.CLOSE
         op = request.get("op")
         if op == "fault":
@@ -177,6 +191,10 @@ class ControlServer:
         if op == "status":
             return {"ok": True, "status": self.status()}, _Then.KEEP
         if op == "trace":
+            if len(self._subscribers) >= MAX_SUBSCRIBERS:
+                return {"ok": False, "error": f"{MAX_SUBSCRIBERS} trace subscribers already"}, (
+                    _Then.KEEP
+                )
             return {"ok": True}, _Then.TRACE
         return {"ok": False, "error": f"unknown op {op!r} (fault, status, trace)"}, _Then.KEEP
 
@@ -197,21 +215,11 @@ class ControlServer:
 
         The module's loop only appends to a bounded queue (``_Subscriber``); a task here
         writes it out, so a slow or vanished subscriber never holds the module up."""
-        loop = asyncio.get_running_loop()
         sub = _Subscriber()
-
-        def listener(event: dict[str, object]) -> None:
-            try:
-                same_loop = asyncio.get_running_loop() is loop
-            except RuntimeError:
-                same_loop = False
-            if same_loop:
-                sub.push(event)
-            else:  # the module runs in another thread
-                loop.call_soon_threadsafe(sub.push, event)
-
-        trace = self.module.trace
-        trace.listen(listener)
+        self._subscribers.append(sub)
+        if self._listener is None:  # the trace costs nothing while nobody subscribes
+            self._listener = self._make_listener(asyncio.get_running_loop())
+            self.module.trace.listen(self._listener)
         tasks: set[asyncio.Task[None]] = set()
         try:
             await self._reply(writer, {"ok": True})
@@ -221,10 +229,38 @@ class ControlServer:
             }
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            trace.unlisten(listener)
+            self._subscribers.remove(sub)
+            if not self._subscribers and self._listener is not None:
+                self.module.trace.unlisten(self._listener)
+                self._listener = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _make_listener(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[dict[str, object]], None]:
+        """The one trace listener: encodes each event once and queues it for every
+        subscriber (in this loop, even when the module runs in another thread)."""
+
+        def publish(line: bytes) -> None:
+            for sub in self._subscribers:
+                sub.push(line)
+
+        def listener(event: dict[str, object]) -> None:
+            if not self._subscribers:
+                return
+            line = json.dumps({"event": event}).encode() + b"\n"
+            try:
+                same_loop = asyncio.get_running_loop() is loop
+            except RuntimeError:
+                same_loop = False
+            if same_loop:
+                publish(line)
+            else:
+                loop.call_soon_threadsafe(publish, line)
+
+        return listener
 
     @staticmethod
     async def _send_events(sub: _Subscriber, writer: asyncio.StreamWriter) -> None:
@@ -283,7 +319,11 @@ class ControlClient:
         async with self._lock:
             self._writer.write(json.dumps(payload).encode() + b"\n")
             await self._writer.drain()
-            line = await asyncio.wait_for(self._reader.readline(), timeout)
+            try:
+                line = await asyncio.wait_for(self._reader.readline(), timeout)
+            except TimeoutError:
+                self._writer.transport.abort()  # a late answer must not answer the next one
+                raise ControlError(f"no answer within {timeout:g} s") from None
         if not line:
             raise ControlError("the control endpoint closed the connection")
         answer = json.loads(line)

@@ -131,7 +131,7 @@ def _duration(text: str) -> float:
 
 
 def _number(text: str, what: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise FaultError(f"expected {what} (a whole number), not {text!r}")
     return int(text)
 
@@ -390,11 +390,19 @@ class Faults(FaultInjector):
     def run(self, text: str) -> None:
         """Lines of the script format, in order; a line without a trigger acts now.
 
-        The whole text is parsed first (``FaultScriptError`` with the line number).
+        The whole text is parsed first (``FaultScriptError`` with the line number). A line
+        that finds nothing to act on raises ``FaultError`` naming it; the lines before it
+        have acted.
         """
         script = FaultScript.parse(text, "<run>")
         for entry in script:
-            self.inject(entry.fault, entry.trigger)
+            try:
+                self.inject(entry.fault, entry.trigger)
+            except FaultError as exc:
+                if len(script.entries) == 1:
+                    raise
+                done = "the lines before it have acted" if entry.line > 1 else "nothing acted"
+                raise FaultError(f"line {entry.line}: {exc} ({done})") from exc
 
     @property
     def log(self) -> list[FaultRecord]:

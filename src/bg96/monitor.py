@@ -108,7 +108,7 @@ class MonitorApp(App[None]):
     def action_leave_fault(self) -> None:
         self.query_one("#sockets", DataTable).focus()
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
+    def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value.strip()
         if not line:
             return
@@ -116,15 +116,20 @@ class MonitorApp(App[None]):
         if client is None:
             self._message(f"not connected to {self.endpoint}: the fault was not sent", True)
             return
+        # in a worker: a module that is slow to answer must not freeze the keys
+        self.run_worker(self._send_fault(client, line, event.input), exit_on_error=False)
+
+    async def _send_fault(self, client: ControlClient, line: str, field: Input) -> None:
         try:
             answer = await client.request({"op": "fault", "script": line})
         except _GONE as exc:
-            self._message(f"the fault was not sent: {exc or type(exc).__name__}", True)
+            why = exc or type(exc).__name__
+            self._message(f"no answer to the fault (it may still act): {why}", True)
             return
         text, failed = fault_outcome(line, answer)
         self._message(text, failed)
-        if not failed:
-            event.input.value = ""
+        if not failed and field.value.strip() == line:
+            field.value = ""
 
     # ---- the endpoint -----------------------------------------------------------------
 

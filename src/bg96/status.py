@@ -41,8 +41,21 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             {"ssl_ctx_id": i, **dataclasses.asdict(ctx)}
             for i, ctx in sorted(engine.ssl_ctx.items())
         ],
-        "files": {name: engine.store.size(name) for name in engine.store.names()},
+        "files": _files(engine),
     }
+
+
+def _files(engine: Engine) -> dict[str, int]:
+    """Name -> size; an entry the store cannot size (a symlink in ``--files``) is left out."""
+    sizes: dict[str, int] = {}
+    for name in engine.store.names():
+        try:
+            size = engine.store.size(name)
+        except (OSError, ValueError):
+            continue
+        if size is not None:
+            sizes[name] = size
+    return sizes
 
 
 def socket_status(sock: Socket) -> dict[str, Any]:

@@ -644,6 +644,8 @@ class Engine:
         result; those queued before it went pending (its own) still follow the line."""
         verbose = self.settings.verbose
         held = min(self._urcs_held, len(self._urcs))
+        if held:
+            return  # older URCs wait behind this command: newer ones must not overtake them
         while len(self._urcs) > held:
             data = self._urcs[held]
             del self._urcs[held]

@@ -58,12 +58,12 @@ class Hints:
         self.empty_reads: dict[int, int] = {}  # conn_seq -> QSSLRECV answers of 0 in a row
 
 
-def say(engine: Engine, key: str, text: str) -> None:
+def say(engine: Engine, key: str, text: str, prefix: str = PREFIX) -> None:
     """The note ``hint: <text>``, unless the hint ``key`` was given before."""
     if key in engine.hints.said:
         return
     engine.hints.said.add(key)
-    engine.note(PREFIX + text)
+    engine.note(prefix + text)
 
 
 # ---- the command line ------------------------------------------------------------------
@@ -305,11 +305,16 @@ def recv_not_buffered(engine: Engine, sock: Socket) -> None:
         if sock.access_mode is AccessMode.PUSH
         else "transparent mode"
     )
+    switch = (
+        ""
+        if sock.state is SocketState.CLOSING  # QISWTMD answers ERROR on a closed one too
+        else f" (AT+QISWTMD={sock.client_id},0 switches)"
+    )
     say(
         engine,
         f"recv mode {sock.conn_seq}",
         f"QSSLRECV {sock.client_id}: the connection is not in buffer access mode, its data "
-        f"comes in {how}; AT+QSSLRECV answers ERROR (AT+QISWTMD={sock.client_id},0 switches)",
+        f"comes in {how}; AT+QSSLRECV answers ERROR{switch}",
     )
 
 
@@ -336,11 +341,12 @@ def recv_polled(engine: Engine, sock: Socket, got: int) -> None:
 
 def close_unopened(engine: Engine, client_id: int) -> None:
     """QSSLCLOSE on a free ID (TinyGSM, Mbed OS close IDs first): harmless, answered OK."""
-    say(
+    say(  # a plain note, not a hint: the manual allows it
         engine,
         "close unopened",
         f"AT+QSSLCLOSE={client_id}: client ID {client_id} has no connection (answered OK; "
         "drivers such as TinyGSM and Mbed OS close IDs before they use them)",
+        prefix="",
     )
 
 
