@@ -18,8 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bg96 import VirtualModule
-from bg96.driver import Modem
+from bg96 import AsyncModem, VirtualModule
+from bg96.driver import Modem, ModemTimeout
 from bg96.faults import FaultScript
 from bg96.network import NetworkProfile, profile
 from bg96.testing import TestPki
@@ -269,3 +269,27 @@ def test_stopping_the_module_ends_shaped_connections_and_their_timers(pki: TestP
 
     with ThreadedTlsEchoServer(pki.server_ctx()) as server:
         asyncio.run(main(server))
+
+
+def test_the_driver_waits_for_registration() -> None:
+    net = NetworkProfile(name="custom", attach_time=0.5)
+    with VirtualModule(network=net) as module, Modem.open(module.url) as modem:
+        modem.sync()
+        with pytest.raises(ModemTimeout, match="still stat 2"):
+            modem.wait_registered(timeout=0.1, poll=0.05)
+        assert modem.wait_registered(poll=0.05) == 1
+        modem.activate(1)
+
+
+def test_the_async_driver_waits_for_registration() -> None:
+    async def main() -> None:
+        net = NetworkProfile(name="custom", attach_time=0.5)
+        async with (
+            VirtualModule(network=net) as module,
+            await AsyncModem.open(module.url) as modem,
+        ):
+            await modem.sync()
+            assert await modem.wait_registered(poll=0.05) == 1
+            await modem.activate(1)
+
+    asyncio.run(main())

@@ -173,3 +173,25 @@ def test_option_and_marker_are_documented(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*--bg96-url=URL*"])
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.bg96_virtual_only: *skipped with --bg96-url"])
+
+
+NETWORK_SUITE = """
+import pytest
+
+def test_on_the_profile(bg96_module, bg96_modem):
+    assert bg96_module.network.name == "lte-m"
+    assert bg96_modem.query("AT+CEREG?", "+CEREG:") == ["0,1"]  # waited for registration
+
+@pytest.mark.parametrize("bg96_module_options", [{"network": "ideal"}])
+def test_own_profile_wins(bg96_module):
+    assert bg96_module.network.name == "ideal"
+"""
+
+
+def test_a_whole_suite_over_a_network_profile(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_network_suite=NETWORK_SUITE)
+    result = pytester.runpytest("--bg96-network", "lte-m")
+    result.assert_outcomes(passed=2)
+    result = pytester.runpytest("--bg96-network", "wifi")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*--bg96-network: invalid choice: 'wifi'*"])

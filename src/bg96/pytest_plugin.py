@@ -3,7 +3,8 @@
 Installed with bg96 (entry point ``pytest11``), so any test in the environment can ask for:
 
 ``bg96_modem``
-    a :class:`~bg96.driver.Modem` on ``bg96_url``, ``sync()``-ed; closed after the test.
+    a :class:`~bg96.driver.Modem` on ``bg96_url``, ``sync()``-ed and registered on the network
+    (``wait_registered()``); closed after the test.
 ``bg96_url``
     the serial URL a host opens: the virtual module's ``socket://127.0.0.1:<port>``, or
     ``--bg96-url``. For code that brings its own driver.
@@ -28,6 +29,9 @@ virtual module starts: tests that ask for ``bg96_module`` or are marked
 the URL is a ``socket://`` or ``rfc2217://`` one on this machine's loopback (a module
 elsewhere cannot reach 127.0.0.1 here). The module outlives each test there, so
 ``bg96_modem`` closes the SSL connections a test left open.
+
+``pytest --bg96-network nb-iot`` (or ``lte-m``) runs every virtual module over that network
+profile (docs/network.md), unless a test's ``bg96_module_options`` names its own.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import pytest
 from bg96.driver import Modem, ModemError
 from bg96.driver.connection import TRANSPARENT
 from bg96.faults import FaultScript
-from bg96.network import NetworkProfile
+from bg96.network import PROFILES, NetworkProfile
 from bg96.testing import TestPki
 from bg96.testing.loopback import LoopbackTlsServer
 from bg96.virtual import TransportKind, VirtualModule
@@ -82,6 +86,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run bg96_modem against this serial URL (/dev/ttyUSB2, socket://HOST:PORT of "
         "'bg96 serve --tcp') instead of a virtual module per test",
+    )
+    group.addoption(
+        "--bg96-network",
+        metavar="PROFILE",
+        choices=sorted(PROFILES),
+        default=None,
+        help="the network profile of every virtual module (ideal, lte-m, nb-iot) unless a "
+        "test's bg96_module_options names one",
     )
 
 
@@ -136,6 +148,9 @@ def bg96_module(
         "host": "127.0.0.1",
         "system_resolver": False,
     }
+    network = request.config.getoption("bg96_network")
+    if network is not None:
+        options["network"] = network
     options.update(bg96_module_options)
     with VirtualModule(**options) as module:
         yield module
@@ -156,6 +171,7 @@ def bg96_modem(request: pytest.FixtureRequest, bg96_url: str) -> Iterator[Modem]
     modem = Modem.open(bg96_url)
     try:
         modem.sync()
+        modem.wait_registered()  # at once, unless a network profile makes attaching take time
         yield modem
         if _external_url(request.config) is not None:
             _close_connections(modem)

@@ -22,6 +22,8 @@ from .client import (
     _OPEN,
     _SSLURC,
     QI_COMMANDS,
+    REGISTERED,
+    cereg_stat,
     cme_error,
     command_name,
     parse_qigeterror,
@@ -370,6 +372,16 @@ class AsyncModem:
     async def configure_pdp(self, ctx: int = 1, apn: str = "", username: str = "",
                             password: str = "", auth: int = 0) -> None:  # fmt: skip
         await self.command(f'AT+QICSGP={ctx},1,"{apn}","{username}","{password}",{auth}')
+
+    async def wait_registered(self, timeout: float = 60.0, poll: float = 0.5) -> int:
+        """Ask ``AT+CEREG?`` until the module is registered (stat 1 or 5); its stat."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (stat := cereg_stat(await self.command("AT+CEREG?"))) not in REGISTERED:
+            if loop.time() >= deadline:
+                raise ModemTimeout(f"AT+CEREG? (still stat {stat})", timeout)
+            await asyncio.sleep(poll)
+        return stat
 
     async def activate(self, ctx: int = 1) -> None:
         await self.command(f"AT+QIACT={ctx}")

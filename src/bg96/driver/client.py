@@ -58,6 +58,8 @@ _CME = re.compile(rb"\+CME ERROR: (\d+)")
 _CME_ANY = re.compile(rb"\+CM[ES] ERROR: *(\d+)?(.*)")  # numeric (CMEE=1) or verbose (CMEE=2)
 _QIGETERROR = re.compile(rb"\+QIGETERROR: (\d+),\s*(.*)")
 _QIACT = re.compile(rb'\+QIACT: (\d+),(\d+),(\d+),"([^"]*)"')
+_CEREG = re.compile(rb"\+CEREG: *\d+,(\d+)")
+REGISTERED = (1, 5)  # +CEREG <stat>: home, roaming
 _QFLST = re.compile(rb'\+QFLST: "([^"]*)",(\d+)\Z')
 _FILE_SUM = re.compile(rb"\+QF(?:UPL|DWL): (\d+),([0-9a-fA-F]{1,4})\Z")
 _OPEN = re.compile(rb"\+QSSLOPEN: (\d+),(\d+)")
@@ -106,6 +108,15 @@ def cme_error(line: str, response: Response) -> CommandError | None:
         return None
     number, text = cme.group(1), cme.group(2).strip().decode("latin-1")
     return CommandError(line, response.raw(), int(number) if number else None, text)
+
+
+def cereg_stat(response: Response) -> int:
+    """<stat> of an ``AT+CEREG?`` answer (2, searching, when there is no such line)."""
+    for item in response.lines:
+        m = _CEREG.match(item)
+        if m is not None:
+            return int(m.group(1))
+    return 2
 
 
 def parse_qigeterror(response: Response) -> tuple[int, str]:
@@ -473,6 +484,18 @@ class Modem:
     def identify(self) -> list[str]:
         """ATI: manufacturer, model, revision."""
         return [x.decode("latin-1") for x in self.command("ATI").lines]
+
+    # ---- network -----------------------------------------------------------------------
+
+    def wait_registered(self, timeout: float = 60.0, poll: float = 0.5) -> int:
+        """Ask ``AT+CEREG?`` until the module is registered (stat 1 or 5); its stat.
+        ``ModemTimeout`` when it is not within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (stat := cereg_stat(self.command("AT+CEREG?"))) not in REGISTERED:
+            if time.monotonic() >= deadline:
+                raise ModemTimeout(f"AT+CEREG? (still stat {stat})", timeout)
+            time.sleep(poll)
+        return stat
 
     # ---- PDP -------------------------------------------------------------------------
 
