@@ -89,7 +89,7 @@ def test_errors_and_exit_codes(
     status, _, err = files(capsys, url, "put", str(local))
     assert status == 1
     assert err == (
-        "bg96 files: put a.txt: file already exists (+CME ERROR: 407); use --force to replace it\n"
+        "bg96 files: put a.txt: file already existed (+CME ERROR: 407); use --force to replace it\n"
     )
     assert files(capsys, url, "put", "--force", str(local))[0] == 0
     assert module.store.read("a.txt") == b"second"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .checksum import checksum
+from .cme import CME_TEXT
 from .driver import CommandError, Modem, ModemError, ModemTimeout, PortClosed
 
 FILES_HELP = """\
@@ -35,31 +36,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_MODULE = 3
 MAX_NAME = 80  # bytes, the FILE manual's limit
-
-# +CME ERROR codes of the FILE commands (FILE manual, chapter 4)
-FILE_ERRORS = {
-    400: "invalid input value",
-    401: "larger than the size of the file",
-    402: "read zero byte",
-    403: "drive full",
-    405: "file not found",
-    406: "invalid file name",
-    407: "file already exists",
-    409: "fail to write the file",
-    410: "fail to open the file",
-    411: "fail to read the file",
-    413: "reached the maximum number of open files",
-    414: "the file is read-only",
-    416: "invalid file descriptor",
-    417: "fail to list the file",
-    418: "fail to delete the file",
-    419: "fail to get disk info",
-    420: "no space",
-    421: "time out",
-    423: "file too large",
-    425: "invalid parameter",
-    426: "file already opened",
-}
 
 
 class Failed(Exception):
@@ -106,8 +82,8 @@ class ProgressBar:
 
 def describe(exc: CommandError) -> str:
     """A driver error as a person reads it: ``file not found (+CME ERROR: 405)``."""
-    if exc.code is not None and exc.code in FILE_ERRORS:
-        return f"{FILE_ERRORS[exc.code]} (+CME ERROR: {exc.code})"
+    if exc.code is not None and exc.code in CME_TEXT:
+        return f"{CME_TEXT[exc.code]} (+CME ERROR: {exc.code})"
     if exc.code is not None:
         return f"{exc.text or 'error'} (+CME ERROR: {exc.code})"
     if exc.text:
