@@ -286,7 +286,7 @@ def test_a_lf_that_arrives_after_the_prompt_becomes_data() -> None:
     assert m.intents() == [Send(4, seq, b"\nhell")]
     assert m.one_hint().startswith(
         "QSSLSEND 4: the data starts with LF; if it was the LF of a CR LF after the command "
-        "line, it arrived after the '> ' prompt went out and became data"
+        "line, it came more than 20 ms after the CR, when the '> ' prompt had gone out"
     )
     assert m.send(b"o\r") == ERROR
 

@@ -39,6 +39,7 @@ from .timers import Timer, Timers
 from .transparent import TransparentLink
 
 LF = 10
+LF_WAIT = 0.02  # s a prompt waits for the LF of a CR LF host's command line
 
 
 class DataPhase(Protocol):
@@ -78,6 +79,8 @@ class Engine:
         self._line_overflow = False
         self._last_line = b""
         self._lf_may_follow_cr = False  # a LF now would end the last command line (CR LF)
+        self._host_crlf = False  # the host ended its last command line with CR LF
+        self._lf_timer: Timer | None = None
         self._queue: deque[Command] = deque()
         self._current: Command | None = None
         self._block_open = False
@@ -130,13 +133,25 @@ class Engine:
         return bytes(self._inbuf)
 
     def data_to_send(self) -> bytes:
-        """Bytes for the host produced so far (the buffer is emptied)."""
+        """Bytes for the host produced so far (the buffer is emptied).
+
+        A prompt (``>``, ``CONNECT``) after a line a CR LF host ended with a bare CR so far
+        waits for that LF (up to ``LF_WAIT`` s): on a real module the LF, one byte time
+        behind the CR, is always in before the prompt, so it is never taken for data.
+        """
+        if self.mode is Mode.DATA and self._lf_may_follow_cr and self._host_crlf:
+            if self._lf_timer is None or self._lf_timer.cancelled:
+                self._lf_timer = self.call_later(LF_WAIT, self._lf_wait_over)
+            return b""
         out = bytes(self._out)
         self._out.clear()
         if out and self.mode is Mode.DATA:
             # the host may now have seen the prompt: a LF from here on is data
             self._lf_may_follow_cr = False
         return out
+
+    def _lf_wait_over(self) -> None:
+        self._lf_may_follow_cr = False  # no LF came: the prompt goes out, bytes are data
 
     def intents(self) -> list[Intent]:
         """Network intents produced so far (the list is emptied)."""
@@ -431,9 +446,12 @@ class Engine:
         buf = self._inbuf
         if self._lf_may_follow_cr:
             self._lf_may_follow_cr = False
+            if self._lf_timer is not None:
+                self._lf_timer.cancel()  # the prompt may go out now
             if buf[0] == LF:
                 del buf[0]
                 return True
+            self._host_crlf = False  # it sent data right behind a bare CR
         taken = self._phase.feed(bytes(buf))
         del buf[:taken]
         return taken > 0
@@ -449,6 +467,9 @@ class Engine:
             b = buf[i]
             i += 1
             if b == LF and s3 != LF:
+                if self._lf_may_follow_cr:
+                    self._host_crlf = True
+                    self._lf_may_follow_cr = False
                 continue
             if b == s3:
                 if self.settings.echo:
@@ -461,6 +482,8 @@ class Engine:
                 del buf[:i]
                 self._run_line(line, overflow)
                 return
+            if self._lf_may_follow_cr:
+                self._host_crlf = False  # a bare CR ended the last line
             self._lf_may_follow_cr = False
             if self.settings.echo:
                 self._out.append(b)

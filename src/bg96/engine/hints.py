@@ -266,8 +266,8 @@ def data_starts_with_lf(engine: Engine, client_id: int) -> None:
         engine,
         f"lf data {client_id}",
         f"QSSLSEND {client_id}: the data starts with LF; if it was the LF of a CR LF after "
-        "the command line, it arrived after the '> ' prompt went out and became data: "
-        "end the command line with CR only",
+        "the command line, it came more than 20 ms after the CR, when the '> ' prompt had "
+        "gone out, and became data: send CR LF together, or end the line with CR only",
     )
 
 
