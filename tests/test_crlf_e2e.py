@@ -30,7 +30,8 @@ def test_the_prompt_waits_for_the_lf_and_then_comes_without_it(pki: TestPki) -> 
             assert await at.wait_urc(b"+QSSLOPEN:") == b"+QSSLOPEN: 0,0"
             # CR now, LF 5 ms later: the prompt only after the LF, which is not data
             at.write(b"AT+QSSLSEND=0,5\r")
-            await asyncio.sleep(0.005)
+            with pytest.raises(TimeoutError):
+                await at.read_until(b"> ", timeout=0.005)  # nothing yet
             assert at.buffer == b""
             at.write(b"\n")
             assert await at.read_until(b"> ", timeout=1) == b"\r\n> "
