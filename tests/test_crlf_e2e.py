@@ -42,6 +42,7 @@ def test_the_prompt_waits_for_the_lf_and_then_comes_without_it(
             assert await at.read_until(b"> ", timeout=1) == b"\r\n> "
             at.write(b"hello")
             assert await at.response() == b"\r\nSEND OK\r\n"
+            await at.wait_urc(b'+QSSLURC: "recv",0')  # the echo
             # a CR whose LF never comes: the prompt LF_WAIT later, and a LF then is data
             at.write(b"AT+QSSLSEND=0,5\r")
             assert await at.read_until(b"> ", timeout=1) == b"\r\n> "
