@@ -56,7 +56,9 @@ STATUS: dict[str, Any] = {
 def test_the_summary_lines() -> None:
     assert summary(STATUS) == "registered (stat 1) · CFUN=1 · command"
     assert summary({**STATUS, "stat": 2, "registered": False}).startswith("searching (stat 2)")
-    assert summary({}) == "the module is not running"
+    off = "the module is not running (over TCP it powers on when a host connects)"
+    assert summary({}) == off
+    assert summary({**STATUS, "running": False}) == off
     assert pdp_summary(STATUS) == 'PDP 1 "CMCIOT": 10.7.157.1 · PDP 2: inactive'
     assert pdp_summary({"pdp_contexts": []}) == "no PDP context active"
 

@@ -31,8 +31,8 @@ MAX_LINE = 300  # characters of one log line
 
 def summary(status: Mapping[str, Any]) -> str:
     """Registration, CFUN and the engine's mode on one line."""
-    if not status:
-        return "the module is not running"
+    if not status or status.get("running") is False:
+        return "the module is not running (over TCP it powers on when a host connects)"
     stat = int(status.get("stat", 1 if status.get("registered") else 0))
     name = REGISTRATION.get(stat, "unknown")
     return f"{name} (stat {stat}) · CFUN={status.get('cfun', '?')} · {status.get('mode', '?')}"

@@ -10,16 +10,18 @@ from typing import Any
 
 from .engine import Engine
 from .engine.commands.general import registration_stat
-from .engine.state import PdpContext, Socket
+from .engine.state import Mode, PdpContext, Socket
 
 _UNSET_PDP = PdpContext()
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:
     """Registration, PDP contexts, the sockets in use, the SSL contexts and the files."""
+    running = engine.mode is not Mode.BOOTING  # powered on (a TCP module: a host came)
     return {
-        "registered": engine.registered,
-        "stat": registration_stat(engine),
+        "running": running,
+        "registered": running and engine.registered,
+        "stat": registration_stat(engine) if running else 0,
         "cfun": engine.cfun,
         "mode": engine.mode.value,
         "pdp": {cid: ctx.ip for cid, ctx in engine.pdp.items() if ctx.active},
