@@ -759,9 +759,11 @@ def run(args: argparse.Namespace) -> int:
     session = ShellSession(port, core)
     session.start()
     old_tstp = None
+    restore_tty: Callable[[], None] | None = None
     if interactive:
         core.info(f"bg96 shell on {args.url}: Tab completes, ^Z sends Ctrl-Z, Ctrl-D exits")
-        if rl is not None and hasattr(signal, "SIGTSTP"):
+        restore_tty = _ctrl_z_as_a_key(rl)
+        if rl is not None and restore_tty is None and hasattr(signal, "SIGTSTP"):
 
             def on_ctrl_z(signum: int, frame: FrameType | None) -> None:
                 raise _CtrlZ(rl.get_line_buffer() if printer.reading else "")
@@ -772,9 +774,39 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if old_tstp is not None:
             signal.signal(signal.SIGTSTP, old_tstp)
+        if restore_tty is not None:
+            restore_tty()
         if rl is not None:
             _save_history(rl)
         session.close()
+
+
+def _ctrl_z_as_a_key(rl: ModuleType | None) -> Callable[[], None] | None:
+    """Make Ctrl-Z a key readline sees (the terminal's suspend character off) that types
+    ``^Z`` and ends the line: the line so far is sent with a Ctrl-Z, and no signal is
+    involved. Returns what restores the terminal; None where this cannot be done (no GNU
+    readline, no termios), and a SIGTSTP handler does the job instead."""
+    if rl is None or "libedit" in (rl.__doc__ or ""):
+        return None
+    try:
+        import termios
+    except ImportError:  # not a POSIX terminal
+        return None
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        changed = termios.tcgetattr(fd)
+        changed[6][termios.VSUSP] = b"\x00"  # _POSIX_VDISABLE on Linux and the BSDs
+        termios.tcsetattr(fd, termios.TCSANOW, changed)
+    except (OSError, termios.error, ValueError):
+        return None
+    rl.parse_and_bind(r'"\C-z": "^Z\n"')
+
+    def restore() -> None:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    return restore
 
 
 def _loop(
