@@ -7,6 +7,7 @@ once with stdin piped and once on a pseudo-terminal (readline, completion, colou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -400,7 +401,13 @@ def test_shell_on_a_terminal(
         read_until(YELLOW.encode() + b'+QSSLURC: "recv",1,2')
         read_until(MAGENTA.encode() + b"hi")
         os.write(fd, b"\x04")  # Ctrl-D
-        _, status = os.waitpid(pid, 0)
+        deadline = time.monotonic() + 10
+        while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            assert time.monotonic() < deadline, f"the shell did not exit on Ctrl-D: {got!r}"
+            if select.select([fd], [], [], 0.05)[0]:  # keep the pty drained meanwhile
+                with contextlib.suppress(OSError):
+                    got += os.read(fd, 4096)
+        status = waited[1]
         pid = 0
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
