@@ -5,6 +5,7 @@ It listens on 127.0.0.1 only, on a port the OS picks.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import ssl
@@ -36,7 +37,7 @@ def server_context(
     )
 
 
-class LoopbackServer:
+class LoopbackServer(abc.ABC):
     """``async with``: an asyncio server on 127.0.0.1 (a port the OS picks) that tracks its
     connection handlers and cancels them on exit. Subclasses implement ``_connection``."""
 
@@ -84,8 +85,9 @@ class LoopbackServer:
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
 
+    @abc.abstractmethod
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
+        """Serve one client; the base class closes its writer afterwards."""
 
 
 class TlsEchoServer(LoopbackServer):
