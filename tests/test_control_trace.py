@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,19 +16,8 @@ from bg96.control import ControlClient, ControlError, request
 from bg96.testing.loopback import LoopbackTlsServer
 from bg96.trace import JsonlTrace, TeeTrace
 
+from .aio import run, until
 from .control_support import OK, module_with_control, open_and_echo, upload
-
-
-def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(asyncio.wait_for(main(), 30))
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def events_until(

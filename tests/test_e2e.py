@@ -17,9 +17,8 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import serial
@@ -33,6 +32,7 @@ from bg96.testing.tls_server import LoopbackServer
 from bg96.trace import Trace
 from bg96.transports.pty import PtyTransport
 from bg96.transports.tcp import TcpTransport
+from tests.aio import run, until
 
 SERVER_NAME = "echo.bg96.test"
 BOOT = (
@@ -44,22 +44,6 @@ ERROR = b"\r\nERROR\r\n"
 MANUAL_DATA = b"Test data from SSL"
 
 URC_LINE = re.compile(rb'\r\n(\+QSSLURC: "[a-z]+",\d+|\+QSSLOPEN: \d+,\d+|\+QIURC: [^\r]*)\r\n')
-
-
-def run(main: Callable[[], Coroutine[Any, Any, None]], timeout: float = 30.0) -> None:
-    """Run one test's coroutine on a fresh event loop, with an overall deadline."""
-
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await main()
-
-    asyncio.run(bounded())
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.002)
 
 
 def ufs_checksum(data: bytes) -> str:

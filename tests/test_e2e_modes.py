@@ -35,6 +35,8 @@ from bg96.testing.tls_server import LoopbackServer
 from bg96.trace import Trace
 from bg96.transports.rfc2217 import Rfc2217Transport
 from bg96.transports.tcp import TcpTransport
+from tests import aio
+from tests.aio import until
 
 OK = b"\r\nOK\r\n"
 CONNECT = b"\r\nCONNECT\r\n"
@@ -64,19 +66,7 @@ ALL_BYTES = bytes(range(256)) * 3 + b"".join(TRICKY) + bytes(reversed(range(256)
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]], timeout: float = 20.0) -> None:
-    """Run one test's coroutine on a fresh event loop, with an overall deadline."""
-
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await main()
-
-    asyncio.run(bounded())
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.002)
+    aio.run(main, timeout)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from bg96.monitor_model import (
 )
 from bg96.testing.loopback import LoopbackTlsServer
 
+from .aio import until
 from .control_support import module_with_control, open_and_echo, upload
 
 STATUS: dict[str, Any] = {
@@ -126,14 +126,6 @@ def test_bg96_monitor_arguments() -> None:
     assert (args.command, args.control, args.token) == ("monitor", ("127.0.0.1", 7000), "t")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["monitor"])
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def text_of(app: MonitorApp, selector: str) -> str:
