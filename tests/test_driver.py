@@ -61,7 +61,7 @@ from bg96.engine import (
 from bg96.testing import TestPki, ThreadedTlsEchoServer
 from bg96.virtual import VirtualModule
 
-from .test_driver_portable import round_trip  # self-contained file
+from .test_driver_portable import HttpsHandler, round_trip  # self-contained file
 
 HOST = "echo.bg96.test"  # resolved by the virtual module to 127.0.0.1
 ALL_BYTES_50K = bytes(range(256)) * 200  # 51200 bytes: every byte value, 200 times
@@ -91,25 +91,12 @@ def echo(pki: TestPki) -> Iterator[ThreadedTlsEchoServer]:
         yield server
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        self._reply(b"hello over a BG96\n" + bytes(range(256)))
+class _Handler(HttpsHandler):
+    """The portable file's server, answering a POST with the SHA-256 of its body."""
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self._reply(hashlib.sha256(body).hexdigest().encode())
-
-    def _reply(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

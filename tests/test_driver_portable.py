@@ -129,7 +129,7 @@ def client_ids(modem: Modem) -> list[int]:
 # ---- an HTTPS server the module can reach --------------------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class HttpsHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive unless the client says "Connection: close"
 
     def do_GET(self) -> None:
@@ -154,7 +154,7 @@ def https(bg96_tls_server: LoopbackTlsServer) -> Iterator[http.server.ThreadingH
     """An HTTPS server on 127.0.0.1 with a certificate of the plugin's test CA: GET answers
     ``HELLO``, POST echoes the body. Asking for ``bg96_tls_server`` brings the plugin's rule
     along: skipped when the module under test cannot reach this machine's loopback."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HttpsHandler)
     server.daemon_threads = True
     server.socket = bg96_tls_server.pki.server_ctx().wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
