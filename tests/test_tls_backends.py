@@ -462,8 +462,11 @@ def _memory_server(pki: TestPki) -> tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.Memo
     return obj, incoming, outgoing
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_in_memory_flights_and_closes(backend: Backend, pki: TestPki) -> None:
+def _server_done(
+    backend: Backend, pki: TestPki
+) -> tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO, TlsClientSession]:
+    """An in-memory server and a client session, up to the server's end of the handshake
+    (the server's last flight is still in its outgoing BIO for the client to read)."""
     server, s_in, s_out = _memory_server(pki)
     client = TlsClientSession(params(), None, backend=backend)
     s_in.write(client.start())
@@ -473,6 +476,12 @@ def test_in_memory_flights_and_closes(backend: Backend, pki: TestPki) -> None:
     assert not step.handshake_completed and step.outgoing
     s_in.write(step.outgoing)
     server.do_handshake()
+    return server, s_in, s_out, client
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_in_memory_flights_and_closes(backend: Backend, pki: TestPki) -> None:
+    server, s_in, s_out, client = _server_done(backend, pki)
     server.write(b"hello from the server")
     step = client.receive(s_out.read())  # CCS, Finished and application data at once
     assert step.handshake_completed
@@ -495,14 +504,7 @@ def test_in_memory_flights_and_closes(backend: Backend, pki: TestPki) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_client_close_then_server_reply(backend: Backend, pki: TestPki) -> None:
-    server, s_in, s_out = _memory_server(pki)
-    client = TlsClientSession(params(), None, backend=backend)
-    s_in.write(client.start())
-    with pytest.raises(ssl.SSLWantReadError):
-        server.do_handshake()
-    step = client.receive(s_out.read())
-    s_in.write(step.outgoing)
-    server.do_handshake()
+    server, s_in, s_out, client = _server_done(backend, pki)
     client.receive(s_out.read())
     s_in.write(client.close())
     assert server.read() == b""  # close_notify
@@ -576,13 +578,7 @@ def test_sni_names_are_encoded_alike(backend: Backend) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_corrupted_record_closes(backend: Backend, pki: TestPki) -> None:
-    server, s_in, s_out = _memory_server(pki)
-    client = TlsClientSession(params(), None, backend=backend)
-    s_in.write(client.start())
-    with pytest.raises(ssl.SSLWantReadError):
-        server.do_handshake()
-    s_in.write(client.receive(s_out.read()).outgoing)
-    server.do_handshake()
+    server, _, s_out, client = _server_done(backend, pki)
     assert client.receive(s_out.read()).handshake_completed
     server.write(b"secret")
     record = bytearray(s_out.read())
