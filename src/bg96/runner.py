@@ -100,7 +100,6 @@ class _TlsConnection(asyncio.Protocol):
         self.up: ShapedPipe | None = None
         self.down: ShapedPipe | None = None
         self._up_batches: deque[tuple[int, int]] = deque()  # (TLS bytes up to here, plaintext)
-        self._up_pushed = 0
         if network is not None and network.shaped:
             seq = intent.conn_seq
             self.up = ShapedPipe(network.shaper(seq, "up"), self._write_shaped, loop)
@@ -254,8 +253,8 @@ class _TlsConnection(asyncio.Protocol):
             return
         data = b"".join(records)
         if self.up is not None:
-            self._up_pushed += len(data)
-            self._up_batches.append((self._up_pushed, n))  # Sent once the uplink carried it
+            # Sent once the uplink has carried it
+            self._up_batches.append((self.up.pushed + len(data), n))
             self.up.push(data)
             return
         self.transport.write(data)
@@ -266,7 +265,6 @@ class _TlsConnection(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         """TLS bytes towards the server (through the uplink when the network is shaped)."""
         if self.up is not None:
-            self._up_pushed += len(data)
             self.up.push(data)
         elif self.transport is not None:
             self.transport.write(data)

@@ -29,6 +29,7 @@ class ShapedPipe:
         self._drained: list[Callable[[], None]] = []
         self.paused = False
         self.closed = False
+        self.pushed = 0  # bytes pushed so far
         self.delivered = 0  # bytes handed to ``deliver`` so far
 
     def __len__(self) -> int:
@@ -37,6 +38,7 @@ class ShapedPipe:
     def push(self, data: bytes) -> None:
         if self.closed:
             return
+        self.pushed += len(data)
         self.shaper.push(data, self._loop.time())
         self._run()
 
