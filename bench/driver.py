@@ -31,7 +31,7 @@ from contextlib import suppress
 from typing import Any
 
 from bg96 import Modem, SocketLike
-from bg96.driver import Response
+from bg96.host import Response
 from bg96.testing import TestPki, ThreadedTlsEchoServer
 from common import (
     CHUNK,

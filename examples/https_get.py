@@ -15,7 +15,7 @@ import http.server
 import threading
 
 from bg96 import VirtualModule
-from bg96.driver import Modem
+from bg96.host import Modem
 from bg96.testing import TestPki
 
 HOST = "www.example.test"

@@ -26,7 +26,7 @@ from adafruit_minimqtt.adafruit_minimqtt import MQTT
 from amqtt.broker import Broker
 
 from bg96 import VirtualModule
-from bg96.driver import Modem, SocketLike
+from bg96.host import Modem, SocketLike
 from bg96.testing import TestPki
 
 TOPIC = "bg96/example/temperature"

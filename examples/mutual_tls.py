@@ -11,7 +11,7 @@ the same open from a context without a client certificate (seclevel 1) fails wit
 from __future__ import annotations
 
 from bg96 import VirtualModule
-from bg96.driver import Modem, OpenFailed
+from bg96.host import Modem, OpenFailed
 from bg96.testing import TestPki, ThreadedTlsEchoServer
 
 MUTUAL, SERVER_ONLY = 1, 2  # two of the module's SSL contexts

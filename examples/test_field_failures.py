@@ -16,7 +16,7 @@ import time
 import pytest
 
 from bg96 import Modem, VirtualModule
-from bg96.driver import ModemError, SslConnection
+from bg96.host import ModemError, SslConnection
 from bg96.network import profile
 from bg96.testing.loopback import LoopbackTlsServer
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bg96 import VirtualModule
-from bg96.control import ControlServer
+from bg96.module.control import ControlServer
 from bg96.testing.at_client import AtClient
 
 OK = b"\r\nOK\r\n"

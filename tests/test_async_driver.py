@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from bg96 import AsyncModem, CommandError, OpenFailed, VirtualModule
-from bg96.driver import Urc
+from bg96.host import Urc
 from bg96.testing import TestPki
 from bg96.testing.tls_server import TlsEchoServer
 

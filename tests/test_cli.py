@@ -19,8 +19,8 @@ from types import TracebackType
 import pytest
 
 from bg96 import __version__
-from bg96.cli import main as cli_main
-from bg96.demo import run_demo
+from bg96.cli.app import main as cli_main
+from bg96.cli.demo import run_demo
 
 BOOT = (
     b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\nAPP RDY\r\n\r\n+CPIN: READY\r\n\r\n+QUSIM: 1\r\n"

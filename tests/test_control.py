@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bg96 import VirtualModule
-from bg96.control import ControlError, ControlServer, request
+from bg96.module.control import ControlError, ControlServer, request
 from bg96.testing.at_client import AtClient
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-import bg96.control as control
-from bg96.control import ControlClient, ControlError, request
+import bg96.module.control as control
+from bg96.module.control import ControlClient, ControlError, request
+from bg96.module.trace import JsonlTrace, TeeTrace
 from bg96.testing.loopback import LoopbackTlsServer
-from bg96.trace import JsonlTrace, TeeTrace
 
 from .aio import run, until
 from .control_support import OK, module_with_control, open_and_echo, upload

@@ -1,4 +1,4 @@
-"""The host driver (``bg96.driver.Modem``) end to end, and against a module that misbehaves.
+"""The host driver (``bg96.host.Modem``) end to end, and against a module that misbehaves.
 
 End to end: ``VirtualModule`` on a loopback TCP port (one test on RFC 2217, for DTR) making
 real TLS connections to loopback servers: an echo server and an HTTPS server. Every access
@@ -31,18 +31,6 @@ from typing import Any
 import pytest
 import serial
 
-from bg96.driver import (
-    CommandError,
-    ConnectionClosedByPeer,
-    Modem,
-    ModemReset,
-    ModemTimeout,
-    OpenFailed,
-    PortClosed,
-    SendFailed,
-    UnexpectedResponse,
-    Urc,
-)
 from bg96.engine import (
     Close,
     Closed,
@@ -58,8 +46,20 @@ from bg96.engine import (
     Sent,
     TcpConnected,
 )
+from bg96.host import (
+    CommandError,
+    ConnectionClosedByPeer,
+    Modem,
+    ModemReset,
+    ModemTimeout,
+    OpenFailed,
+    PortClosed,
+    SendFailed,
+    UnexpectedResponse,
+    Urc,
+)
+from bg96.module.virtual import VirtualModule
 from bg96.testing import TestPki, ThreadedTlsEchoServer
-from bg96.virtual import VirtualModule
 
 from .test_driver_portable import HttpsHandler, round_trip  # self-contained file
 

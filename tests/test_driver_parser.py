@@ -22,9 +22,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bg96.driver import Connect, Data, DataPhase, DteParser, Prompt, Response, Urc
-from bg96.driver.parser import MAX_LINE, Event, response_prefix
 from bg96.engine.files import checksum
+from bg96.host import Connect, Data, DataPhase, DteParser, Prompt, Response, Urc
+from bg96.host.parser import MAX_LINE, Event, response_prefix
 
 # ---- building transcripts -------------------------------------------------------------------
 

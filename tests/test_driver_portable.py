@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from bg96 import VirtualModule
-from bg96.driver import CommandError, Modem, ModemError, OpenFailed, SslConnection, Urc
+from bg96.host import CommandError, Modem, ModemError, OpenFailed, SslConnection, Urc
 from bg96.testing import TestPki
 from bg96.testing.loopback import LoopbackTlsServer
 

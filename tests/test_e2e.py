@@ -24,14 +24,14 @@ import pytest
 import serial
 
 from bg96.engine import Engine, MemoryStore
-from bg96.resolve import Resolver
-from bg96.runner import LocalPorts, Runner
+from bg96.module.resolve import Resolver
+from bg96.module.runner import LocalPorts, Runner
+from bg96.module.trace import Trace
+from bg96.module.transports.pty import PtyTransport
+from bg96.module.transports.tcp import TcpTransport
 from bg96.testing import TestPki, TlsEchoServer
 from bg96.testing.at_client import AtClient
 from bg96.testing.tls_server import LoopbackServer
-from bg96.trace import Trace
-from bg96.transports.pty import PtyTransport
-from bg96.transports.tcp import TcpTransport
 from tests.aio import run, until
 
 SERVER_NAME = "echo.bg96.test"

@@ -27,14 +27,14 @@ import serial
 from serial import rfc2217
 
 from bg96.engine import Engine, MemoryStore
-from bg96.resolve import Resolver
-from bg96.runner import LocalPorts, Runner
+from bg96.module.resolve import Resolver
+from bg96.module.runner import LocalPorts, Runner
+from bg96.module.trace import Trace
+from bg96.module.transports.rfc2217 import Rfc2217Transport
+from bg96.module.transports.tcp import TcpTransport
 from bg96.testing import TestPki
 from bg96.testing.at_client import AtClient
 from bg96.testing.tls_server import LoopbackServer
-from bg96.trace import Trace
-from bg96.transports.rfc2217 import Rfc2217Transport
-from bg96.transports.tcp import TcpTransport
 from tests import aio
 from tests.aio import until
 

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 
 from bg96 import Modem, OpenFailed, VirtualModule
-from bg96.driver.parser import DteParser, Event, Response, Urc
 from bg96.engine import Closed, Connect, Engine, PeerClosed, Received
-from bg96.faults import (
+from bg96.host.parser import DteParser, Event, Response, Urc
+from bg96.module.faults import (
     At,
     FaultError,
     FaultScript,

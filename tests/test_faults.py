@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bg96 import CommandError, Modem, OpenFailed, SendFailed, VirtualModule
-from bg96.cli import build_parser
-from bg96.cli import main as cli_main
+from bg96.cli.app import build_parser
+from bg96.cli.app import main as cli_main
 from bg96.engine import (
     Close,
     Connect,
@@ -28,7 +28,7 @@ from bg96.engine import (
     Received,
     Send,
 )
-from bg96.faults import (
+from bg96.module.faults import (
     AfterBytes,
     At,
     DnsFailure,
@@ -51,8 +51,8 @@ from bg96.faults import (
     TlsAlert,
     parse_line,
 )
+from bg96.module.trace import Trace
 from bg96.testing import TestPki, ThreadedTlsEchoServer
-from bg96.trace import Trace
 
 from .helpers import Module
 from .test_access_modes import open_transparent, sent

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bg96.engine import MemoryStore, ModuleConfig, checksum
 from bg96.engine.files import format_checksum, normalize_name
-from bg96.filestore import DirStore
+from bg96.module.filestore import DirStore
 
 from .helpers import Module
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bg96.cli import main as cli_main
-from bg96.driver import CommandError
-from bg96.files_cli import ProgressBar, describe
-from bg96.virtual import VirtualModule
+from bg96.cli.app import main as cli_main
+from bg96.cli.files import ProgressBar, describe
+from bg96.host import CommandError
+from bg96.module.virtual import VirtualModule
 
 CA = (Path(__file__).parent / "test_file.py").read_bytes()[:3000]  # any few kB of bytes
 

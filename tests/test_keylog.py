@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bg96 import Modem, VirtualModule
-from bg96.keylog import keylog_from_env, open_keylog
+from bg96.module.keylog import keylog_from_env, open_keylog
 from bg96.testing import TestPki
 from bg96.testing.tls_server import ThreadedTlsEchoServer
 

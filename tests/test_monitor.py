@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, Log, Static
 
-from bg96.cli import build_parser
-from bg96.control import ControlServer
-from bg96.monitor import MonitorApp
-from bg96.monitor_model import (
+from bg96.cli.app import build_parser
+from bg96.cli.monitor import MonitorApp
+from bg96.cli.monitor_model import (
     MAX_EVENT_LINES,
     MAX_LINE,
     fault_outcome,
@@ -22,6 +21,7 @@ from bg96.monitor_model import (
     summary,
     trace_lines,
 )
+from bg96.module.control import ControlServer
 from bg96.testing.loopback import LoopbackTlsServer
 
 from .aio import until

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 import pytest
 
 from bg96 import AsyncModem, VirtualModule
-from bg96.driver import Modem, ModemTimeout
-from bg96.faults import FaultScript
+from bg96.host import Modem, ModemTimeout
+from bg96.module.faults import FaultScript
+from bg96.module.trace import JsonlTrace
 from bg96.network import NetworkProfile, profile
 from bg96.testing import TestPki
 from bg96.testing.at_client import AtClient
 from bg96.testing.tls_server import ThreadedTlsEchoServer
-from bg96.trace import JsonlTrace
 
 SIZE = 64 * 1024
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bg96.pacing import BITS_PER_BYTE, CHUNK, Pacer
+from bg96.module.pacing import BITS_PER_BYTE, CHUNK, Pacer
 
 RATE = 10240  # 1024 bytes a second, 8N1
 BPS = RATE // BITS_PER_BYTE

@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from bg96.cli import main as cli_main
-from bg96.engine.registry import COMMANDS as ENGINE_COMMANDS
-from bg96.shell import (
+from bg96.cli.app import main as cli_main
+from bg96.cli.shell import (
     COMMANDS,
     RESET,
     STYLES,
@@ -31,8 +30,9 @@ from bg96.shell import (
     decode_escapes,
     use_colour,
 )
+from bg96.engine.registry import COMMANDS as ENGINE_COMMANDS
+from bg96.module.virtual import VirtualModule
 from bg96.testing import TestPki, ThreadedTlsEchoServer
-from bg96.virtual import VirtualModule
 
 SERVER = "echo.bg96.test"
 YELLOW, RED, GREEN, MAGENTA = STYLES["urc"], STYLES["error"], STYLES["ok"], STYLES["data"]

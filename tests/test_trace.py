@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bg96.trace import Trace, escape, open_trace
+from bg96.module.trace import Trace, escape, open_trace
 
 
 def fake_clock(*times: float) -> Callable[[], float]:

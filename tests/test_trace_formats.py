@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 
 from bg96 import Modem, VirtualModule
+from bg96.module.trace import HexTrace, JsonlTrace, Trace
 from bg96.testing import TestPki
 from bg96.testing.tls_server import ThreadedTlsEchoServer
-from bg96.trace import HexTrace, JsonlTrace, Trace
 
 
 def clock_at(*times: float) -> Callable[[], float]:

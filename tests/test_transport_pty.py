@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from bg96.transports import HostSink, PtyTransport, Transport
+from bg96.module.transports import HostSink, PtyTransport, Transport
 
 from .sinks import RecordingSink, until
 

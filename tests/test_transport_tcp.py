@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import serial
 
-from bg96.transports import HostSink, TcpTransport, Transport
+from bg96.module.transports import HostSink, TcpTransport, Transport
 
 from .sinks import RecordingSink, until
 

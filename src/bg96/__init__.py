@@ -1,6 +1,6 @@
 """A virtual Quectel BG96: the SSL AT command set over real TLS, and a driver for it."""
 
-from .driver import (
+from .host import (
     CommandError,
     ConnectionClosedByPeer,
     Modem,
@@ -13,9 +13,9 @@ from .driver import (
     SocketLike,
     SslConnection,
 )
-from .driver.aclient import AsyncModem, AsyncSslConnection
-from .faults import FaultError, Faults, FaultScript, FaultScriptError
-from .virtual import VirtualModule
+from .host.aclient import AsyncModem, AsyncSslConnection
+from .module.faults import FaultError, Faults, FaultScript, FaultScriptError
+from .module.virtual import VirtualModule
 
 __version__ = "0.1.0"
 

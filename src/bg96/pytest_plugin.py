@@ -3,7 +3,7 @@
 Installed with bg96 (entry point ``pytest11``), so any test in the environment can ask for:
 
 ``bg96_modem``
-    a :class:`~bg96.driver.Modem` on ``bg96_url``, ``sync()``-ed and registered on the network
+    a :class:`~bg96.host.Modem` on ``bg96_url``, ``sync()``-ed and registered on the network
     (``wait_registered()``); closed after the test.
 ``bg96_url``
     the serial URL a host opens: the virtual module's ``socket://127.0.0.1:<port>``, or
@@ -45,17 +45,17 @@ from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 
-from bg96.driver import Modem, ModemError
-from bg96.driver.connection import TRANSPARENT
-from bg96.faults import FaultScript
-from bg96.network import PROFILES, NetworkProfile
-from bg96.testing import TestPki
-from bg96.testing.loopback import LoopbackTlsServer
-from bg96.virtual import TransportKind, VirtualModule
+from .host import Modem, ModemError
+from .host.connection import TRANSPARENT
+from .module.faults import FaultScript
+from .module.virtual import TransportKind, VirtualModule
+from .network import PROFILES, NetworkProfile
+from .testing import TestPki
+from .testing.loopback import LoopbackTlsServer
 
 if TYPE_CHECKING:
-    from bg96.engine import ModuleConfig
-    from bg96.trace import Trace
+    from .engine import ModuleConfig
+    from .module.trace import Trace
 
 VIRTUAL_ONLY = "bg96_virtual_only"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from ..cme import CME_TEXT as CME_TEXT  # the manuals' texts, shared with the host side
+from ..protocol.cme import CME_TEXT as CME_TEXT  # the manuals' texts, shared with the host side
 
 
 class Result(IntEnum):

@@ -1,14 +1,14 @@
 """The module's file system (UFS) as the engine sees it: names, checksum, a store interface.
 
 The engine does no I/O, so the store is handed in: ``MemoryStore`` here, a directory-backed
-store in ``bg96.filestore`` for the real runner.
+store in ``bg96.module.filestore`` for the real runner.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from ..checksum import checksum, format_checksum
+from ..protocol.checksum import checksum, format_checksum
 
 __all__ = ["FileStore", "MemoryStore", "checksum", "format_checksum", "normalize_name"]
 

@@ -1,7 +1,7 @@
 """Helpers for tests and the demo: a throw-away PKI and a loopback TLS echo server."""
 
-from bg96.testing.certs import ALL_CIPHERS, IssuedCert, TestPki
-from bg96.testing.tls_server import ThreadedTlsEchoServer, TlsEchoServer, server_context
+from .certs import ALL_CIPHERS, IssuedCert, TestPki
+from .tls_server import ThreadedTlsEchoServer, TlsEchoServer, server_context
 
 __all__ = [
     "ALL_CIPHERS",

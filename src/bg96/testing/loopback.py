@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ssl
 
-from bg96.testing.certs import TestPki
-from bg96.testing.tls_server import ThreadedTlsEchoServer
+from .certs import TestPki
+from .tls_server import ThreadedTlsEchoServer
 
 
 class LoopbackTlsServer(ThreadedTlsEchoServer):

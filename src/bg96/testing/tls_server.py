@@ -13,7 +13,7 @@ import threading
 from types import TracebackType
 from typing import Self
 
-from bg96.testing.certs import TestPki
+from .certs import TestPki
 
 LOOPBACK = "127.0.0.1"
 

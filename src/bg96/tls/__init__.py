@@ -4,16 +4,16 @@
 make the configured offer, and with tlslite-ng when it needs SSL 3.0, RC4 or 3DES.
 """
 
-from bg96.tls.common import KeyLog, TlsPlan, make_plan
-from bg96.tls.errors import (
+from .common import KeyLog, TlsPlan, make_plan
+from .errors import (
     SSL_CONNECTION_FAILED,
     TlsConfigError,
     TlsFailure,
     TlsStep,
     TlsUnsupported,
 )
-from bg96.tls.session import BACKENDS, Backend, TlsClientSession, build_context
-from bg96.tls.suites import (
+from .session import BACKENDS, Backend, TlsClientSession, build_context
+from .suites import (
     ALL_SUITES,
     SSL_VERSIONS,
     SUITES,

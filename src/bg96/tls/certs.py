@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bg96.engine.events import TlsParams
-from bg96.tls.errors import TlsConfigError
+from ..engine.events import TlsParams
+from .errors import TlsConfigError
 
 _TRAILER = b"\x00 \t\r\n"
 

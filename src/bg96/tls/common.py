@@ -15,16 +15,16 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from bg96.engine.events import TlsParams
-from bg96.tls.certs import check_host, check_validity
-from bg96.tls.errors import (
+from ..engine.events import TlsParams
+from .certs import check_host, check_validity
+from .errors import (
     SSL_CONNECTION_FAILED,
     TlsConfigError,
     TlsFailure,
     TlsStep,
     TlsUnsupported,
 )
-from bg96.tls.suites import (
+from .suites import (
     SSL_VERSION_LABELS,
     SSL_VERSIONS,
     VERSION_ORDER,

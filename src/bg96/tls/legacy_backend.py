@@ -31,14 +31,14 @@ from cryptography.hazmat.primitives.asymmetric import x448, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bg96.tls.certs import (
+from .certs import (
     ChainError,
     ca_certs,
     client_credentials,
     credentials_pem,
     verify_chain,
 )
-from bg96.tls.common import (
+from .common import (
     EXT_EC_POINT_FORMATS,
     EXT_SERVER_NAME,
     EXT_SIGNATURE_ALGORITHMS,
@@ -57,8 +57,8 @@ from bg96.tls.common import (
     keylog_line,
     sni_name,
 )
-from bg96.tls.errors import TlsConfigError
-from bg96.tls.openssl_backend import verify_reason
+from .errors import TlsConfigError
+from .openssl_backend import verify_reason
 
 _decrepit: types.ModuleType
 try:

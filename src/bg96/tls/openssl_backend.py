@@ -19,9 +19,9 @@ from collections import OrderedDict
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from bg96.engine.events import TlsParams
-from bg96.tls.certs import ca_certs, client_credentials, credentials_pem
-from bg96.tls.common import (
+from ..engine.events import TlsParams
+from .certs import ca_certs, client_credentials, credentials_pem
+from .common import (
     BackendSession,
     HandshakeError,
     KeyLog,
@@ -30,8 +30,8 @@ from bg96.tls.common import (
     make_plan,
     sni_name,
 )
-from bg96.tls.errors import TlsConfigError, TlsUnsupported
-from bg96.tls.suites import CipherSuite, format_code, suite_by_openssl_name
+from .errors import TlsConfigError, TlsUnsupported
+from .suites import CipherSuite, format_code, suite_by_openssl_name
 
 _X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL's flag; Python 3.11 has no name for it
 _SSL_OP_LEGACY_SERVER_CONNECT = 0x4  # old servers without RFC 5746: the BG96 talks to them

@@ -15,26 +15,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bg96.engine.events import TlsParams
-from bg96.tls import openssl_backend
-from bg96.tls.certs import check_validity
-from bg96.tls.common import BackendSession, KeyLog, TlsPlan, make_plan
-from bg96.tls.errors import (
+from ..engine.events import TlsParams
+from . import openssl_backend
+from .certs import check_validity
+from .common import BackendSession, KeyLog, TlsPlan, make_plan
+from .errors import (
     SSL_CONNECTION_FAILED,
     TlsConfigError,
     TlsFailure,
     TlsStep,
     TlsUnsupported,
 )
-from bg96.tls.openssl_backend import OPENSSL_VERSION, build_context
-from bg96.tls.suites import CipherSuite, version_label
+from .openssl_backend import OPENSSL_VERSION, build_context
+from .suites import CipherSuite, version_label
 
 Backend = Literal["exact", "fast", "openssl", "tlslite"]
 BACKENDS: tuple[Backend, ...] = ("exact", "fast", "openssl", "tlslite")
 
 
 def _legacy(plan: TlsPlan, server_hostname: str | None, keylog: KeyLog | None) -> BackendSession:
-    from bg96.tls.legacy_backend import LegacySession  # tlslite-ng loads in ~70 ms: on demand
+    from .legacy_backend import LegacySession  # tlslite-ng loads in ~70 ms: on demand
 
     return LegacySession(plan, server_hostname, keylog)
 

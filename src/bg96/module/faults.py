@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .engine.faults import (
+from ..engine.faults import (
     FAULT_TYPES,
     AfterBytes,
     At,
@@ -55,7 +55,7 @@ from .engine.faults import (
 )
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
     from .virtual import VirtualModule
 
 __all__ = [

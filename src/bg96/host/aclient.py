@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import serial
 
-from ..checksum import checksum
+from ..protocol.checksum import checksum
 from .client import (
     _OPEN,
     _SSLURC,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .trace import escape, split_lines
+from ..module.trace import escape, split_lines
 
 Row = tuple[str, tuple[str, ...]]
 """A table row: its key and its cells."""

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from .engine import (
+from ..engine import (
     Close,
     Closed,
     Connect,
@@ -36,18 +36,18 @@ from .engine import (
     SetReading,
     TcpConnected,
 )
-from .engine.codes import QiError
-from .engine.faults import (
+from ..engine.codes import QiError
+from ..engine.faults import (
     DnsFailure,
     HandshakeTimeout,
     ServerFin,
     ServerReset,
     TlsAlert,
 )
-from .network import Network, ShapedPipe
+from ..network import Network, ShapedPipe
+from ..tls import TlsClientSession, TlsConfigError, suite_name
 from .pacing import Pacer
 from .resolve import ResolveError, Resolver
-from .tls import TlsClientSession, TlsConfigError, suite_name
 from .trace import Trace
 from .transports.base import Transport
 

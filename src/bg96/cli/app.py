@@ -10,16 +10,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, files_cli, shell
-from .control import ControlError, ControlServer
-from .control import request as control_request
-from .faults import FaultError, FaultScript
-from .filestore import default_files_dir
-from .keylog import keylog_from_env, open_keylog
-from .network.options import add_network_arguments, profile_from_args
-from .resolve import parse_override
-from .trace import FORMATS, Trace, open_trace
-from .virtual import TransportKind, VirtualModule
+from .. import __version__
+from ..module.control import ControlError, ControlServer
+from ..module.control import request as control_request
+from ..module.faults import FaultError, FaultScript
+from ..module.filestore import default_files_dir
+from ..module.keylog import keylog_from_env, open_keylog
+from ..module.resolve import parse_override
+from ..module.trace import FORMATS, Trace, open_trace
+from ..module.virtual import TransportKind, VirtualModule
+from ..network.options import add_network_arguments, profile_from_args
+from . import files as files_cli
+from . import shell
 
 SERVE_HELP = """\
 Serve a virtual BG96 on a pseudo-terminal (default), a TCP port or an RFC 2217 port.

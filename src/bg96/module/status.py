@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .engine import Engine
-from .engine.commands.general import registration_stat
-from .engine.state import Mode, PdpContext, Socket
+from ..engine import Engine
+from ..engine.commands.general import registration_stat
+from ..engine.state import Mode, PdpContext, Socket
 
 _UNSET_PDP = PdpContext()
 

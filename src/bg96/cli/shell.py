@@ -36,9 +36,9 @@ from typing import TextIO
 import platformdirs
 import serial
 
-from .driver.client import DEFAULT_RESPONSE, MAX_RESPONSE, command_name
-from .driver.parser import FINAL_PREFIXES, FINALS, URC_PREFIXES, URC_WORDS, response_prefix
-from .trace import Trace, escape
+from ..host.client import DEFAULT_RESPONSE, MAX_RESPONSE, command_name
+from ..host.parser import FINAL_PREFIXES, FINALS, URC_PREFIXES, URC_WORDS, response_prefix
+from ..module.trace import Trace, escape
 
 SHELL_HELP = """\
 An interactive AT console: type command lines, see the module's answers as they arrive.

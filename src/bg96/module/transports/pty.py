@@ -18,7 +18,7 @@ import os
 import termios
 from pathlib import Path
 
-from bg96.transports.base import HostSink
+from .base import HostSink
 
 DEFAULT_MAX_BUFFER = 1 << 20
 """Bytes kept for a host that does not read; older bytes are dropped beyond this."""

@@ -14,7 +14,7 @@ import serial
 from serial import rfc2217
 from serial.rfc2217 import PortManager
 
-from bg96.transports.tcp import TcpTransport, _bracket
+from .tcp import TcpTransport, _bracket
 
 
 class _PortLines(serial.SerialBase):

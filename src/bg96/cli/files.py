@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from .checksum import checksum
-from .cme import CME_TEXT
-from .driver import CommandError, Modem, ModemError, ModemTimeout, PortClosed
+from ..host import CommandError, Modem, ModemError, ModemTimeout, PortClosed
+from ..protocol.checksum import checksum
+from ..protocol.cme import CME_TEXT
 
 FILES_HELP = """\
 List, upload, download and delete the module's files (UFS: where AT+QSSLCFG finds its

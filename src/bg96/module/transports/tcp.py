@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bg96.transports.base import HostSink
+from .base import HostSink
 
 DEFAULT_MAX_BUFFER = 1 << 20
 """Bytes asyncio may queue (beyond the kernel's socket buffers) for a host that does not read."""

@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Log, Static
 
-from .control import ControlClient, ControlError
+from ..module.control import ControlClient, ControlError
 from .monitor_model import (
     FILE_COLUMNS,
     SOCKET_COLUMNS,

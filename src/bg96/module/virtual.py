@@ -2,7 +2,7 @@
 
 As a sync context manager it runs its own event loop in a thread; as an async one it runs in
 the caller's loop. Either way ``.url`` is what a host opens (``socket://127.0.0.1:<port>``).
-The same options as ``bg96 serve``. ``.faults`` injects faults (``bg96.faults``), and
+The same options as ``bg96 serve``. ``.faults`` injects faults (``bg96.module.faults``), and
 ``faults=`` takes a fault script that is armed when the module first powers on.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, TypeVar
 
-from .engine import Engine, FileStore, MemoryStore, ModuleConfig
+from ..engine import Engine, FileStore, MemoryStore, ModuleConfig
+from ..network import Network, NetworkProfile, profile
 from .faults import Faults, FaultScript
 from .filestore import DirStore
-from .network import Network, NetworkProfile, profile
 from .resolve import Resolver
 from .runner import Runner
 from .trace import TeeTrace, Trace, open_trace

@@ -199,7 +199,7 @@ class ControlServer:
         return {"ok": False, "error": f"unknown op {op!r} (fault, status, trace)"}, _Then.KEEP
 
     def status(self) -> dict[str, Any]:
-        """What a person wants at a glance (``bg96.status.snapshot``); ``{}`` when stopped."""
+        """At a glance (``bg96.module.status.snapshot``); ``{}`` when stopped."""
         engine = self.module.engine
         if engine is None:
             return {}

@@ -20,7 +20,7 @@ from types import TracebackType
 import serial
 from serial.urlhandler import protocol_socket
 
-from ..checksum import checksum
+from ..protocol.checksum import checksum
 from .connection import SslConnection
 from .errors import (
     CommandError,

@@ -1,7 +1,7 @@
 """Transports that carry the host's serial bytes: a pseudo-terminal or a TCP socket."""
 
-from bg96.transports.base import HostSink, Transport
-from bg96.transports.pty import PtyTransport
-from bg96.transports.tcp import TcpTransport
+from .base import HostSink, Transport
+from .pty import PtyTransport
+from .tcp import TcpTransport
 
 __all__ = ["HostSink", "PtyTransport", "TcpTransport", "Transport"]

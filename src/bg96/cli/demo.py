@@ -10,15 +10,15 @@ import asyncio
 import sys
 from typing import TextIO
 
-from .engine import Engine, MemoryStore, ModuleConfig
-from .network import Network, NetworkProfile
-from .resolve import Resolver
-from .runner import Runner
-from .testing.at_client import AtClient
-from .testing.certs import TestPki
-from .testing.tls_server import TlsEchoServer
-from .trace import Trace
-from .transports.tcp import TcpTransport
+from ..engine import Engine, MemoryStore, ModuleConfig
+from ..module.resolve import Resolver
+from ..module.runner import Runner
+from ..module.trace import Trace
+from ..module.transports.tcp import TcpTransport
+from ..network import Network, NetworkProfile
+from ..testing.at_client import AtClient
+from ..testing.certs import TestPki
+from ..testing.tls_server import TlsEchoServer
 
 SERVER_NAME = "echo.bg96.test"
 PAYLOAD = b"Test data from SSL"
