@@ -166,7 +166,7 @@ def test_sync_restores_echo_off_and_numeric_errors(vm: VirtualModule, modem: Mod
     modem.command("ATE1")
     modem.command("AT+CMEE=0")
     modem.sync()
-    assert vm.call(lambda: vm._engine().settings.echo) is False
+    assert vm.with_engine(lambda engine: engine.settings.echo) is False
     assert modem.query("AT+CMEE?", "+CMEE:") == ["1"]
     assert modem.command("AT").lines == ()
     modem.sync()  # idempotent

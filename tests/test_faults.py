@@ -7,6 +7,7 @@ network faults (reset, FIN, stall, DNS, handshake timeout, TLS alert) end to end
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 import time
@@ -28,6 +29,7 @@ from bg96.engine import (
     Received,
     Send,
 )
+from bg96.module.control import request as control_request
 from bg96.module.faults import (
     AfterBytes,
     At,
@@ -54,6 +56,7 @@ from bg96.module.faults import (
 from bg96.module.trace import Trace
 from bg96.testing import TestPki, ThreadedTlsEchoServer
 
+from .control_support import module_with_control
 from .helpers import Module
 from .test_access_modes import open_transparent, sent
 
@@ -811,3 +814,43 @@ def test_api_triggers_and_a_script_at_start(tmp_path: Path, echo: ThreadedTlsEch
             ]
         finally:
             threading.Thread(target=modem.close, daemon=True).start()
+
+
+IDLE = 1.5  # s a host sends nothing before the fault is armed (the engine's clock stands still)
+
+
+def test_a_fault_armed_after_idle_fires_on_time() -> None:
+    """Arming counts from now, not from the engine's last activity (an ``at 1s`` fault after
+    1.5 s of idle fired at once); after the restart APP RDY follows RDY."""
+    with VirtualModule() as vm:
+        modem = Modem.open(vm.url)
+        try:
+            modem.sync()
+            modem.poll(0.2)  # the boot URCs
+            time.sleep(IDLE)  # the scenario itself: a host that is quiet for a while
+            armed = time.monotonic()
+            vm.faults.at(1.0).reboot()
+            assert modem.wait_urc(b"RDY", 5).line == b"RDY"
+            fired = time.monotonic() - armed
+            assert fired >= 1.0, f"fired {fired:.3f} s after arming"
+            assert modem.wait_urc(b"APP RDY", 5).line == b"APP RDY"
+        finally:
+            threading.Thread(target=modem.close, daemon=True).start()
+
+
+def test_a_fault_armed_through_the_control_endpoint_after_idle_fires_on_time() -> None:
+    async def scenario() -> None:
+        async with module_with_control() as bench:
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(IDLE)
+            armed = loop.time()
+            answer = await control_request(
+                "127.0.0.1", bench.control.port, {"op": "fault", "script": "at 1s reboot"}
+            )
+            assert answer == {"ok": True}
+            await bench.at.read_until(b"\r\nRDY\r\n")
+            fired = loop.time() - armed
+            assert fired >= 1.0, f"fired {fired:.3f} s after arming"
+            await bench.at.read_until(b"\r\nAPP RDY\r\n")
+
+    asyncio.run(scenario())

@@ -200,12 +200,9 @@ class ControlServer:
 
     def status(self) -> dict[str, Any]:
         """At a glance (``bg96.module.status.snapshot``); ``{}`` when stopped."""
-        engine = self.module.engine
-        if engine is None:
-            return {}
         try:
-            return self.module.call(lambda: snapshot(engine))
-        except RuntimeError:  # the module's loop is gone
+            return self.module.with_engine(snapshot)
+        except RuntimeError:  # not running, or the module's loop is gone
             return {}
 
     async def _stream_trace(

@@ -26,8 +26,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
+from ..engine import Engine
 from ..engine.faults import (
     FAULT_TYPES,
     AfterBytes,
@@ -53,10 +54,6 @@ from ..engine.faults import (
     Trigger,
     UrcInterleave,
 )
-
-if TYPE_CHECKING:
-    from ..engine import Engine
-    from .virtual import VirtualModule
 
 __all__ = [
     "AfterBytes",
@@ -350,26 +347,28 @@ class FaultInjector:
         self._inject(TlsAlert(alert, opens), self.trigger)
 
 
+T = TypeVar("T")
+
+
+class EngineAccess(Protocol):
+    """A running module as ``Faults`` needs it (``VirtualModule`` is one)."""
+
+    def with_engine(self, fn: Callable[[Engine], T]) -> T:
+        """``fn(engine)`` in the module's loop, its clock brought to now first, and what the
+        engine produced carried out after."""
+        ...
+
+
 class Faults(FaultInjector):
     """``VirtualModule.faults``: inject faults into a running module, from any thread."""
 
-    def __init__(self, module: VirtualModule) -> None:
+    def __init__(self, module: EngineAccess) -> None:
         super().__init__(self.inject)
         self._module = module
 
     def inject(self, fault: Fault, trigger: Trigger | None = None) -> None:
-        """Inject ``fault`` now, or arm it for ``trigger``."""
-        module = self._module
-
-        def run() -> None:
-            engine, runner = module.engine, module.runner
-            if engine is None:
-                raise RuntimeError("the module is not running")
-            engine.inject_fault(fault, trigger)
-            if runner is not None:
-                runner.pump()
-
-        module.call(run)
+        """Inject ``fault`` now, or arm it for ``trigger`` (``at`` counts from now)."""
+        self._module.with_engine(lambda engine: engine.inject_fault(fault, trigger))
 
     def at(self, seconds: float) -> FaultInjector:
         """Faults ``seconds`` from now, on the module's clock."""
@@ -407,18 +406,9 @@ class Faults(FaultInjector):
     @property
     def log(self) -> list[FaultRecord]:
         """Faults that acted or found nothing to act on, oldest first."""
-        module = self._module
-        return module.call(lambda: list(_engine(module).faults.log))
+        return self._module.with_engine(lambda engine: list(engine.faults.log))
 
     @property
     def pending(self) -> list[tuple[Trigger, Fault]]:
         """Armed faults that have not fired yet."""
-        module = self._module
-        return module.call(lambda: _engine(module).faults.pending)
-
-
-def _engine(module: VirtualModule) -> Engine:
-    engine = module.engine
-    if engine is None:
-        raise RuntimeError("the module is not running")
-    return engine
+        return self._module.with_engine(lambda engine: engine.faults.pending)

@@ -15,6 +15,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar
 
 from ..engine import (
     Close,
@@ -52,6 +53,7 @@ from .trace import Trace
 from .transports.base import Transport
 
 EventSink = Callable[[NetEvent], None]
+T = TypeVar("T")
 
 
 class _TlsConnection(asyncio.Protocol):
@@ -579,9 +581,15 @@ class Runner:
                 )
                 return
 
-    def pump(self) -> None:
-        """Carry out what the engine produced outside host or network input (a fault)."""
-        self._pump()
+    def act(self, fn: Callable[[Engine], T]) -> T:
+        """``fn(engine)`` from outside host or network input (a fault, a status query, the
+        clock): the engine's clock is brought to now first, so a fault armed ``at 5s`` fires
+        5 s from now, and what the engine produced is carried out after."""
+        self._tick()
+        try:
+            return fn(self.engine)
+        finally:
+            self._pump()
 
     def _pump(self) -> None:
         engine = self.engine

@@ -198,23 +198,24 @@ class VirtualModule:
         loop.call_soon_threadsafe(run)
         return future.result(timeout=10)
 
+    def with_engine(self, fn: Callable[[Engine], T]) -> T:
+        """``fn(engine)`` in the module's loop with the engine's clock brought to now, and
+        what the engine produced (output, intents, timers) carried out after."""
+        runner = self.runner
+        if runner is None:
+            raise RuntimeError("the module is not running")
+        return self.call(lambda: runner.act(fn))
+
     # ---- the module's clock ------------------------------------------------------------------
 
     @property
     def clock(self) -> dt.datetime:
         """The module's own clock (AT+CCLK), in UTC."""
-        engine = self._engine()
-        posix = self.call(engine.module_time)
+        posix = self.with_engine(lambda engine: engine.module_time())
         return dt.datetime.fromtimestamp(posix, dt.UTC)
 
     def set_clock(self, when: dt.datetime, tz_quarters: int = 0) -> None:
         """Set the module's clock as AT+CCLK would (``when`` is UTC if naive)."""
-        engine = self._engine()
         aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
         posix = float(calendar.timegm(aware.utctimetuple()))
-        self.call(lambda: engine.set_module_time(posix, tz_quarters))
-
-    def _engine(self) -> Engine:
-        if self.engine is None:
-            raise RuntimeError("the module is not running")
-        return self.engine
+        self.with_engine(lambda engine: engine.set_module_time(posix, tz_quarters))
