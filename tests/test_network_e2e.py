@@ -229,6 +229,10 @@ def test_data_right_before_a_close_reaches_the_server(
 
     with ThreadedTlsEchoServer(pki.server_ctx()) as server:
         asyncio.run(main(server))
+        # the module's OK means its side closed; the server's thread reads in its own time
+        deadline = time.monotonic() + 10
+        while len(server.received) < 500 and time.monotonic() < deadline:
+            time.sleep(0.005)
         assert bytes(server.received) == b"X" * 500
 
 
