@@ -31,6 +31,15 @@ class RecordingSink:
     def host_baudrate(self, rate: int) -> None:
         self.events.append(f"baud {rate}")
 
+    def host_pause_writing(self) -> None:
+        self.events.append("pause writing")
+
+    def host_resume_writing(self) -> None:
+        self.events.append("resume writing")
+
+    def host_note(self, text: str) -> None:
+        self.events.append(f"note {text}")
+
 
 async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
     """Poll ``predicate`` on the loop until true, failing after ``timeout``."""

@@ -37,9 +37,17 @@ from .state import (
 )
 from .timers import Timer, Timers
 from .transparent import TransparentLink
+from .urcs import PushBlock, UrcQueue
 
 LF = 10
 LF_WAIT = 0.02  # s a prompt waits for the LF of a CR LF host's command line
+OUT_HIGH = 16384
+"""Bytes waiting for the host (the UART's transmit side) above which the module moves no more
+socket data towards it and takes no more commands: a host that does not read holds the
+module up, and the data waits in the socket buffers, which stop the network."""
+
+
+_TAKES_INPUT = (Mode.COMMAND, Mode.TRANSPARENT)
 
 
 class DataPhase(Protocol):
@@ -72,7 +80,9 @@ class Engine:
         self.now = now
         self._out = bytearray()
         self._intents: list[Intent] = []
-        self._urcs: deque[bytes] = deque()
+        self._urcs = UrcQueue()
+        self.uart_overruns = 0  # host bytes dropped: the UART input buffer was full (AT+IFC)
+        self.uart_paced = False  # the port runs at the AT+IPR rate (the runner's --pace)
         self._timers = Timers()
         self._inbuf = bytearray()
         self._line = bytearray()
@@ -118,22 +128,49 @@ class Engine:
         self.faults.powered_on()
 
     def receive_data(self, data: bytes) -> None:
-        """Bytes from the host."""
+        """Bytes from the host.
+
+        The host should send no more than ``input_room`` allows: the runner stops reading
+        the port when it is 0 (flow control). What comes anyway is kept, unless the port is a
+        paced UART without flow control (``AT+IFC`` <dte_by_dce> 0), where it is dropped and
+        counted (``uart_overruns``), as a real module's UART overruns.
+        """
         if self.mode is Mode.BOOTING:
             return
+        if self.uart_paced and self.ifc[1] == 0:
+            room = self.input_room
+            if len(data) > room:
+                lost = len(data) - room
+                self.uart_overruns += lost
+                self.note(
+                    f"UART overrun: {lost} bytes from the host dropped, the input buffer "
+                    f"({self.config.uart_buffer} bytes) was full and AT+IFC has no flow control"
+                )
+                data = data[:room]
+                if not data:
+                    return
         if self.mode is Mode.TRANSPARENT and self.transparent is not None and not self._inbuf:
             self.transparent.feed(data)  # the data path: no copy through the line buffer
-            self._process()
+            self._after_activity()
             return
         self._inbuf += data
         self._process()
+
+    @property
+    def input_room(self) -> int:
+        """Bytes of host input the module can take now (its UART input buffer's free space)."""
+        held = len(self._inbuf)
+        if self.transparent is not None:
+            held += self.transparent.waiting
+        return max(0, self.config.uart_buffer - held)
 
     def input_waiting(self) -> bytes:
         """Host bytes received but not processed yet (after the command line now running)."""
         return bytes(self._inbuf)
 
-    def data_to_send(self) -> bytes:
-        """Bytes for the host produced so far (the buffer is emptied).
+    def data_to_send(self, limit: int | None = None) -> bytes:
+        """Bytes for the host: everything produced so far, or at most ``limit`` bytes (what
+        the port can take now; socket data waiting for the UART is moved up to that much).
 
         A prompt (``>``, ``CONNECT``) after a line a CR LF host ended with a bare CR so far
         waits for that LF (up to ``LF_WAIT`` s): on a real module the LF, one byte time
@@ -143,12 +180,49 @@ class Engine:
             if self._lf_timer is None or self._lf_timer.cancelled:
                 self._lf_timer = self.call_later(LF_WAIT, self._lf_wait_over)
             return b""
-        out = bytes(self._out)
-        self._out.clear()
+        self._fill(float("inf") if limit is None else limit)
+        if limit is None or len(self._out) <= limit:
+            out = bytes(self._out)
+            self._out.clear()
+        else:
+            out = bytes(self._out[:limit])
+            del self._out[:limit]
         if out and self.mode is Mode.DATA:
             # the host may now have seen the prompt: a LF from here on is data
             self._lf_may_follow_cr = False
+        if out and self._inbuf and not self._processing and len(self._out) < OUT_HIGH:
+            self._process()  # commands held while the host was not reading go on
         return out
+
+    @property
+    def output_waiting(self) -> int:
+        """Bytes ready for the host now (socket data not yet moved to the UART aside)."""
+        return len(self._out)
+
+    def _fill(self, target: float) -> None:
+        """Move data waiting for the UART (transparent data, push-mode URCs) into the output
+        until it holds ``target`` bytes."""
+        link = self.transparent
+        if self.mode is Mode.TRANSPARENT and link is not None:
+            sock = link.sock
+            room = target - len(self._out)
+            if sock.recv and room > 0:
+                n = len(sock.recv) if room >= len(sock.recv) else int(room)
+                self._out += sock.recv[:n]
+                del sock.recv[:n]
+                self._pushed(sock, n)
+            if sock.carrier_lost and not sock.recv:
+                self.last_transparent = None
+                self.leave_transparent("NO CARRIER")
+            return
+        if self._urcs and self.mode is Mode.COMMAND and self._current is None:
+            self._urcs.flush(self._out, self.settings.verbose, target, self._pushed)
+
+    def _pushed(self, sock: Socket, n: int) -> None:
+        """``n`` bytes of ``sock``'s buffer went to the host (push or transparent mode)."""
+        sock.total_read += n
+        if not sock.reading:
+            _commands.ssl.update_reading(self, sock)
 
     def _lf_wait_over(self) -> None:
         self._lf_may_follow_cr = False  # no LF came: the prompt goes out, bytes are data
@@ -275,7 +349,18 @@ class Engine:
     def urc(self, text: str | bytes) -> None:
         """Queue an unsolicited result code: it goes out between responses."""
         data = text.encode("latin-1") if isinstance(text, str) else text
-        self._urcs.append(data)
+        dropped = self._urcs.add(data)
+        if dropped is not None:
+            self.note(f"URC queue full: {dropped[:40]!r} dropped (the host is not reading)")
+
+    def push(self, sock: Socket, nbytes: int, header: Callable[[int], bytes]) -> None:
+        """``nbytes`` just added to ``sock``'s buffer go to the host as push-mode URCs, in
+        order with the other URCs, once the UART has room."""
+        self._urcs.add_push(PushBlock(sock, nbytes, header))
+
+    def unpush(self, sock: Socket) -> None:
+        """``sock`` left push mode: what was not pushed yet stays in its buffer."""
+        self._urcs.remove_push(sock)
 
     def emit(self, intent: Intent) -> None:
         self._intents.append(intent)
@@ -319,39 +404,42 @@ class Engine:
         if not self._processing:
             self._process()
 
-    def deliver(self, data: bytes) -> None:
-        """Server bytes straight to the host (transparent mode)."""
-        self._out += data
-
     def _enter_transparent(self, sock: Socket) -> None:
         self._write_result(Result.CONNECT)
         sock.access_mode = AccessMode.TRANSPARENT
+        self.unpush(sock)  # what arrived while the port was in command mode comes first
         self.transparent = TransparentLink(self, sock)
         self.last_transparent = sock.client_id
         self.mode = Mode.TRANSPARENT
-        if sock.recv:
-            # what arrived while the port was in command mode comes first
-            sock.total_read += len(sock.recv)
-            self._out += sock.recv
-            sock.recv.clear()
         sock.urc_armed = True
-        if not sock.reading:
-            _commands.ssl.update_reading(self, sock)
+        self._fill(OUT_HIGH)
+
+    def carrier_lost(self, sock: Socket) -> None:
+        """The transparent connection ``sock`` ended: ``NO CARRIER`` once the data it
+        brought has gone to the host."""
+        sock.carrier_lost = True
+        self.last_transparent = None
+        self._fill(OUT_HIGH)
 
     def leave_transparent(self, result: str) -> None:
         """Back to command mode with ``OK`` (+++, DTR) or ``NO CARRIER`` (connection lost)."""
         link = self.transparent
         if link is None:
             return
+        sock = link.sock
         if result == "OK":
-            link.flush()
-            link.sock.access_mode = AccessMode.BUFFER
+            link.flush(force=True)
+            sock.access_mode = AccessMode.BUFFER
         dropped = link.stop()
         if dropped:
             self.note(f"{dropped} bytes from the host were not sent: the connection is gone")
         self.transparent = None
         self.mode = Mode.COMMAND
         self._write_result(Result.OK if result == "OK" else Result.NO_CARRIER)
+        if result == "OK" and sock.recv and sock.urc_armed:
+            # what the host had not taken yet stays, in buffer mode
+            sock.urc_armed = False
+            self.urc(_commands.ssl.recv_urc(sock))
         self._flush_urcs()
 
     def module_time(self) -> float:
@@ -406,6 +494,7 @@ class Engine:
         self.closing: dict[int, Timer] = {}  # conn_seq -> QSSLCLOSE deadline
         self.dns_requests: set[int] = set()  # AT+QIDNSGIP lookups under way
         self.qicfg = QiConfig()
+        self.ifc = (0, 0)  # AT+IFC <dce_by_dte>,<dte_by_dce>: 0 none, 2 RTS/CTS (not in AT&W)
         self.transparent = None
         self.last_transparent = None
         self.clock_base = GPS_EPOCH
@@ -424,6 +513,8 @@ class Engine:
         try:
             while self._inbuf:
                 if self.mode is Mode.COMMAND:
+                    if len(self._out) >= OUT_HIGH:
+                        break  # the host is not reading: the next command waits
                     self._command_bytes()
                 elif self.mode is Mode.DATA and self._phase is not None:
                     if not self._data_bytes():
@@ -652,33 +743,30 @@ class Engine:
         self._flush_urcs()
 
     def _flush_urcs(self) -> None:
-        """URCs go out only between responses: in command mode with no command running."""
+        """URCs go out only between responses: in command mode with no command running.
+        Push-mode data goes only while the UART has room (``OUT_HIGH``)."""
         if self.mode is not Mode.COMMAND or self._current is not None:
             if self.mode is Mode.EXECUTING and self.faults.interleave:
                 self._interleave_urcs()
             return
-        verbose = self.settings.verbose
-        while self._urcs:
-            data = self._urcs.popleft()
-            self._out += (b"\r\n" + data + b"\r\n") if verbose else data + b"\r\n"
+        if self._urcs:
+            self._urcs.flush(self._out, self.settings.verbose, OUT_HIGH, self._pushed)
 
     def _interleave_urcs(self) -> None:
         """urc-interleave: URCs due while a command executes go out now, before its final
         result; those queued before it went pending (its own) still follow the line."""
-        verbose = self.settings.verbose
-        held = min(self._urcs_held, len(self._urcs))
-        if held:
+        if min(self._urcs_held, len(self._urcs)):
             return  # older URCs wait behind this command: newer ones must not overtake them
-        while len(self._urcs) > held:
-            data = self._urcs[held]
-            del self._urcs[held]
-            self._out += (b"\r\n" + data + b"\r\n") if verbose else data + b"\r\n"
+        self._urcs.flush(self._out, self.settings.verbose, OUT_HIGH, self._pushed)
 
     def _after_activity(self) -> None:
         if self.faults.due:
             self.faults.settle()
-        if self._inbuf and self.mode is Mode.COMMAND and not self._processing:
+        if self._inbuf and not self._processing and self.mode in _TAKES_INPUT:
             self._process()
+            return
+        if self.mode is Mode.TRANSPARENT:
+            self._fill(OUT_HIGH)
             return
         self._flush_urcs()
 

@@ -24,6 +24,7 @@ class ModuleConfig:
     max_line: int = 1024  # bytes of one command line (the manuals give no limit)
     recv_buffer: int = 65536  # per-socket receive buffer before reading is paused
     send_buffer: int = 65536  # per-socket bytes accepted but not yet sent before SEND FAIL
+    uart_buffer: int = 8192  # host bytes the UART input buffer holds before flow control
     file_capacity: int = 14483456  # UFS size of a real BG96 (AT+QFLDS="UFS")
     max_file_size: int = 10 * 1024 * 1024
     reboot_time: float = 0.05  # seconds from AT+CFUN=1,1 to RDY
@@ -146,6 +147,7 @@ class Socket:
     unsent: int = 0  # bytes handed to the network and not yet reported Sent
     fail_sends: int = 0  # injected fault: this many next QSSLSENDs answer SEND FAIL
     reading: bool = True
+    carrier_lost: bool = False  # transparent: NO CARRIER once the buffered data has gone out
     timer: Timer | None = None  # connect / negotiate deadline while opening
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .events import Send
+from .state import SocketState
 from .timers import Timer
 
 if TYPE_CHECKING:
@@ -29,12 +30,13 @@ class TransparentLink:
     def __init__(self, engine: Engine, sock: Socket) -> None:
         self.engine = engine
         self.sock = sock
-        self.pending = bytearray()  # host data not yet sent (less than a packet)
+        self.pending = bytearray()  # host data not yet sent (a short packet, or no room)
         self.held = 0  # '+' bytes held back: they may be an escape sequence
         self.first_plus = 0.0
         self.last_rx = engine.now  # silence is counted from entering the mode
         self._pack_timer: Timer | None = None
         self._plus_timer: Timer | None = None
+        self._short_due = False  # the idle time passed: a short packet may go
 
     # ---- host side ------------------------------------------------------------------
 
@@ -93,23 +95,42 @@ class TransparentLink:
         self.engine.note(f"+++ with guard times: connection {self.sock.client_id} kept open")
         self.engine.leave_transparent("OK")
 
+    @property
+    def waiting(self) -> int:
+        """Host bytes taken but not sent yet (they fill the module's UART input buffer)."""
+        return len(self.pending) + self.held
+
+    def _room(self) -> int:
+        """What the connection's send buffer can take now."""
+        return max(0, self.engine.config.send_buffer - self.sock.unsent)
+
     def _data(self, data: bytes) -> None:
-        size = self.engine.qicfg.transpktsize
-        if self.pending:
-            self.pending += data
-            data = bytes(self.pending)
-            self.pending.clear()
-        whole = len(data) - len(data) % size
-        if whole:
-            # every full packet goes now; they leave together in one write (one Send)
-            self._send(data[:whole] if whole < len(data) else data)
-            self.pending += data[whole:]
-        else:
-            self.pending += data
+        self.pending += data
+        self._short_due = False  # host activity: the idle wait for a short packet restarts
         if self._pack_timer is not None:
             self._pack_timer.cancel()
             self._pack_timer = None
-        if self.pending:
+        self.pump()
+
+    def pump(self) -> None:
+        """Send what the send buffer has room for: every full packet, and a short one once
+        ``transwaittm`` of host silence has passed. What does not fit waits here (the UART
+        input buffer) and the engine's ``input_room`` tells the host to stop; the connection's
+        ``Sent`` brings the module back here."""
+        if self.sock.state is not SocketState.CONNECTED:
+            return  # the connection is gone: NO CARRIER comes, these bytes are dropped then
+        room = self._room()
+        size = self.engine.qicfg.transpktsize
+        take = min(len(self.pending), room)
+        if not self._short_due:
+            take -= take % size
+        if take:
+            # every packet that fits goes now; they leave together in one write (one Send)
+            self._send(bytes(self.pending[:take]))
+            del self.pending[:take]
+        if not self.pending:
+            self._short_due = False
+        elif len(self.pending) < size and not self._short_due and self._pack_timer is None:
             wait = self.engine.qicfg.transwaittm * 0.1
             if wait <= 0:
                 self.flush()
@@ -121,14 +142,19 @@ class TransparentLink:
         self.sock.total_sent += len(data)
         self.engine.emit(Send(self.sock.client_id, self.sock.conn_seq, data))
 
-    def flush(self) -> None:
-        """Send the short packet waiting for more data."""
+    def flush(self, *, force: bool = False) -> None:
+        """The host has been quiet for ``transwaittm``: the short packet goes (as soon as the
+        send buffer has room; ``force``: all of it now, the port leaves transparent mode)."""
         if self._pack_timer is not None:
             self._pack_timer.cancel()
             self._pack_timer = None
-        if self.pending:
-            self._send(bytes(self.pending))
-            self.pending.clear()
+        if force:
+            if self.pending:
+                self._send(bytes(self.pending))
+                self.pending.clear()
+            return
+        self._short_due = True
+        self.pump()
 
     def stop(self) -> int:
         """Leave the mode: cancel the timers; returns how many host bytes are dropped."""

@@ -30,6 +30,11 @@ class Pacer:
     def __len__(self) -> int:
         return self._size
 
+    def clear(self) -> None:
+        """Forget what is queued (the line was cut)."""
+        self._queue.clear()
+        self._size = 0
+
     def push(self, data: bytes, now: float) -> None:
         if data:
             self._queue.append((now, bytearray(data)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 import struct
 from collections import deque
@@ -47,11 +48,15 @@ from ..engine.faults import (
 )
 from ..network import Network, ShapedPipe
 from ..tls import TlsClientSession, TlsConfigError, suite_name
-from .pacing import Pacer
+from .port import HostPort
 from .resolve import ResolveError, Resolver
 from .trace import Trace
 from .transports.base import Transport
 
+log = logging.getLogger("bg96")
+SOCKET_BUFFER = 1 << 17
+"""Bytes of kernel buffer each way on a connection's socket: a module's TCP window, so the
+host machine holds no more for it than a module would."""
 EventSink = Callable[[NetEvent], None]
 T = TypeVar("T")
 
@@ -116,6 +121,9 @@ class _TlsConnection(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # a module's TCP window, not a server's: the host kernel holds no more for it
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.sink(TcpConnected(self.client_id, self.conn_seq, self.local_port, str(peer[0])))
         if self.hang:
@@ -441,8 +449,7 @@ class Runner:
         self._lookups: set[asyncio.Task[None]] = set()  # AT+QIDNSGIP lookups under way
         self._powered = False
         self._stopped = asyncio.Event()
-        self._pacer = Pacer(engine.ipr) if pace else None
-        self._pace_timer: asyncio.TimerHandle | None = None
+        self.port = HostPort(engine, transport, self.trace, pace=pace, wake=self._pump)
         self._dcd: bool | None = None
         self.host_baud: int | None = None
         # injected network faults waiting for the next lookups and opens
@@ -455,6 +462,7 @@ class Runner:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.port.start(self._loop)
         self.engine.advance(self._loop.time())
         await self.transport.start(self)
 
@@ -476,8 +484,7 @@ class Runner:
         self._closing.clear()
         if self._timer is not None:
             self._timer.cancel()
-        if self._pace_timer is not None:
-            self._pace_timer.cancel()
+        self.port.stop()
         await self.transport.close()
         self.trace.flush()
         self._stopped.set()
@@ -505,6 +512,7 @@ class Runner:
 
     def host_connected(self) -> None:
         self.trace.note("host connected")
+        self.port.host_attached()
         if not self._powered:
             self._powered = True
             self._tick()
@@ -512,16 +520,28 @@ class Runner:
         self._pump()
 
     def host_data(self, data: bytes) -> None:
-        self.trace.host_to_module(data)
         self._tick()
-        self.engine.receive_data(data)
+        self.port.received(data)
         self._pump()
 
     def host_disconnected(self) -> None:
         self.trace.note("host disconnected")
+        self.port.host_detached()
         self._tick()
         self.engine.host_disconnected()
         self._pump()
+
+    def host_pause_writing(self) -> None:
+        self.port.pause_writing()
+
+    def host_resume_writing(self) -> None:
+        self.port.resume_writing()
+        self.port.kick()
+        self._pump()
+
+    def host_note(self, text: str) -> None:
+        self.trace.note(text)
+        log.warning("%s", text)
 
     def host_lines(self, *, dtr: bool, rts: bool) -> None:
         self.trace.note(f"host lines: DTR {'on' if dtr else 'off'}, RTS {'on' if rts else 'off'}")
@@ -592,41 +612,20 @@ class Runner:
             self._pump()
 
     def _pump(self) -> None:
+        """Engine output to the host as far as it takes it, intents carried out, until
+        neither is left; then timers, lines and input flow control follow the engine."""
         engine = self.engine
+        port = self.port
         while True:
-            out = engine.data_to_send()
-            if out:
-                self._to_host(out)
+            moved = port.output()
             intents = engine.intents()
-            if not intents:
-                break
             for intent in intents:
                 self._carry_out(intent)
+            if not moved and not intents:
+                break
         self._schedule()
         self._sync_lines()
-
-    def _to_host(self, data: bytes) -> None:
-        pacer = self._pacer
-        if pacer is None:
-            self.trace.module_to_host(data)
-            self.transport.write(data)
-            return
-        pacer.rate = self.engine.ipr
-        pacer.push(data, self._now())
-        if self._pace_timer is None:
-            self._paced_write()
-
-    def _paced_write(self) -> None:
-        """Write what a UART at AT+IPR would have sent by now; come back for the rest."""
-        assert self._pacer is not None and self._loop is not None
-        self._pace_timer = None
-        out = self._pacer.take(self._now())
-        if out:
-            self.trace.module_to_host(out)
-            self.transport.write(out)
-        when = self._pacer.next_time()
-        if when is not None:
-            self._pace_timer = self._loop.call_at(when, self._paced_write)
+        port.update_flow()
 
     def _sync_lines(self) -> None:
         set_lines = getattr(self.transport, "set_modem_lines", None)

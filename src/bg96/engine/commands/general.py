@@ -414,6 +414,26 @@ def ipr(engine: Engine, cmd: Command) -> Outcome:
     return OK
 
 
+@command("+IFC", test="+IFC: (0,2),(0,2)")
+def ifc(engine: Engine, cmd: Command) -> Outcome:
+    """Flow control: <dce_by_dte> (the host's RTS stops the module's output) and
+    <dte_by_dce> (the module's CTS stops the host), 0 none or 2 hardware. It matters on a
+    port paced at the AT+IPR rate (``--pace``): without CTS flow control the module drops
+    what overflows its input buffer, as a real UART overruns. Unpaced, the port always
+    flow-controls (docs/fidelity.md)."""
+    if cmd.kind is Kind.READ:
+        engine.info(f"+IFC: {engine.ifc[0]},{engine.ifc[1]}")
+        return OK
+    if cmd.kind is not Kind.WRITE:
+        return ERROR
+    params = cmd.params
+    arity(params, 1, 2)
+    by_dte = params[0].choice(0, 2)
+    by_dce = params[1].choice(0, 2) if len(params) == 2 else engine.ifc[1]
+    engine.ifc = (by_dte, by_dce)
+    return OK
+
+
 @command("+QURCCFG", test='+QURCCFG: "urcport",("usbat","usbmodem","uart1")', forms=WRITE)
 def qurccfg(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params

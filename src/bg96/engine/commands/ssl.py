@@ -40,7 +40,6 @@ ALL_SUITES = 0xFFFF
 MAX_VARIABLE_SEND = 1460
 MAX_FIXED_SEND = 1500
 MAX_RECV = 1500
-PUSH_CHUNK = 1500
 CTRL_Z = 0x1A
 ESC = 0x1B
 
@@ -362,7 +361,8 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
 
 
 def update_reading(engine: Engine, sock: Socket) -> None:
-    """Pause the connection while its receive buffer is full, resume below half."""
+    """Pause the connection while its receive buffer is full, resume below half (in every
+    access mode: push and transparent data wait there too while the host is not reading)."""
     size = len(sock.recv)
     limit = engine.config.recv_buffer
     if sock.reading and size >= limit:
@@ -454,11 +454,15 @@ def qsslstate(engine: Engine, cmd: Command) -> Outcome:
 # ---- events from the network ---------------------------------------------------------
 
 
-def _push(engine: Engine, sock: Socket, data: bytes) -> None:
-    for i in range(0, len(data), PUSH_CHUNK):
-        chunk = data[i : i + PUSH_CHUNK]
-        engine.urc(f'+QSSLURC: "recv",{sock.client_id},{len(chunk)}\r\n'.encode() + chunk)
-        sock.total_read += len(chunk)
+def recv_urc(sock: Socket) -> str:
+    """The buffer-mode URC: data is waiting for AT+QSSLRECV."""
+    return f'+QSSLURC: "recv",{sock.client_id}'
+
+
+def _push(engine: Engine, sock: Socket, nbytes: int) -> None:
+    """The last ``nbytes`` of ``sock``'s buffer go out as direct-push URCs."""
+    prefix = f'+QSSLURC: "recv",{sock.client_id},'.encode()
+    engine.push(sock, nbytes, lambda n: prefix + str(n).encode())
 
 
 def on_event(engine: Engine, event: SocketEvent) -> None:
@@ -474,20 +478,19 @@ def on_event(engine: Engine, event: SocketEvent) -> None:
         return
     if isinstance(event, Received):
         sock.total_received += len(event.data)
+        sock.recv += event.data  # the socket's receive buffer, whatever the access mode
         if engine.transparent is not None and engine.transparent.sock is sock:
-            sock.total_read += len(event.data)
-            engine.deliver(event.data)
-            return
-        if sock.access_mode is AccessMode.PUSH:
-            _push(engine, sock, event.data)
-            return
-        sock.recv += event.data
-        if sock.urc_armed:
+            pass  # the engine moves it to the port as the host takes it
+        elif sock.access_mode is AccessMode.PUSH:
+            _push(engine, sock, len(event.data))
+        elif sock.urc_armed:
             sock.urc_armed = False
-            engine.urc(f'+QSSLURC: "recv",{sock.client_id}')
+            engine.urc(recv_urc(sock))
         update_reading(engine, sock)
     elif isinstance(event, Sent):
         sock.unsent = max(0, sock.unsent - event.nbytes)
+        if engine.transparent is not None and engine.transparent.sock is sock:
+            engine.transparent.pump()  # room in the send buffer: the host's data waiting goes
     elif isinstance(event, TcpConnected):
         sock.local_port = event.local_port
         sock.remote_ip = event.remote_ip
@@ -527,8 +530,7 @@ def on_event(engine: Engine, event: SocketEvent) -> None:
             sock.state = SocketState.CLOSING
             engine.note(f"connection {sock.client_id} closed by peer: {event.reason}")
             if engine.transparent is not None and engine.transparent.sock is sock:
-                engine.last_transparent = None
-                engine.leave_transparent("NO CARRIER")
+                engine.carrier_lost(sock)
             else:
                 engine.urc(f'+QSSLURC: "closed",{sock.client_id}')
 
@@ -551,8 +553,7 @@ def close_for_pdp(engine: Engine, pdp_id: int | None, *, urc: bool) -> None:
             engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
             sock.state = SocketState.CLOSING
             if engine.transparent is not None and engine.transparent.sock is sock:
-                engine.last_transparent = None
-                engine.leave_transparent("NO CARRIER")
+                engine.carrier_lost(sock)
             else:
                 engine.urc(f'+QSSLURC: "closed",{sock.client_id}')
 
@@ -580,14 +581,17 @@ def qiswtmd(engine: Engine, cmd: Command) -> Outcome:
         return ERROR
     if mode is AccessMode.TRANSPARENT:
         return Transparent(client_id)
+    if mode is sock.access_mode:
+        return OK
     sock.access_mode = mode
-    if mode is AccessMode.PUSH and sock.recv:
-        data = bytes(sock.recv)
-        sock.recv.clear()
+    if mode is AccessMode.PUSH:
+        engine.unpush(sock)
         sock.urc_armed = True
-        _push(engine, sock, data)
-        update_reading(engine, sock)
-    elif mode is AccessMode.BUFFER and sock.recv and sock.urc_armed:
-        sock.urc_armed = False
-        engine.urc(f'+QSSLURC: "recv",{sock.client_id}')
+        if sock.recv:
+            _push(engine, sock, len(sock.recv))
+    else:
+        engine.unpush(sock)  # what was not pushed yet stays, for AT+QSSLRECV
+        if sock.recv and sock.urc_armed:
+            sock.urc_armed = False
+            engine.urc(recv_urc(sock))
     return OK

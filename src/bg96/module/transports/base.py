@@ -1,7 +1,9 @@
 """The transport interface: how host bytes get in and out of the virtual module.
 
-A transport only moves bytes (and, for RFC 2217 later, line states) between a host program
-and the runner. It knows nothing about AT commands.
+A transport only moves bytes (and, for RFC 2217, line states) between a host program and the
+runner. It knows nothing about AT commands, and it never discards a byte: when the host does
+not read, it says so (``host_pause_writing``) and the runner stops writing; when the module
+cannot take more, the runner calls ``pause_reading`` and the transport stops reading the host.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class HostSink(Protocol):
         ...
 
     def host_disconnected(self) -> None:
-        """The host went away; bytes written until the next host are dropped."""
+        """The host went away."""
         ...
 
     def host_lines(self, *, dtr: bool, rts: bool) -> None:
@@ -33,6 +35,19 @@ class HostSink(Protocol):
 
     def host_baudrate(self, rate: int) -> None:
         """The host set its UART to ``rate`` baud (RFC 2217)."""
+        ...
+
+    def host_pause_writing(self) -> None:
+        """The host is not reading: what was written is queued, write no more for now."""
+        ...
+
+    def host_resume_writing(self) -> None:
+        """The host has read what was queued: writing may go on."""
+        ...
+
+    def host_note(self, text: str) -> None:
+        """Something the trace (and the console) should say: a second host refused, bad
+        Telnet on the RFC 2217 port."""
         ...
 
 
@@ -54,7 +69,16 @@ class Transport(Protocol):
         ...
 
     def write(self, data: bytes) -> None:
-        """Send bytes to the host; never blocks (buffers, or drops with no host)."""
+        """Send bytes to the host; never blocks and never drops: what the host has not read
+        yet is queued (``host_pause_writing`` says when to stop)."""
+        ...
+
+    def pause_reading(self) -> None:
+        """Stop taking bytes from the host (the module's input buffer is full)."""
+        ...
+
+    def resume_reading(self) -> None:
+        """Take bytes from the host again."""
         ...
 
     async def close(self) -> None:

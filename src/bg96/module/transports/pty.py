@@ -20,8 +20,10 @@ from pathlib import Path
 
 from .base import HostSink
 
-DEFAULT_MAX_BUFFER = 1 << 20
-"""Bytes kept for a host that does not read; older bytes are dropped beyond this."""
+WRITE_HIGH = 1 << 16
+"""Bytes queued here for a host that does not read (beyond the kernel's pty buffer) before
+the runner is asked to stop writing; nothing is ever dropped."""
+WRITE_LOW = 1 << 14
 
 _READ_SIZE = 1 << 16
 
@@ -61,13 +63,10 @@ def make_raw(fd: int) -> None:
 class PtyTransport:
     """Serve the host through a new pty; optionally symlink ``link`` to the slave device."""
 
-    def __init__(self, link: Path | None = None, *, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
+    def __init__(self, link: Path | None = None) -> None:
         self.link = link
-        self.max_buffer = max_buffer
         self.description = ""
         self.path = ""
-        self.dropped = 0
-        """Bytes dropped because the host did not read them."""
         self._sink: HostSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._master = -1
@@ -75,6 +74,8 @@ class PtyTransport:
         self._pending = bytearray()
         self._link_made = False
         self._closed = False
+        self._reading = True
+        self._write_paused = False
 
     @property
     def buffered(self) -> int:
@@ -103,7 +104,8 @@ class PtyTransport:
         sink.host_connected()
 
     def write(self, data: bytes) -> None:
-        """Write to the master; on a full pty buffer keep the newest ``max_buffer`` bytes."""
+        """Write to the master; what the pty cannot take now is queued (never dropped) and
+        the runner is asked to stop above ``WRITE_HIGH``."""
         if self._master < 0 or not data:
             return
         if self._pending:
@@ -141,10 +143,23 @@ class PtyTransport:
 
     def _queue(self, data: bytes | memoryview) -> None:
         self._pending += data
-        excess = len(self._pending) - self.max_buffer
-        if excess > 0:
-            del self._pending[:excess]
-            self.dropped += excess
+        if len(self._pending) > WRITE_HIGH and not self._write_paused and self._sink is not None:
+            self._write_paused = True
+            self._sink.host_pause_writing()
+
+    def pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            if self._master >= 0:
+                assert self._loop is not None
+                self._loop.remove_reader(self._master)
+
+    def resume_reading(self) -> None:
+        if not self._reading:
+            self._reading = True
+            if self._master >= 0:
+                assert self._loop is not None
+                self._loop.add_reader(self._master, self._on_readable)
 
     def _on_writable(self) -> None:
         try:
@@ -157,6 +172,9 @@ class PtyTransport:
         if not self._pending:
             assert self._loop is not None
             self._loop.remove_writer(self._master)
+        if self._write_paused and len(self._pending) <= WRITE_LOW and self._sink is not None:
+            self._write_paused = False
+            self._sink.host_resume_writing()
 
     def _on_readable(self) -> None:
         try:

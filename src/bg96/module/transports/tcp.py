@@ -1,8 +1,9 @@
 """A TCP transport: the host connects like to a serial-over-network device (``socket://``).
 
-Like a serial port it has one host at a time: a second client is accepted and closed at once
-(nothing written to it) while the first keeps working. Bytes written with no host attached
-are dropped, as a UART with nothing on the other end would.
+Like a serial port it has one host at a time: a second client is told why in the trace and
+on the console, and closed at once (nothing written to it), while the first keeps working.
+Flow control both ways: a host that does not read pauses the runner's writing
+(``host_pause_writing``), and ``pause_reading`` stops reading the host's bytes.
 """
 
 from __future__ import annotations
@@ -12,26 +13,28 @@ import socket
 
 from .base import HostSink
 
-DEFAULT_MAX_BUFFER = 1 << 20
-"""Bytes asyncio may queue (beyond the kernel's socket buffers) for a host that does not read."""
+WRITE_HIGH = 1 << 16
+"""Bytes asyncio may queue for the host (beyond the kernel's socket buffers) before the
+runner is asked to stop writing."""
+WRITE_LOW = 1 << 14
+SOCKET_BUFFER = 1 << 17
+"""Kernel send buffer of the host's connection: what the host machine holds for a host that
+does not read is a serial line's worth, not the megabytes TCP autotuning allows."""
 
 
 class TcpTransport:
     """Listen on ``host:port`` (port 0 picks a free one) and serve one host connection."""
 
-    def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, max_buffer: int = DEFAULT_MAX_BUFFER
-    ) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
         self.description = ""
-        self.max_buffer = max_buffer
-        self.dropped = 0
-        """Bytes dropped because the host did not read them (not counting no-host drops)."""
         self._sink: HostSink | None = None
         self._server: asyncio.Server | None = None
         self._active: asyncio.Transport | None = None
         self._closed = False
+        self._reading = True  # the runner's wish; a new host starts in this state
+        self._write_paused = False
 
     @property
     def url(self) -> str:
@@ -50,18 +53,25 @@ class TcpTransport:
         self.description = f"{_bracket(self.host)}:{self.port}"
 
     def write(self, data: bytes) -> None:
-        """Send to the connected host; dropped when none is or it stopped reading.
+        """Send to the connected host (queued while it does not read; nothing is dropped).
 
-        Unlike the pty, a whole chunk is dropped (newest, not oldest) once ``max_buffer`` bytes
-        are queued: asyncio's buffer cannot be trimmed from the front.
+        With no host attached there is nobody to write to: the runner does not write then.
         """
         transport = self._active
-        if transport is None:
-            return
-        if transport.get_write_buffer_size() + len(data) > self.max_buffer:
-            self.dropped += len(data)
-            return
-        transport.write(data)
+        if transport is not None and data:
+            transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            if self._active is not None and not self._active.is_closing():
+                self._active.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self._reading:
+            self._reading = True
+            if self._active is not None and not self._active.is_closing():
+                self._active.resume_reading()
 
     async def close(self) -> None:
         """Stop listening and drop the host; no sink callbacks after this."""
@@ -78,21 +88,49 @@ class TcpTransport:
     # Called by _HostProtocol.
 
     def _attach(self, transport: asyncio.Transport) -> bool:
-        if self._closed or self._active is not None:
+        if self._closed:
+            return False
+        if self._active is not None:
+            self._refuse(transport)
             return False
         self._active = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
+        if not self._reading:
+            transport.pause_reading()
         if self._sink is not None:
             self._sink.host_connected()
         return True
+
+    def _refuse(self, transport: asyncio.Transport) -> None:
+        peer = transport.get_extra_info("peername")
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "a second host"
+        if self._sink is not None:
+            self._sink.host_note(
+                f"connection from {where} refused: another host has the port "
+                "(one host at a time, like a serial port)"
+            )
 
     def _data(self, transport: asyncio.Transport, data: bytes) -> None:
         if transport is self._active and self._sink is not None:
             self._sink.host_data(data)
 
+    def _pause_writing(self, transport: asyncio.Transport) -> None:
+        if transport is self._active and self._sink is not None and not self._write_paused:
+            self._write_paused = True
+            self._sink.host_pause_writing()
+
+    def _resume_writing(self, transport: asyncio.Transport) -> None:
+        if transport is self._active and self._sink is not None and self._write_paused:
+            self._write_paused = False
+            self._sink.host_resume_writing()
+
     def _detach(self, transport: asyncio.Transport) -> None:
         if transport is self._active:
             self._active = None
             if self._sink is not None:
+                if self._write_paused:
+                    self._write_paused = False
+                    self._sink.host_resume_writing()
                 self._sink.host_disconnected()
 
 
@@ -109,6 +147,7 @@ class _HostProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         if not self._owner._attach(transport):
             transport.close()
 
@@ -118,6 +157,14 @@ class _HostProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         return False  # a half-closed host is gone: close our side too
+
+    def pause_writing(self) -> None:
+        if self._transport is not None:
+            self._owner._pause_writing(self._transport)
+
+    def resume_writing(self) -> None:
+        if self._transport is not None:
+            self._owner._resume_writing(self._transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is not None:
