@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import enum
 import hmac
-import ipaddress
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +22,7 @@ from typing import Any
 
 from .faults import FaultError
 from .status import snapshot
-from .virtual import VirtualModule
+from .virtual import VirtualModule, is_loopback
 
 MAX_REQUEST = 65536  # bytes of one request line
 TRACE_QUEUE_EVENTS = 1000  # events a trace subscriber may lag behind before the oldest go
@@ -34,15 +33,6 @@ CLOSE_WAIT = 1.0  # seconds a closing connection may take to flush before it is 
 
 class ControlError(Exception):
     """The control endpoint cannot start as asked, or a request failed."""
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Then(enum.Enum):
@@ -90,7 +80,7 @@ class ControlServer:
     def __init__(
         self, module: VirtualModule, host: str = "127.0.0.1", port: int = 0, token: str = ""
     ) -> None:
-        if not _is_loopback(host) and not token:
+        if not is_loopback(host) and not token:
             raise ControlError(f"the control endpoint on {host} needs a token (--control-token)")
         self.module = module
         self.host = host
