@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from bg96 import VirtualModule
 from bg96.module.control import ControlServer
@@ -22,11 +23,12 @@ class Bench:
 
 
 @asynccontextmanager
-async def module_with_control(token: str = "") -> AsyncIterator[Bench]:
-    """A running module, its control endpoint and a booted host (echo off)."""
+async def module_with_control(token: str = "", **limits: Any) -> AsyncIterator[Bench]:
+    """A running module, its control endpoint (``limits``: ``max_connections``,
+    ``idle_timeout``) and a booted host (echo off)."""
     module = VirtualModule(system_resolver=False)
     await module.start()
-    control = ControlServer(module, token=token)
+    control = ControlServer(module, token=token, **limits)
     await control.start()
     at = await AtClient.connect("127.0.0.1", int(module.url.rsplit(":", 1)[1]))
     try:

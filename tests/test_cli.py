@@ -15,10 +15,12 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any, ClassVar
 
 import pytest
 
-from bg96 import __version__
+from bg96 import VirtualModule, __version__
+from bg96.cli import app
 from bg96.cli.app import main as cli_main
 from bg96.cli.demo import run_demo
 
@@ -270,6 +272,72 @@ def test_serve_on_a_busy_port_fails_with_a_message(
     err = capsys.readouterr().err
     assert err.startswith("bg96: ")
     assert "address already in use" in err.lower()
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        ["--tcp", "0.0.0.0:0"],
+        ["--rfc2217", "0.0.0.0:0"],
+        ["--tcp", "[::]:0"],
+        ["--tcp", "192.0.2.1:5555"],
+        ["--rfc2217", "bg96.example:5556"],
+    ],
+)
+def test_serve_refuses_a_non_loopback_at_port_without_allow_remote(
+    where: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "trace.txt"
+    code = cli_main(["serve", *where, "--files", str(tmp_path), "--trace", str(trace)])
+    assert code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("bg96: the AT port on ")
+    assert "would be reachable from other machines, with no authentication" in err
+    assert "(bg96 serve --allow-remote)" in err
+    assert not trace.exists()  # refused before anything was opened or bound
+
+
+class NotBinding(VirtualModule):
+    """A module that records how it was made and refuses to start (no test binds off
+    loopback)."""
+
+    made: ClassVar[list[dict[str, object]]] = []
+
+    def __init__(self, **options: Any) -> None:
+        NotBinding.made.append(options)
+        super().__init__(**options)
+
+    async def start(self) -> None:
+        raise OSError("not binding in a test")
+
+
+@pytest.mark.parametrize("kind", ["--tcp", "--rfc2217"])
+def test_serve_allow_remote_warns_on_stderr(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app, "VirtualModule", NotBinding)
+    NotBinding.made.clear()
+    argv = ["serve", kind, "0.0.0.0:5555", "--allow-remote", "--files", str(tmp_path)]
+    assert cli_main(argv) == 1  # the stand-in's start fails; the warning came before
+    err = capsys.readouterr().err
+    assert err == (
+        f"bg96: warning: {kind} 0.0.0.0:5555 serves the AT port to the network with no "
+        "authentication: anyone who reaches it can read, write and delete the files in "
+        f"{tmp_path.resolve()} and open TLS connections from this machine\n"
+        "bg96: not binding in a test\n"
+    )
+    assert [(m["host"], m["allow_remote"]) for m in NotBinding.made] == [("0.0.0.0", True)]
+    # on loopback the flag changes nothing and warns of nothing
+    assert cli_main(["serve", kind, "127.0.0.1:0", "--allow-remote", "--files", str(tmp_path)])
+    assert capsys.readouterr().err == "bg96: not binding in a test\n"
+
+
+def test_serve_help_tells_of_allow_remote() -> None:
+    result = bg96("serve", "--help")
+    assert result.returncode == 0
+    assert "--allow-remote" in result.stdout
+    assert "listen on loopback addresses only" in result.stdout
 
 
 def test_demo_in_process() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import socket
@@ -192,6 +193,52 @@ def test_a_stalled_subscriber_loses_the_oldest_events_and_holds_nothing_up(
             assert last["kind"] == "module"  # the newest events were kept
             assert data.endswith(bytes.fromhex(last["hex"]))
             writer.close()
+
+    run(main)
+
+
+def test_a_subscriber_is_never_idle_while_it_reads_and_dropped_when_it_stops() -> None:
+    """Subscribers send no requests: the idle timeout leaves them alone while they read, or
+    while nothing waits for them; one that takes no byte for that long is dropped."""
+
+    async def main() -> None:
+        async with module_with_control(idle_timeout=0.4) as bench:
+            reading = await ControlClient.connect("127.0.0.1", bench.control.port)
+            await reading.subscribe_trace()
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", bench.control.port))
+            reader, writer = await asyncio.open_connection(sock=sock)
+            writer.write(b'{"op": "trace"}\n')
+            assert json.loads(await reader.readline()) == {"ok": True}
+            await asyncio.sleep(0.6)  # longer than the timeout, without a request or an event
+            assert bench.control.subscribers == 2
+            last = ""
+
+            async def read_on() -> None:
+                nonlocal last
+                async for item in reading.lines():
+                    last = item.get("event", {}).get("text", last)
+
+            consumer = asyncio.create_task(read_on())
+            note = "x" * 65536
+            async with asyncio.timeout(10):  # events pile up for the stalled one: it goes
+                while bench.control.subscribers == 2:
+                    bench.module.trace.note(note)
+                    await asyncio.sleep(0.01)
+            assert bench.control.subscribers == 1
+            async with asyncio.timeout(5):  # its connection ends, after what it had
+                with contextlib.suppress(ConnectionResetError):
+                    while await reader.read(65536):
+                        pass
+            bench.module.trace.note("after")  # the one that reads is served on
+            await until(lambda: last == "after")
+            assert not consumer.done() and bench.module.trace.listeners == 1
+            consumer.cancel()
+            await reading.close()
+            writer.close()
+            await until(lambda: bench.control.connections == 0)
 
     run(main)
 

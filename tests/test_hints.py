@@ -392,3 +392,30 @@ def test_hints_never_change_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     without, none = run()
     assert none == []
     assert with_hints == without
+
+
+def test_the_hint_memory_stays_bounded_whatever_the_host_sends() -> None:
+    """Endless distinct mistakes and connections: every hint still given once, the
+    bookkeeping never above its bound."""
+    bound = hints.MAX_REMEMBERED
+    m = Hinted()
+    for i in range(3 * bound):
+        assert m.cmd(f'AT+QSSLCFG="sslversion{i}",1,3') == ERROR
+        assert len(m.engine.hints.said) <= bound
+    assert len(m.hints()) == 3 * bound  # one hint for each distinct key
+    assert m.cmd(f'AT+QSSLCFG="sslversion{3 * bound - 1}",1,3') == ERROR
+    assert m.hints() == []  # a recent one is still remembered
+    for _ in range(2 * bound):  # connections that poll an empty buffer, each its own subject
+        connect = m.start_open(client_id=4)
+        m.connected(connect)
+        for _ in range(2):
+            assert m.cmd("AT+QSSLRECV=4,1500") == b"\r\n+QSSLRECV: 0\r\n" + OK
+        assert m.cmd("AT+QSSLCLOSE=4,0") == OK
+        assert m.engine.hints.empty_reads.keys() <= {connect.conn_seq}
+        assert len(m.engine.hints.said) <= bound
+    assert sum("no need to poll" in h for h in m.hints()) == 2 * bound
+    for client_id in range(12):  # as many connections as there can be, each polled once
+        m.connected(m.start_open(client_id=client_id))
+        assert m.cmd(f"AT+QSSLRECV={client_id},1500") == b"\r\n+QSSLRECV: 0\r\n" + OK
+    assert len(m.engine.hints.empty_reads) == 12
+    assert len(m.engine.hints.said) == bound

@@ -18,7 +18,13 @@ from ..module.filestore import default_files_dir
 from ..module.keylog import keylog_from_env, open_keylog
 from ..module.resolve import parse_override
 from ..module.trace import FORMATS, Trace, open_trace
-from ..module.virtual import TransportKind, VirtualModule
+from ..module.virtual import (
+    RemoteBindError,
+    TransportKind,
+    VirtualModule,
+    check_bind,
+    is_loopback,
+)
 from ..network.options import add_network_arguments, profile_from_args
 from . import files as files_cli
 from . import shell
@@ -30,6 +36,11 @@ A pty looks like a serial device (/dev/pts/N) to any program, but carries no mod
 control lines: DTR and RTS cannot reach the module through it, so AT&D has nothing to act
 on. Use --rfc2217 for DTR/RTS in, DCD/DSR/CTS out and baud-rate changes
 (pyserial: serial.serial_for_url("rfc2217://HOST:PORT")).
+
+--tcp and --rfc2217 listen on loopback addresses only: the AT port has no
+authentication, and whoever reaches it can read, write and delete the module's files
+and open TLS connections from this machine. --allow-remote serves it on any address,
+with a warning.
 """
 
 
@@ -78,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         type=_host_port,
         help="serve on an RFC 2217 port: like --tcp, plus DTR/RTS, DCD and baud rate",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --tcp/--rfc2217 listen on a non-loopback address (0.0.0.0, a LAN address): "
+        "anyone who reaches the port can use the module's files and TLS, unauthenticated",
     )
     serve.add_argument(
         "--pace",
@@ -181,6 +198,7 @@ async def serve(args: argparse.Namespace) -> int:
         kind, (host, port) = "tcp", args.tcp
     elif args.rfc2217 is not None:
         kind, (host, port) = "rfc2217", args.rfc2217
+    check_bind(kind, host, allow_remote=args.allow_remote)  # before anything is opened
     trace = (
         open_trace(args.trace, fmt=args.trace_format, relative=args.trace_time == "relative")
         if args.trace
@@ -200,7 +218,16 @@ async def serve(args: argparse.Namespace) -> int:
         keylog=keylog,
         faults=args.faults,
         network=network,
+        allow_remote=args.allow_remote,
     )
+    if kind != "pty" and not is_loopback(host):
+        print(
+            f"bg96: warning: --{kind} {host}:{port} serves the AT port to the network with no "
+            "authentication: anyone who reaches it can read, write and delete the files in "
+            f"{Path(files).resolve()} and open TLS connections from this machine",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -267,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo_main(network=profile_from_args(args))
     try:
         return asyncio.run(serve(args))
-    except ControlError as exc:
+    except (ControlError, RemoteBindError) as exc:
         print(f"bg96: {exc}", file=sys.stderr)
         return 2
     except (OSError, FileExistsError) as exc:

@@ -4,7 +4,9 @@ Each hint is a trace note that starts with ``hint:`` (grep for it); none changes
 module answers. The rules come from ``shared/spec/FIELD_NOTES.md`` (what real host drivers
 send) and the SSL manual; ``docs/trace.md`` lists them with their sources. A hint is given
 once per subject (a command name, a client ID, a file) for the life of the engine, so a
-driver that repeats a mistake every 500 ms does not fill the trace.
+driver that repeats a mistake every 500 ms does not fill the trace; the memory of what was
+said is bounded (``MAX_REMEMBERED`` subjects), so a host sending endless distinct mistakes
+cannot grow it.
 """
 
 from __future__ import annotations
@@ -50,20 +52,32 @@ MANUAL_NAMES: dict[str, str] = {
 }
 
 
+MAX_REMEMBERED = 256  # hint keys remembered; past it the oldest is forgotten (and may recur)
+
+
 class Hints:
-    """One engine's hint state: what was said, and empty reads in a row per connection."""
+    """One engine's hint state, bounded whatever the host sends: the keys of hints given
+    (at most ``MAX_REMEMBERED``, oldest forgotten first) and, per live connection, the
+    empty reads in a row."""
 
     def __init__(self) -> None:
-        self.said: set[str] = set()
+        self.said: dict[str, None] = {}  # an insertion-ordered set
         self.empty_reads: dict[int, int] = {}  # conn_seq -> QSSLRECV answers of 0 in a row
+
+    def first_time(self, key: str) -> bool:
+        """Whether ``key`` is new (it is remembered from now on)."""
+        if key in self.said:
+            return False
+        self.said[key] = None
+        while len(self.said) > MAX_REMEMBERED:
+            del self.said[next(iter(self.said))]
+        return True
 
 
 def say(engine: Engine, key: str, text: str, prefix: str = PREFIX) -> None:
     """The note ``hint: <text>``, unless the hint ``key`` was given before."""
-    if key in engine.hints.said:
-        return
-    engine.hints.said.add(key)
-    engine.note(prefix + text)
+    if engine.hints.first_time(key):
+        engine.note(prefix + text)
 
 
 # ---- the command line ------------------------------------------------------------------
@@ -324,6 +338,9 @@ def recv_polled(engine: Engine, sock: Socket, got: int) -> None:
     if got:
         reads.pop(sock.conn_seq, None)
         return
+    live = {s.conn_seq for s in engine.sockets.values()}
+    for seq in [seq for seq in reads if seq not in live]:  # connections that have ended
+        del reads[seq]
     reads[sock.conn_seq] = count = reads.get(sock.conn_seq, 0) + 1
     if count < 2:
         return

@@ -7,9 +7,16 @@ mismatch raises ``ParamError``, which the engine turns into the real module's an
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import string
 from dataclasses import dataclass
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+MAX_HOST_NAME = 253  # RFC 1035 2.3.4: 255 octets on the wire are 253 characters written out
+MAX_LABEL = 63  # RFC 1035 2.3.4
+_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "-_.")
+_NUMERIC_PART = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")  # what inet_aton reads as a number
 
 
 class ParamError(ValueError):
@@ -64,6 +71,52 @@ class Param:
         if len(self.text) > max_len:
             raise ParamError("string too long")
         return self.text
+
+    def host(self, what: str = "host name") -> str:
+        """A quoted server address (``<serveraddr>``, ``<hostname>``): see ``check_host``."""
+        if not self.quoted:
+            raise ParamError(f"{what} must be quoted: {self.text[:64]!r}")
+        return check_host(self.text, what)
+
+
+def check_host(text: str, what: str = "host name") -> str:
+    """``text`` if it is an IP address or a host name a resolver looks up as written.
+
+    Refused (``ParamError``): NUL and other control bytes (a C resolver would stop at a
+    NUL and look up what precedes it), an empty name or label, a label over 63 or a name
+    over 253 characters (RFC 1035), characters outside letters, digits, ``-``, ``_`` and
+    ``.`` (``\\`` escapes and spaces are read otherwise by resolvers), and numbers that are
+    not a dotted-quad IPv4 address (``2130706433``, ``0x7f.1``: ``inet_aton`` would make
+    them 127.0.0.1; RFC 1123 2.1 rules out an all-numeric top label).
+    docs/fidelity.md has the choice."""
+    for c in text:
+        if c < " " or c == "\x7f":
+            raise ParamError(f"{what} contains the control byte 0x{ord(c):02X}")
+    if not text:
+        raise ParamError(f"empty {what}")
+    if ":" in text and "%" not in text:  # an IPv6 literal (a zone ID names a host interface)
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            raise ParamError(f"{what} is not an IPv6 address: {text[:64]!r}") from None
+        return text
+    name = text[:-1] if text.endswith(".") else text
+    if len(name) > MAX_HOST_NAME:
+        raise ParamError(f"{what} longer than {MAX_HOST_NAME} characters")
+    bad = sorted(set(name) - _NAME_CHARS)
+    if bad:
+        raise ParamError(f"{what} {text[:64]!r} has characters a host name cannot have: {bad}")
+    labels = name.split(".")
+    if any(not label for label in labels):
+        raise ParamError(f"{what} {text[:64]!r} has an empty label")
+    if any(len(label) > MAX_LABEL for label in labels):
+        raise ParamError(f"{what} has a label longer than {MAX_LABEL} characters")
+    if all(_NUMERIC_PART.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        try:
+            ipaddress.IPv4Address(text)
+        except ValueError:
+            raise ParamError(f"{what} {text!r} is numeric but not an IPv4 address") from None
+    return text
 
 
 def parse_params(text: str) -> list[Param]:

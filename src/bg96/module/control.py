@@ -6,7 +6,9 @@ may carry ``"token"``. Answers: ``{"ok": true, ...}`` or ``{"ok": false, "error"
 After ``trace``'s answer the connection streams the live trace, ``{"event": <record>}`` a line
 (docs/trace.md's JSON-lines schema) and ``{"dropped": N}`` where a slow reader lost events,
 until the client disconnects. Loopback only unless a token is set; with a token every
-request must carry it. docs/monitor.md has the fields.
+request must carry it. At most ``MAX_CONNECTIONS`` connections at a time; one that sends no
+complete request line (or takes nothing of what is written to it) for ``IDLE_TIMEOUT``
+seconds is closed. docs/monitor.md has the fields and the limits.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import asyncio
 import contextlib
 import enum
 import hmac
-import ipaddress
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -23,26 +24,19 @@ from typing import Any
 
 from .faults import FaultError
 from .status import snapshot
-from .virtual import VirtualModule
+from .virtual import VirtualModule, is_loopback
 
 MAX_REQUEST = 65536  # bytes of one request line
 TRACE_QUEUE_EVENTS = 1000  # events a trace subscriber may lag behind before the oldest go
 TRACE_QUEUE_BYTES = 1 << 20  # ... and bytes of them
 MAX_SUBSCRIBERS = 8  # trace subscriptions at a time (each event is queued for each)
+MAX_CONNECTIONS = 16  # connections at a time, subscribers too; more get an error and are closed
+IDLE_TIMEOUT = 60.0  # seconds to send a request line, or to take a written byte, before a close
 CLOSE_WAIT = 1.0  # seconds a closing connection may take to flush before it is aborted
 
 
 class ControlError(Exception):
     """The control endpoint cannot start as asked, or a request failed."""
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Then(enum.Enum):
@@ -85,19 +79,33 @@ class _Subscriber:
 
 
 class ControlServer:
-    """Serves requests for ``module`` on ``host:port``."""
+    """Serves requests for ``module`` on ``host:port``.
+
+    Whatever a client sends, it gets an answer or a close, and the endpoint stays up: at most
+    ``max_connections`` at a time (more are refused), each closed when it sends no complete
+    request line, or takes no byte of its answers, for ``idle_timeout`` seconds."""
 
     def __init__(
-        self, module: VirtualModule, host: str = "127.0.0.1", port: int = 0, token: str = ""
+        self,
+        module: VirtualModule,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "",
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
-        if not _is_loopback(host) and not token:
+        if not is_loopback(host) and not token:
             raise ControlError(f"the control endpoint on {host} needs a token (--control-token)")
         self.module = module
         self.host = host
         self.port = port
         self.token = token
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: set[asyncio.StreamWriter] = set()  # every connection, refused ones too
+        self._served: set[asyncio.StreamWriter] = set()  # those counted against the cap
         self._handlers: set[asyncio.Task[Any]] = set()
         self._subscribers: list[_Subscriber] = []
         self._listener: Callable[[dict[str, object]], None] | None = None
@@ -118,31 +126,35 @@ class ControlServer:
                 await asyncio.wait(self._handlers, timeout=5)
             await self._server.wait_closed()
 
+    @property
+    def connections(self) -> int:
+        """Connections open and counted against ``max_connections``."""
+        return len(self._served)
+
+    @property
+    def subscribers(self) -> int:
+        """Trace subscriptions open."""
+        return len(self._subscribers)
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
         try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    await self._reply(writer, {"ok": False, "error": "request too long"})
-                    return
-                if not line:
-                    return
-                answer, then = self._answer(line)
-                if then is _Then.TRACE:
-                    await self._stream_trace(reader, writer)
-                    return
-                await self._reply(writer, answer)
-                if then is _Then.CLOSE:
-                    return
+            if len(self._served) >= self.max_connections:
+                error = f"{self.max_connections} control connections open already; try later"
+                await self._reply(writer, {"ok": False, "error": error})
+                return
+            self._served.add(writer)
+            await self._serve(reader, writer)
+        except TimeoutError:  # (an OSError too) it took nothing written to it for idle_timeout
+            writer.transport.abort()
         except (ConnectionError, OSError):
             return  # the client went away mid-request: nothing to undo
         finally:
             self._writers.discard(writer)
+            self._served.discard(writer)
             if task is not None:
                 self._handlers.discard(task)
             writer.close()
@@ -151,10 +163,44 @@ class ControlServer:
             except (ConnectionError, OSError, TimeoutError):
                 writer.transport.abort()  # a client that does not read what is left
 
-    @staticmethod
-    async def _reply(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Request lines and their answers until the client ends, errs or idles."""
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), self.idle_timeout)
+            except TimeoutError:  # nothing, or bytes trickling in without a line end
+                error = f"no complete request for {self.idle_timeout:g} s; closing"
+                await self._reply(writer, {"ok": False, "error": error})
+                return
+            except (ValueError, asyncio.LimitOverrunError):
+                await self._reply(writer, {"ok": False, "error": "request too long"})
+                return
+            if not line:
+                return
+            answer, then = self._answer(line)
+            if then is _Then.TRACE:
+                await self._stream_trace(reader, writer)
+                return
+            await self._reply(writer, answer)
+            if then is _Then.CLOSE:
+                return
+
+    async def _reply(self, writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
         writer.write(json.dumps(answer).encode() + b"\n")
-        await writer.drain()
+        await self._drain(writer)
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        """``writer.drain()``; ``TimeoutError`` when the client takes no byte of what waits
+        for it for ``idle_timeout`` seconds (a slow reader that makes progress is waited for)."""
+        transport = writer.transport
+        while True:
+            waiting = transport.get_write_buffer_size()
+            try:
+                await asyncio.wait_for(writer.drain(), self.idle_timeout)
+                return
+            except TimeoutError:
+                if transport.get_write_buffer_size() >= waiting:
+                    raise
 
     def handle(self, line: bytes) -> tuple[dict[str, Any], bool]:
         """One request line: (the answer, whether the connection stays open)."""
@@ -259,13 +305,18 @@ class ControlServer:
 
         return listener
 
-    @staticmethod
-    async def _send_events(sub: _Subscriber, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
+    async def _send_events(self, sub: _Subscriber, writer: asyncio.StreamWriter) -> None:
+        """Until the subscriber goes, or stops reading for ``idle_timeout`` while events wait
+        (its queue only ever kept the newest; now its connection is dropped too)."""
+        try:
             while True:
                 await sub.ready.wait()
                 writer.write(sub.take())
-                await writer.drain()
+                await self._drain(writer)
+        except TimeoutError:  # before OSError, of which it is one
+            writer.transport.abort()
+        except (ConnectionError, OSError):
+            return
 
     @staticmethod
     async def _until_eof(reader: asyncio.StreamReader) -> None:

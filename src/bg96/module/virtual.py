@@ -13,6 +13,7 @@ import calendar
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import ipaddress
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,34 @@ T = TypeVar("T")
 TransportKind = Literal["tcp", "rfc2217", "pty"]
 
 
+class RemoteBindError(ValueError):
+    """The AT port would listen off loopback, and ``allow_remote`` was not given."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address) reaches this machine only: ``localhost`` or a
+    loopback address. Anything else, ``0.0.0.0``, ``""`` or a name, counts as remote."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(transport: TransportKind, host: str, *, allow_remote: bool) -> None:
+    """``RemoteBindError`` unless the AT port would listen on loopback (or ``allow_remote``)."""
+    if transport == "pty" or allow_remote or is_loopback(host):
+        return
+    raise RemoteBindError(
+        f"the AT port on {host or 'every interface'!r} would be reachable from other "
+        "machines, with no authentication, and whoever reaches it can read, write and "
+        "delete the module's files and open TLS connections from this machine: bind a "
+        "loopback address (127.0.0.1), or pass allow_remote=True "
+        "(bg96 serve --allow-remote) to serve it to the network anyway"
+    )
+
+
 class VirtualModule:
     """A virtual BG96 served on ``transport`` (tcp, rfc2217 or pty)."""
 
@@ -54,11 +83,15 @@ class VirtualModule:
         keylog: Callable[[str], None] | None = None,
         faults: FaultScript | str | Path | None = None,
         network: NetworkProfile | str | None = None,
+        allow_remote: bool = False,
     ) -> None:
         """``faults``: a fault script, or the path of one (``FaultScriptError`` at once
         when it does not parse). ``network``: a profile or its name (``ideal``, ``lte-m``,
         ``nb-iot``); it shapes the TLS traffic and sets the attach and AT+QIACT times (those
-        ``config`` leaves at their defaults)."""
+        ``config`` leaves at their defaults). ``host``: a loopback address unless
+        ``allow_remote`` (``RemoteBindError`` otherwise): the AT port has no authentication,
+        and whoever reaches it reads, writes and deletes the files and opens TLS anywhere."""
+        check_bind(transport, host, allow_remote=allow_remote)
         self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
         self.network = profile(network) if isinstance(network, str) else network
         self.config = config or ModuleConfig()

@@ -193,9 +193,7 @@ def qidnsgip(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 2, 2)
     cid = params[0].num(1, 16)
-    host = params[1].string(255)
-    if not host:
-        raise ParamError("empty host name")
+    host = params[1].host()
     if not engine.pdp[cid].active:
         engine.last_error = QiError.NOT_ALLOWED
         return ERROR

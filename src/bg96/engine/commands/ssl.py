@@ -165,9 +165,7 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
     pdp_id = params[0].num(1, 16)
     ctx_id = params[1].num(0, 5)
     client_id = params[2].num(0, 11)
-    host = params[3].string(255)
-    if not host:
-        raise ParamError("empty server address")
+    host = params[3].host("server address")
     port = params[4].num(1, 65535)
     mode = AccessMode.BUFFER
     if len(params) == 6 and not params[5].omitted:
