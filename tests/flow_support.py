@@ -4,10 +4,12 @@ what the module holds shows)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import ssl
 import threading
+import time
 from types import TracebackType
 from typing import Self
 
@@ -49,9 +51,12 @@ class _ThreadedTlsServer:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
         self._listener.close()
+        deadline = time.monotonic() + 5
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _accept(self) -> None:
         while not self._stop.is_set():

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from bg96 import VirtualModule
+from bg96.engine import ModuleConfig
 from bg96.engine.core import OUT_HIGH
+from bg96.network import NetworkProfile
 from bg96.testing import TestPki
 from bg96.testing.at_client import AtClient
 
@@ -196,3 +198,44 @@ def test_a_flood_while_the_host_idles_leaves_the_process_memory_bounded(
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+@pytest.mark.parametrize("ifc", ["0,0", "2,2"], ids=["no-flow-control", "rts-cts"])
+def test_a_paced_uart_faster_than_the_uplink(pki: TestPki, ifc: str) -> None:
+    """A UART at 921600 baud feeding a 200 kbit/s uplink: without flow control (AT+IFC=0,0, the
+    default) the module drops what overflows its buffers, counts it and says so; with RTS/CTS
+    it holds the host and nothing is lost."""
+    sent = stream(30_000)
+    network = NetworkProfile(name="custom", up=200_000)
+    config = ModuleConfig(send_buffer=4096, uart_buffer=4096)
+
+    async def main(server: SinkServer) -> int:
+        async with VirtualModule(pace=True, network=network, config=config) as module:
+            at = await booted(module)
+            assert await at.command("AT+IPR=921600") == OK
+            assert await at.command(f"AT+IFC={ifc}") == OK
+            line = f'AT+QSSLOPEN=1,1,0,"127.0.0.1",{server.port},2'
+            assert await at.command(line, 20) == b"\r\nCONNECT\r\n"
+            at.write(sent)
+            await asyncio.wait_for(at.writer.drain(), 30)
+            engine = module.engine
+            assert engine is not None
+            await settled(lambda: server.received, quiet=1.0)  # the uplink has carried it
+            await asyncio.sleep(1.1)  # +++ needs 1 s of silence before and after
+            at.write(b"+++")
+            assert await at.read_until(OK, 10) == OK
+            assert await at.command("AT+QSSLCLOSE=0") == OK
+            await at.close()
+            return engine.uart_overruns
+
+    with SinkServer(pki.server_ctx()) as server:
+        server.drain.set()
+        overruns = asyncio.run(main(server))
+        assert server.finished.wait(10)
+    if ifc == "2,2":
+        assert overruns == 0
+        assert server.received == len(sent)
+        assert server.digest == hashlib.sha256(sent).hexdigest()
+    else:
+        assert overruns > 0
+        assert server.received + overruns == len(sent)  # dropped exactly there, counted

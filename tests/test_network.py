@@ -15,9 +15,9 @@ from bg96.network import (
     HEADER,
     MSS,
     PROFILES,
+    Link,
     Network,
     ProfileError,
-    Shaper,
     parse_loss,
     parse_rate,
     parse_time,
@@ -27,6 +27,38 @@ from bg96.network.options import add_network_arguments, profile_from_args
 from tests.helpers import Module
 
 
+class Shaper:
+    """A link with one flow, read as one stream."""
+
+    def __init__(self, link: Link, seed: int) -> None:
+        self.link = link
+        link.add("f", random.Random(seed))
+
+    def push(self, data: bytes, now: float) -> None:
+        self.link.push("f", data, now)
+
+    def take(self, now: float) -> bytes:
+        return self.link.take("f", now)
+
+    def next_time(self) -> float | None:
+        return self.link.next_time()
+
+    def clear(self) -> None:
+        self.link.remove("f")
+        self.link.add("f", random.Random(0))
+
+    def __len__(self) -> int:
+        return len(self.link)
+
+    @property
+    def rto(self) -> float:
+        return self.link.rto
+
+    @property
+    def lost(self) -> int:
+        return self.link.lost
+
+
 def shaper(
     rate: float | None = None,
     latency: float = 0.0,
@@ -34,7 +66,7 @@ def shaper(
     loss: float = 0.0,
     seed: int = 1,
 ) -> Shaper:
-    return Shaper(rate=rate, latency=latency, jitter=jitter, loss=loss, rng=random.Random(seed))
+    return Shaper(Link(rate=rate, latency=latency, jitter=jitter, loss=loss), seed)
 
 
 def drain(s: Shaper, limit: float = 1e6) -> list[tuple[float, bytes]]:
@@ -103,6 +135,35 @@ def test_the_same_seed_gives_the_same_deliveries() -> None:
 
     assert run(7) == run(7)
     assert run(7) != run(8)
+
+
+def test_flows_share_the_rate_in_turns() -> None:
+    link = Link(rate=8000.0, latency=0.0, jitter=0.0, loss=0.0)  # 1000 bytes a second
+    for key in "ab":
+        link.add(key, random.Random(key))
+    link.push("a", b"a" * 3 * MSS, 0.0)
+    link.push("b", b"b" * 3 * MSS, 0.0)
+    done: dict[str, float] = {}
+    while (when := link.next_time()) is not None:
+        for key in "ab":
+            if link.take(key, when) and not link.size(key):
+                done[key] = when
+    one = (MSS + HEADER) / 1000  # a segment's time on the link
+    # six segments in turns a, b, a, b, a, b: both take (nearly) twice as long as alone
+    assert done["a"] == pytest.approx(5 * one)
+    assert done["b"] == pytest.approx(6 * one)
+
+
+def test_a_flow_that_is_gone_takes_its_bytes_with_it() -> None:
+    link = Link(rate=8000.0, latency=0.5, jitter=0.0, loss=0.0)
+    link.add("a", random.Random(1))
+    link.add("b", random.Random(2))
+    link.push("a", b"a" * 5000, 0.0)
+    link.push("b", b"b" * 100, 0.0)
+    link.remove("a")
+    assert len(link) == 100 and "a" not in link
+    assert link.take("a", 100.0) == b""
+    assert link.take("b", 100.0) == b"b" * 100
 
 
 def test_clear_drops_everything() -> None:
@@ -232,11 +293,15 @@ def test_command_line_refuses_bad_values(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_each_connection_direction_draws_on_its_own() -> None:
     net = Network(profile("lte-m").with_values(seed=5))
-    a, b = net.shaper(1, "down"), net.shaper(1, "down")
-    for s in (a, b):
-        s.push(b"x" * 3000, 0.0)
-    assert drain(a) == drain(b)
-    assert net.shaper(1, "up").rate == 375_000
+    runs = []
+    for _ in range(2):
+        link = net.link("down")
+        link.add(1, net.flow_rng(1, "down"))
+        link.push(1, b"x" * 3000, 0.0)
+        runs.append([(when, link.take(1, when)) for when in (0.1, 0.2, 0.3)])
+    assert runs[0] == runs[1]
+    assert net.flow_rng(1, "down").random() != net.flow_rng(1, "up").random()
+    assert net.link("up").rate == 375_000
     assert 0 < net.round_trip("connect/1") <= 2 * (0.1 + 0.03)
     assert net.round_trip("connect/1") == net.round_trip("connect/1")
     assert net.round_trip("connect/1") != net.round_trip("connect/2")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bg96 import AsyncModem, VirtualModule
+from bg96 import AsyncModem, AsyncSslConnection, VirtualModule
 from bg96.host import Modem, ModemTimeout
 from bg96.module.faults import FaultScript
 from bg96.module.trace import JsonlTrace
@@ -36,28 +36,38 @@ def pki() -> TestPki:
 
 
 class DownloadServer:
-    """On ``GET <n>\\n`` sends n bytes over TLS (127.0.0.1 only)."""
+    """On ``GET <n>\\n`` sends n bytes over TLS (127.0.0.1 only), to each connection."""
 
     def __init__(self, ctx: ssl.SSLContext) -> None:
         self._ctx = ctx
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
 
     def __enter__(self) -> DownloadServer:
-        self._thread.start()
+        self._threads[0].start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
         self._sock.close()
-        self._thread.join(timeout=5)
+        deadline = time.monotonic() + 5
+        for thread in list(self._threads):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
-    def _serve(self) -> None:
-        try:
-            raw, _ = self._sock.accept()
-        except OSError:
-            return
-        with self._ctx.wrap_socket(raw, server_side=True) as conn:
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self._sock.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(raw,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        with contextlib.suppress(OSError), self._ctx.wrap_socket(raw, server_side=True) as conn:
             request = b""
             while not request.endswith(b"\n"):
                 chunk = conn.recv(100)
@@ -67,8 +77,7 @@ class DownloadServer:
             n = int(request.split()[1])
             conn.sendall(bytes(i % 251 for i in range(n)))
             conn.settimeout(60)
-            with contextlib.suppress(OSError):
-                conn.recv(1)  # until the module closes
+            conn.recv(1)  # until the module closes
 
 
 @pytest.fixture
@@ -103,6 +112,50 @@ def test_nb_iot_64k_download_takes_the_time_its_rates_imply(
     assert bytes(got) == bytes(i % 251 for i in range(SIZE))
     implied = net.rtt + SIZE * 8 / net.down
     assert abs(elapsed / implied - 1) < 0.10, (elapsed, implied)
+
+
+def test_twelve_connections_share_the_nb_iot_rate(
+    pki: TestPki, nb_iot_module: tuple[VirtualModule, NetworkProfile]
+) -> None:
+    """The profile's rates are the module's: 12 downloads at once take 12 times one's time."""
+    module, net = nb_iot_module
+    assert net.down is not None
+    each = 1000
+
+    async def main(port: int) -> float:
+        async with await AsyncModem.open(module.url) as modem:
+            await modem.sync()
+            await modem.command("AT+QIACT=1")
+            await modem.command('AT+QSSLCFG="sslversion",1,3')
+            await modem.command('AT+QSSLCFG="ciphersuite",1,0X0035')
+            conns = await asyncio.gather(
+                *(modem.open_ssl(i, "127.0.0.1", port, ssl_ctx=1) for i in range(12))
+            )
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for conn in conns:
+                await conn.send(f"GET {each}\n".encode())
+
+            async def download(conn: AsyncSslConnection) -> bytes:
+                got = bytearray()
+                while len(got) < each:
+                    got += await conn.recv(1500, timeout=60)
+                return bytes(got)
+
+            results = await asyncio.gather(*(download(c) for c in conns))
+            elapsed = loop.time() - started
+            for conn in conns:
+                await conn.close(timeout=0)  # at once: the server's threads end
+            assert all(r == bytes(i % 251 for i in range(each)) for r in results)
+            return elapsed
+
+    with DownloadServer(pki.server_ctx()) as server:
+        elapsed = asyncio.run(main(server.port))
+    shared = 12 * each * 8 / net.down  # one link's time for all of it (3 s)
+    alone = each * 8 / net.down  # what each would take with a link of its own
+    assert elapsed >= 0.9 * shared, f"{elapsed:.2f} s: faster than the link allows"
+    assert elapsed > net.rtt + 4 * alone
+    assert elapsed < net.rtt + 2 * shared, f"{elapsed:.2f} s"
 
 
 def test_a_shaped_link_delays_an_echo_by_a_round_trip(pki: TestPki) -> None:

@@ -46,7 +46,7 @@ from ..engine.faults import (
     ServerReset,
     TlsAlert,
 )
-from ..network import Network, ShapedPipe
+from ..network import Flow, Network, RadioLink
 from ..tls import TlsClientSession, TlsConfigError, suite_name
 from .port import HostPort
 from .resolve import ResolveError, Resolver
@@ -68,9 +68,10 @@ class _TlsConnection(asyncio.Protocol):
     nothing is read), ``alert`` (the server's first answer is that fatal alert),
     ``fault_reset``, ``fault_fin`` and ``fault_stall``.
 
-    With a shaped network (``network``), the TLS bytes pass through an uplink and a downlink
-    ``ShapedPipe``: they reach the server, and the TLS session, when the link would have carried
-    them; a FIN or RST from the server arrives after the data ahead of it.
+    With a shaped network (``radio``), the TLS bytes pass through the module's radio link, an
+    uplink and a downlink ``Flow`` of it: they reach the server, and the TLS session, when the
+    link would have carried them (sharing it with the module's other connections); a FIN or
+    RST from the server arrives after the data ahead of it.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class _TlsConnection(asyncio.Protocol):
         hang: bool = False,
         alert: TlsAlert | None = None,
         network: Network | None = None,
+        radio: RadioLink | None = None,
         local_port: int = 0,
     ) -> None:
         self.client_id = intent.client_id
@@ -104,13 +106,13 @@ class _TlsConnection(asyncio.Protocol):
         self._flush_scheduled = False
         loop = asyncio.get_running_loop()
         self.lost = loop.create_future()
-        self.up: ShapedPipe | None = None
-        self.down: ShapedPipe | None = None
+        self.up: Flow | None = None
+        self.down: Flow | None = None
         self._up_batches: deque[tuple[int, int]] = deque()  # (TLS bytes up to here, plaintext)
-        if network is not None and network.shaped:
+        if network is not None and radio is not None:
             seq = intent.conn_seq
-            self.up = ShapedPipe(network.shaper(seq, "up"), self._write_shaped, loop)
-            self.down = ShapedPipe(network.shaper(seq, "down"), self._arrived, loop)
+            self.up = radio.up.flow(seq, network.flow_rng(seq, "up"), self._write_shaped)
+            self.down = radio.down.flow(seq, network.flow_rng(seq, "down"), self._arrived)
 
     # asyncio callbacks
 
@@ -436,6 +438,7 @@ class Runner:
     ) -> None:
         self.engine = engine
         self.network = network if network is not None and network.shaped else None
+        self._radio: RadioLink | None = None  # the module's one radio link (shaped networks)
         self.keylog = keylog
         self.transport = transport
         self.resolver = resolver or Resolver()
@@ -463,6 +466,8 @@ class Runner:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.port.start(self._loop)
+        if self.network is not None:
+            self._radio = self.network.radio(self._loop)
         self.engine.advance(self._loop.time())
         await self.transport.start(self)
 
@@ -791,6 +796,7 @@ class Runner:
                 hang=hang,
                 alert=alert,
                 network=self.network,
+                radio=self._radio,
                 local_port=self._ports.take(),
             )
             self._conns[seq] = conn

@@ -1,9 +1,10 @@
 """Cellular network emulation: profiles (latency, jitter, rates, loss, attach and activation
-times) and the shaper that makes the module's TLS traffic take that time."""
+times) and the module's radio link, shared by its connections, that makes their traffic take
+that time."""
 
-from .link import HEADER, MSS, Shaper
+from .link import HEADER, MSS, Link
 from .model import Network
-from .pipe import ShapedPipe
+from .pipe import Flow, LinkPipe, RadioLink
 from .profile import (
     PROFILES,
     NetworkProfile,
@@ -18,11 +19,13 @@ __all__ = [
     "HEADER",
     "MSS",
     "PROFILES",
+    "Flow",
+    "Link",
+    "LinkPipe",
     "Network",
     "NetworkProfile",
     "ProfileError",
-    "ShapedPipe",
-    "Shaper",
+    "RadioLink",
     "parse_loss",
     "parse_rate",
     "parse_time",

@@ -1,16 +1,19 @@
-"""``Network``: a profile turned into shapers and delays, every draw from a seeded generator.
+"""``Network``: a profile turned into the module's radio link and delays, every draw from a
+seeded generator.
 
 Each connection direction, and each connect or lookup, draws from its own generator, seeded
 by the profile's seed and what it is (``<conn_seq>/up``, ``connect/<conn_seq>``), so what
-one draws does not shift another's: the same host input gives the same delays whatever else
-runs.
+one draws does not shift another's. The rates belong to the module's one radio link, which
+its connections share.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 
-from .link import Shaper
+from .link import Link
+from .pipe import RadioLink
 from .profile import NetworkProfile
 
 
@@ -22,16 +25,19 @@ class Network:
     def shaped(self) -> bool:
         return not self.profile.ideal
 
-    def shaper(self, conn_seq: int, direction: str) -> Shaper:
-        """``direction``: ``"up"`` (module to server) or ``"down"``."""
+    def link(self, direction: str) -> Link:
+        """One direction of the radio link: ``"up"`` (module to server) or ``"down"``."""
         p = self.profile
-        return Shaper(
-            rate=p.up if direction == "up" else p.down,
-            latency=p.latency,
-            jitter=p.jitter,
-            loss=p.loss,
-            rng=random.Random(f"{p.seed}/{conn_seq}/{direction}"),
-        )
+        rate = p.up if direction == "up" else p.down
+        return Link(rate=rate, latency=p.latency, jitter=p.jitter, loss=p.loss)
+
+    def radio(self, loop: asyncio.AbstractEventLoop) -> RadioLink:
+        """The module's radio link on ``loop``, both directions."""
+        return RadioLink(self.link("up"), self.link("down"), loop)
+
+    def flow_rng(self, conn_seq: int, direction: str) -> random.Random:
+        """The generator of one connection direction's jitter and loss."""
+        return random.Random(f"{self.profile.seed}/{conn_seq}/{direction}")
 
     def round_trip(self, key: str) -> float:
         """One exchange there and back (a TCP SYN and its SYN-ACK, a DNS query and answer);

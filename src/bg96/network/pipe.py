@@ -1,31 +1,90 @@
-"""A ``Shaper`` on the event loop: pushes bytes in, calls ``deliver`` when they arrive."""
+"""The radio link on the event loop: one ``Link`` each way, shared by every connection of the
+module; each connection pushes into its own ``Flow`` and is called back when bytes arrive."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Hashable
 
-from .link import Shaper
+from .link import Link
 
 
-class ShapedPipe:
-    """One direction of one connection through a shaped link.
+class LinkPipe:
+    """One direction of the module's link on the loop: one timer for all its flows."""
 
-    ``paused`` holds arrivals back (the receiver's window is closed); ``when_drained`` runs a
+    def __init__(self, link: Link, loop: asyncio.AbstractEventLoop) -> None:
+        self.link = link
+        self._loop = loop
+        self._flows: dict[Hashable, Flow] = {}
+        self._held: set[Hashable] = set()  # paused flows: their arrivals wait
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    def flow(self, key: Hashable, rng: random.Random, deliver: Callable[[bytes], None]) -> Flow:
+        """A connection's share of this direction; ``deliver`` gets its bytes as they arrive."""
+        self.link.add(key, rng)
+        flow = Flow(self, key, deliver)
+        self._flows[key] = flow
+        return flow
+
+    def _drop(self, flow: Flow) -> None:
+        self._flows.pop(flow.key, None)
+        self._held.discard(flow.key)
+        self.link.remove(flow.key)
+        self._schedule()
+
+    def _hold(self, flow: Flow, held: bool) -> None:
+        if held:
+            self._held.add(flow.key)
+        else:
+            self._held.discard(flow.key)
+        self._run()
+
+    def _run(self) -> None:
+        now = self._loop.time()
+        self.link.advance(now)
+        for flow in list(self._flows.values()):
+            if flow.key in self._held or flow.closed:
+                continue
+            data = self.link.take(flow.key, now)
+            if data:
+                flow.delivered += len(data)
+                flow._deliver(data)
+            if not flow.closed and flow._drained and not self.link.size(flow.key):
+                callbacks, flow._drained = flow._drained, []
+                for callback in callbacks:
+                    callback()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        when = self.link.next_time(self._held)
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = when
+        if when is not None:
+            self._timer = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._run()
+
+
+class Flow:
+    """One connection's bytes in one direction of the shared link.
+
+    ``pause`` holds arrivals back (the receiver's window is closed); ``when_drained`` runs a
     callback once everything pushed so far has been delivered (a FIN after the data).
     """
 
-    def __init__(
-        self,
-        shaper: Shaper,
-        deliver: Callable[[bytes], None],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.shaper = shaper
+    def __init__(self, pipe: LinkPipe, key: Hashable, deliver: Callable[[bytes], None]) -> None:
+        self._pipe = pipe
+        self.key = key
         self._deliver = deliver
-        self._loop = loop
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
         self._drained: list[Callable[[], None]] = []
         self.paused = False
         self.closed = False
@@ -33,67 +92,43 @@ class ShapedPipe:
         self.delivered = 0  # bytes handed to ``deliver`` so far
 
     def __len__(self) -> int:
-        return len(self.shaper)
+        return self._pipe.link.size(self.key)
 
     def push(self, data: bytes) -> None:
-        if self.closed:
+        if self.closed or not data:
             return
         self.pushed += len(data)
-        self.shaper.push(data, self._loop.time())
-        self._run()
+        self._pipe.link.push(self.key, data, self._pipe._loop.time())
+        self._pipe._run()
 
     def pause(self) -> None:
-        self.paused = True
+        if not self.paused and not self.closed:
+            self.paused = True
+            self._pipe._hold(self, True)
 
     def resume(self) -> None:
-        if self.paused:
+        if self.paused and not self.closed:
             self.paused = False
-            self._run()
+            self._pipe._hold(self, False)
 
     def when_drained(self, callback: Callable[[], None]) -> None:
-        if not len(self.shaper):
+        if not len(self):
             callback()
         else:
             self._drained.append(callback)
 
     def close(self) -> None:
         """Drop what is queued; deliver nothing more."""
+        if self.closed:
+            return
         self.closed = True
-        self.shaper.clear()
         self._drained.clear()
-        self._cancel()
+        self._pipe._drop(self)
 
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = None
 
-    def _run(self) -> None:
-        if self.closed or self.paused:
-            return
-        data = self.shaper.take(self._loop.time())
-        if data:
-            self.delivered += len(data)
-            self._deliver(data)
-            if self.closed:
-                return
-        if not len(self.shaper) and self._drained:
-            callbacks, self._drained = self._drained, []
-            for callback in callbacks:
-                callback()
-        self._schedule()
+class RadioLink:
+    """The module's radio: an uplink and a downlink every connection shares."""
 
-    def _schedule(self) -> None:
-        when = None if self.paused or self.closed else self.shaper.next_time()
-        if when == self._timer_at:
-            return
-        self._cancel()
-        if when is not None:
-            self._timer_at = when
-            self._timer = self._loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        self._run()
+    def __init__(self, up: Link, down: Link, loop: asyncio.AbstractEventLoop) -> None:
+        self.up = LinkPipe(up, loop)
+        self.down = LinkPipe(down, loop)
