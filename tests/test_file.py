@@ -104,6 +104,37 @@ def test_upload_that_times_out_half_way_stores_nothing() -> None:
     assert m.cmd("AT") == b"\r\nOK\r\n"
 
 
+def test_plus_plus_plus_with_guard_times_ends_an_upload_keeping_what_came() -> None:
+    m = Module()
+    m.cmd("ATE0")
+    assert m.cmd('AT+QFUPL="part.bin",1000,10') == b"\r\nCONNECT\r\n"
+    assert m.send(b"+++ is data here" + b"x" * 84) == b""  # no silence before: data
+    assert m.advance(1.5) == b""
+    assert m.send(b"+++") == b""
+    assert m.advance(0.9) == b""  # the silence after is not over yet
+    assert m.advance(0.2) == b"\r\nOK\r\n"
+    assert m.store.read("part.bin") == b"+++ is data here" + b"x" * 84
+    assert m.cmd("AT") == b"\r\nOK\r\n"
+    m.intents()
+    assert "QFUPL part.bin: data mode left after 100 of 1000 bytes; they are kept" in m.notes
+
+
+def test_a_dtr_drop_ends_an_upload_with_at_d1_and_not_with_at_d0() -> None:
+    m = Module()
+    m.cmd("ATE0")
+    assert m.cmd('AT+QFUPL="d1.bin",100') == b"\r\nCONNECT\r\n"
+    m.send(b"abc")
+    m.engine.set_dtr(False)
+    assert m.out() == b"\r\nOK\r\n"
+    m.engine.set_dtr(True)
+    assert m.store.read("d1.bin") == b"abc"
+    assert m.cmd("AT&D0") == b"\r\nOK\r\n"
+    assert m.cmd('AT+QFUPL="d0.bin",5') == b"\r\nCONNECT\r\n"
+    m.engine.set_dtr(False)
+    assert m.send(b"12345") == b"\r\n+QFUPL: 5,3706\r\n\r\nOK\r\n"  # DTR ignored
+    assert m.store.read("d0.bin") == b"12345"
+
+
 def test_upload_errors() -> None:
     m = Module(ModuleConfig(max_file_size=1000, file_capacity=1500))
     m.cmd("ATE0")

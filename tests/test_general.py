@@ -276,3 +276,40 @@ def test_ipr_survives_a_restart_only_when_stored() -> None:
     m.advance(0.2)
     m.cmd("ATE0")
     assert m.cmd("AT+IPR?") == b"\r\n+IPR: 57600\r\n\r\nOK\r\n"
+
+
+def test_qcfg_keys_drivers_send_at_start_up() -> None:
+    m = Module()
+    m.cmd("ATE0")
+    assert m.cmd('AT+QCFG="nwscanseq"') == b'\r\n+QCFG: "nwscanseq",020301\r\n\r\nOK\r\n'
+    assert m.cmd('AT+QCFG="nwscanseq",030201,1') == b"\r\nOK\r\n"
+    assert m.cmd('AT+QCFG="nwscanseq"') == b'\r\n+QCFG: "nwscanseq",030201\r\n\r\nOK\r\n'
+    assert m.cmd('AT+QCFG="NWSCANMODE",3,1') == b"\r\nOK\r\n"  # keys in any case
+    assert m.cmd('AT+QCFG="nwscanmode"') == b'\r\n+QCFG: "nwscanmode",3\r\n\r\nOK\r\n'
+    assert m.cmd('AT+QCFG="iotopmode",1') == b"\r\nOK\r\n"
+    assert m.cmd('AT+QCFG="band"') == (
+        b'\r\n+QCFG: "band",0xf,0x400a0e189f,0xa0e189f\r\n\r\nOK\r\n'
+    )
+    assert m.cmd('AT+QCFG="band",0,8000000,8000000,1') == b"\r\nOK\r\n"
+    assert m.cmd('AT+QCFG="band",0XF,0,0X8000004') == b"\r\nOK\r\n"
+    assert m.cmd('AT+QCFG="band"') == b'\r\n+QCFG: "band",0xf,0x0,0x8000004\r\n\r\nOK\r\n'
+    assert m.cmd('AT+QCFG="nbsibscramble",0') == b"\r\nOK\r\n"
+    assert m.cmd('AT+QCFG="servicedomain",1,1') == b"\r\nOK\r\n"
+    for bad in (
+        'AT+QCFG="nwscanseq",0304',  # 04 is no access technology
+        'AT+QCFG="nwscanmode",2',
+        'AT+QCFG="iotopmode",3,1',
+        'AT+QCFG="iotopmode",1,2',  # <effect> is 0 or 1
+        'AT+QCFG="band",0,0',  # three masks
+        'AT+QCFG="band",G,0,0',
+        'AT+QCFG="psm/enter",1',  # a key this module does not know
+        "AT+QCFG=nwscanmode",
+        "AT+QCFG?",
+    ):
+        assert m.cmd(bad) == b"\r\nERROR\r\n", bad
+    test = m.cmd("AT+QCFG=?")
+    assert test.startswith(b'\r\n+QCFG: "nwscanseq",(00-030201),(0,1)\r\n')
+    assert test.endswith(b'+QCFG: "nbsibscramble",(0,1)\r\n\r\nOK\r\n')
+    m.engine.reboot()  # kept in NV
+    m.advance(1.0)
+    assert m.cmd('AT+QCFG="nwscanmode"').endswith(b'+QCFG: "nwscanmode",3\r\n\r\nOK\r\n')

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from . import commands as _commands  # also fills the command table
 from . import hints
@@ -62,6 +62,13 @@ class DataPhase(Protocol):
         ...
 
 
+@runtime_checkable
+class Interruptible(Protocol):
+    """A data phase that DTR (AT&D1/2) can end, as data mode (FILE uploads)."""
+
+    def interrupt(self) -> None: ...
+
+
 class Engine:
     """One virtual BG96 module."""
 
@@ -104,6 +111,7 @@ class Engine:
         self.saved_ipr = 115200
         self.ctzr = 0  # AT+CTZR and AT+CTZU save themselves (NV): a restart keeps them
         self.ctzu = 1
+        self.qcfg: dict[str, tuple[str, ...]] = {}  # AT+QCFG values set (NV: kept on restart)
         self.urcport = self.config.at_port
         self._conn_seq = 0
         self.attach_seq = 0  # which attach a pending registration timer belongs to
@@ -289,9 +297,17 @@ class Engine:
         self._line_overflow = False
 
     def set_dtr(self, on: bool) -> None:
-        """The host's DTR line; ON to OFF in transparent mode acts as AT&D says."""
+        """The host's DTR line; ON to OFF in data mode acts as AT&D says."""
         was, self.dtr = self.dtr, on
-        if on or not was or self.mode is not Mode.TRANSPARENT or self.transparent is None:
+        if on or not was:
+            return
+        phase = self._phase
+        if self.mode is Mode.DATA and isinstance(phase, Interruptible) and self.settings.amp_d:
+            self.note(f"DTR dropped with AT&D{self.settings.amp_d}: data mode ends")
+            phase.interrupt()
+            self._after_activity()
+            return
+        if self.mode is not Mode.TRANSPARENT or self.transparent is None:
             return
         if self.settings.amp_d == 1:
             self.note("DTR dropped with AT&D1: command mode, the connection stays open")

@@ -121,7 +121,7 @@ class Link:
     def advance(self, now: float) -> None:
         """Put segments on the link for every moment up to ``now`` it was free."""
         while (start := self._next_start()) is not None and start <= now:
-            key, flow = self._next_flow(start)
+            flow = self._next_flow(start)
             segment = bytearray()
             waiting = flow.waiting
             while waiting and waiting[0][0] <= start and len(segment) < MSS:
@@ -143,7 +143,7 @@ class Link:
             flow.flight_size += len(segment)
             self.segments += 1
 
-    def _next_flow(self, start: float) -> tuple[Hashable, _Flow]:
+    def _next_flow(self, start: float) -> _Flow:
         """The next flow in turn with bytes waiting by ``start`` (then it goes last)."""
         turn = self._turn
         for _ in range(len(turn)):
@@ -151,7 +151,7 @@ class Link:
             turn.rotate(-1)
             flow = self._flows[key]
             if flow.waiting and flow.waiting[0][0] <= start:
-                return key, flow
+                return flow
         raise AssertionError("no flow has bytes waiting")  # _next_start said one has
 
     def _delay(self, rng: random.Random) -> float:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..cmdline import Command, Kind
 from ..codes import FileError, Result
+from ..escape import GuardedEscape
 from ..files import checksum, format_checksum, normalize_name
 from ..outcome import ERROR, OK, Error, Outcome, cme
 from ..params import Param, ParamError, arity
@@ -87,7 +88,10 @@ def qfdel(engine: Engine, cmd: Command) -> Outcome:
 
 @dataclass
 class _UploadPhase:
-    """QFUPL's data phase: exactly ``size`` raw bytes, an idle timeout, optional acks."""
+    """QFUPL's data phase: exactly ``size`` raw bytes, an idle timeout, optional acks.
+
+    ``+++`` with its guard times, or a DTR drop with AT&D1/2, ends it early (FILE manual
+    1.2, 2.4): what arrived so far is kept as the file, and the answer is ``OK``."""
 
     engine: Engine
     name: str
@@ -96,8 +100,11 @@ class _UploadPhase:
     ackmode: bool
     data: bytearray = field(default_factory=bytearray)
     timer: Timer | None = None
+    fed: int = 0  # bytes taken from the host (the escape watch may hold a few back)
+    escape: GuardedEscape | None = None
 
     def start(self) -> None:
+        self.escape = GuardedEscape(self.engine, self._take, self.interrupt)
         self._arm()
 
     def _arm(self) -> None:
@@ -106,9 +113,17 @@ class _UploadPhase:
         self.timer = self.engine.call_later(float(self.timeout), self._timed_out)
 
     def feed(self, data: bytes) -> int:
-        take = min(len(data), self.size - len(self.data))
+        take = min(len(data), self.size - self.fed)
+        self.fed += take
+        assert self.escape is not None
+        self._arm()
+        self.escape.feed(data[:take])
+        return take
+
+    def _take(self, data: bytes) -> None:
+        """File bytes (the escape watch has let them through)."""
         before = len(self.data)
-        self.data += data[:take]
+        self.data += data
         if self.ackmode:
             acks = len(self.data) // ACK_BLOCK - before // ACK_BLOCK
             if len(self.data) == self.size and self.size % ACK_BLOCK == 0:
@@ -116,26 +131,40 @@ class _UploadPhase:
             self.engine.raw(b"A" * max(0, acks))
         if len(self.data) == self.size:
             self._done()
-        else:
-            self._arm()
-        return take
 
-    def _done(self) -> None:
+    def _store(self) -> bool:
         if self.timer is not None:
             self.timer.cancel()
+        if self.escape is not None:
+            self.escape.stop()
         engine = self.engine
-        data = bytes(self.data)
         try:
-            engine.store.write(self.name, data)
+            engine.store.write(self.name, bytes(self.data))
         except OSError as exc:
             engine.note(f"QFUPL {self.name}: could not store the file: {exc}")
             engine.finish(cme(FileError.WRITE_FAILED))
-            return
-        engine.note(f"file {self.name} stored, {len(data)} bytes")
-        engine.info(f"+QFUPL: {len(data)},{format_checksum(checksum(data))}")
-        engine.finish(OK)
+            return False
+        engine.note(f"file {self.name} stored, {len(self.data)} bytes")
+        return True
+
+    def _done(self) -> None:
+        if self._store():
+            data = bytes(self.data)
+            self.engine.info(f"+QFUPL: {len(data)},{format_checksum(checksum(data))}")
+            self.engine.finish(OK)
+
+    def interrupt(self) -> None:
+        """``+++`` or DTR: the upload ends now, the bytes so far are the file."""
+        self.engine.note(
+            f"QFUPL {self.name}: data mode left after {len(self.data)} of {self.size} bytes; "
+            "they are kept"
+        )
+        if self._store():
+            self.engine.finish(OK)
 
     def _timed_out(self) -> None:
+        if self.escape is not None:
+            self.escape.stop()
         self.engine.note(
             f"QFUPL {self.name}: no byte for {self.timeout} s after {len(self.data)} of "
             f"{self.size} bytes; nothing stored"
@@ -145,6 +174,8 @@ class _UploadPhase:
     def abort(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
+        if self.escape is not None:
+            self.escape.stop()
         self.engine.note(
             f"QFUPL {self.name}: host left after {len(self.data)} bytes; nothing stored"
         )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..cmdline import Command, Kind
 from ..codes import Result
 from ..outcome import ERROR, OK, Final, Outcome, Transparent, cme
-from ..params import arity
+from ..params import Param, ParamError, arity
 from ..registry import WRITE, WRITE_EXEC, Handler, command
 from ..state import S_DEFAULTS, Settings, SocketState
 from . import pdp
@@ -411,6 +411,75 @@ def ipr(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 1, 1)
     engine.ipr = params[0].choice(*IPR_RATES)
+    return OK
+
+
+# AT+QCFG keys host drivers send at start-up (FIELD_NOTES; drivers read by code search):
+# key -> (test-form ranges, default values). Values are kept in NV (a restart keeps them).
+QCFG_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "nwscanseq": ("(00-030201),(0,1)", ("020301",)),
+    "nwscanmode": ("(0,1,3),(0,1)", ("0",)),
+    "iotopmode": ("(0-2),(0,1)", ("2",)),
+    "band": (
+        "(0-F),(0-400A0E189F),(0-A0E189F),(0,1)",
+        ("0xf", "0x400a0e189f", "0xa0e189f"),
+    ),
+    "servicedomain": ("(0-2),(0,1)", ("2",)),
+    "nbsibscramble": ("(0,1)", ("0",)),
+}
+_SCAN_RATS = ("00", "01", "02", "03")  # auto, GSM, LTE Cat M1, LTE Cat NB1
+
+
+def _qcfg_values(key: str, params: list[Param]) -> tuple[str, ...]:
+    """The values of ``AT+QCFG="<key>",...`` as the read form prints them (the effect
+    parameter after them is checked and dropped)."""
+    count = len(QCFG_KEYS[key][1])
+    values, rest = params[:count], params[count:]
+    arity(rest, 0, 1)
+    if rest:
+        rest[0].choice(0, 1)  # <effect>: after reboot or at once; both take here
+    if key == "nwscanseq":
+        seq = values[0].text
+        pairs = [seq[i : i + 2] for i in range(0, len(seq), 2)]
+        if values[0].quoted or len(seq) % 2 or not pairs or any(p not in _SCAN_RATS for p in pairs):
+            raise ParamError(f"not a scan sequence: {seq!r}")
+        return (seq,)
+    if key == "band":
+        masks = []
+        for value, limit in zip(values, (0xF, 0x400A0E189F, 0xA0E189F), strict=True):
+            text = value.text.lower().removeprefix("0x")
+            if value.quoted or not text or any(c not in "0123456789abcdef" for c in text):
+                raise ParamError(f"not a band mask: {value.text!r}")
+            mask = int(text, 16)
+            if mask & ~limit and mask != 0x40000000:  # 0x40000000: no change
+                raise ParamError(f"band mask {value.text} outside {limit:#x}")
+            masks.append(f"{mask:#x}")
+        return tuple(masks)
+    ranges = {"nwscanmode": (0, 1, 3), "iotopmode": (0, 1, 2), "servicedomain": (0, 1, 2)}
+    return (str(values[0].choice(*ranges.get(key, (0, 1)))),)
+
+
+@command("+QCFG", forms=frozenset({Kind.TEST, Kind.WRITE}))
+def qcfg(engine: Engine, cmd: Command) -> Outcome:
+    """Extended configuration: the keys drivers set at start-up (scan order and mode, IoT
+    mode, bands), checked and kept; a key this module does not know answers ERROR."""
+    if cmd.kind is Kind.TEST:
+        for key, (ranges, _) in QCFG_KEYS.items():
+            engine.info(f'+QCFG: "{key}",{ranges}')
+        return OK
+    params = cmd.params
+    if not params or not params[0].quoted:
+        return ERROR
+    key = params[0].text.lower()
+    if key not in QCFG_KEYS:
+        engine.note(f'AT+QCFG: key "{params[0].text}" is not one this module knows')
+        return ERROR
+    if len(params) == 1:
+        engine.info(f'+QCFG: "{key}",' + ",".join(engine.qcfg.get(key, QCFG_KEYS[key][1])))
+        return OK
+    if len(params) - 1 < len(QCFG_KEYS[key][1]):
+        return ERROR
+    engine.qcfg[key] = _qcfg_values(key, list(params[1:]))
     return OK
 
 

@@ -267,15 +267,19 @@ class _SendPhase:
         self.engine.echo_data(chunk)
         if end < 0:
             return len(data)
+        engine = self.engine
         if data[end] == ESC:
-            self.engine.note(f"QSSLSEND {self.sock.client_id}: ESC, {len(self.data)} bytes dropped")
-            self.engine.finish(OK)
+            engine.note(f"QSSLSEND {self.sock.client_id}: ESC, {len(self.data)} bytes dropped")
+            engine.last_error = QiError.CANCEL_SEND  # 571: cancel send
+            engine.finish(OK)
+        elif self.overflow:
+            engine.note(
+                f"QSSLSEND {self.sock.client_id}: {len(self.data) + self.overflow} bytes, over "
+                f"the {MAX_VARIABLE_SEND}-byte limit: nothing sent"
+            )
+            engine.last_error = QiError.INVALID_PARAMETER
+            engine.finish(ERROR)
         else:
-            if self.overflow:
-                self.engine.note(
-                    f"QSSLSEND {self.sock.client_id}: {self.overflow} bytes past the "
-                    f"{MAX_VARIABLE_SEND}-byte limit were discarded"
-                )
             self._send()
         return end + 1
 
