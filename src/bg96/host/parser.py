@@ -37,8 +37,9 @@ URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
 # they are the URC that reports the open, which may come while another command runs.
 URC_ONLY_UNLESS_TEST = (b"+QSSLOPEN:", b"+QIOPEN:")
 MAX_LINE = 8192  # no BG96 line is longer: a module sending garbage without LF cannot grow us
-_PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d+)\Z')
-_RECV = re.compile(rb"\+QSSLRECV: (\d+)\Z")
+# a block length has at most 9 digits: more is garbage (and int() refuses over 4300 of them)
+_PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d{1,9})\Z')
+_RECV = re.compile(rb"\+QSSLRECV: (\d{1,9})\Z")
 
 
 class DataPhase(Enum):

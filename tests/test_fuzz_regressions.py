@@ -1,0 +1,31 @@
+"""What the fuzz campaign found (tests/test_fuzz_*.py), each as the input that showed it.
+
+Transcript style: these bytes or lines in, these events or answers out.
+"""
+
+from __future__ import annotations
+
+from bg96.host.parser import DteParser, Response, Urc
+
+
+def parse(*chunks: bytes, command: bytes | None = None) -> list[object]:
+    parser = DteParser()
+    if command is not None:
+        parser.begin(command)
+    events: list[object] = []
+    for chunk in chunks:
+        parser.feed(chunk)
+        events += parser.events()
+    return events
+
+
+def test_a_push_length_of_thousands_of_digits_is_a_urc_not_a_crash() -> None:
+    # int() refuses more than 4300 digits: the parser raised ValueError from feed()
+    line = b'+QSSLURC: "recv",1,' + b"9" * 5000
+    assert parse(b"\r\n" + line + b"\r\n") == [Urc(line)]
+
+
+def test_a_recv_length_of_thousands_of_digits_is_a_line_not_a_crash() -> None:
+    line = b"+QSSLRECV: " + b"9" * 5000
+    events = parse(b"\r\n" + line + b"\r\n\r\nOK\r\n", command=b"AT+QSSLRECV=1,1500")
+    assert events == [Response(b"AT+QSSLRECV=1,1500", (line,), b"OK")]
