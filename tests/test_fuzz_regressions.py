@@ -5,7 +5,7 @@ Transcript style: these bytes or lines in, these events or answers out.
 
 from __future__ import annotations
 
-from bg96.host.parser import DteParser, Response, Urc
+from bg96.host.parser import MAX_BLOCK, DteParser, Response, Urc
 
 
 def parse(*chunks: bytes, command: bytes | None = None) -> list[object]:
@@ -29,3 +29,25 @@ def test_a_recv_length_of_thousands_of_digits_is_a_line_not_a_crash() -> None:
     line = b"+QSSLRECV: " + b"9" * 5000
     events = parse(b"\r\n" + line + b"\r\n\r\nOK\r\n", command=b"AT+QSSLRECV=1,1500")
     assert events == [Response(b"AT+QSSLRECV=1,1500", (line,), b"OK")]
+
+
+def test_a_block_longer_than_any_module_sends_does_not_swallow_what_follows() -> None:
+    # the parser read the next 999999999 bytes as push data: AT's OK never parsed again
+    parser = DteParser()
+    line = b'+QSSLURC: "recv",1,999999999'
+    parser.feed(b"\r\n" + line + b"\r\n")
+    assert parser.events() == [Urc(line)]
+    parser.begin(b"AT")
+    parser.feed(b"\r\nOK\r\n")
+    assert parser.events() == [Response(b"AT", (), b"OK")]
+
+
+def test_a_recv_block_longer_than_any_module_sends_is_a_line() -> None:
+    line = b"+QSSLRECV: %d" % (MAX_BLOCK + 1)
+    events = parse(b"\r\n" + line + b"\r\n\r\nOK\r\n", command=b"AT+QSSLRECV=1,1500")
+    assert events == [Response(b"AT+QSSLRECV=1,1500", (line,), b"OK")]
+    block = b"x" * MAX_BLOCK  # the longest still is a block
+    wire = b"\r\n+QSSLRECV: %d\r\n" % MAX_BLOCK + block + b"\r\n\r\nOK\r\n"
+    header = b"+QSSLRECV: %d" % MAX_BLOCK
+    events = parse(wire, command=b"AT+QSSLRECV=1,1500")
+    assert events == [Response(b"AT+QSSLRECV=1,1500", (header, block), b"OK")]
