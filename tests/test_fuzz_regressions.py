@@ -5,7 +5,16 @@ Transcript style: these bytes or lines in, these events or answers out.
 
 from __future__ import annotations
 
+import pytest
+
 from bg96.host.parser import MAX_BLOCK, DteParser, Response, Urc
+from bg96.module.faults import (
+    FaultError,
+    FaultScript,
+    FaultScriptError,
+    OpenLeak,
+    parse_line,
+)
 
 
 def parse(*chunks: bytes, command: bytes | None = None) -> list[object]:
@@ -51,3 +60,25 @@ def test_a_recv_block_longer_than_any_module_sends_is_a_line() -> None:
     header = b"+QSSLRECV: %d" % MAX_BLOCK
     events = parse(wire, command=b"AT+QSSLRECV=1,1500")
     assert events == [Response(b"AT+QSSLRECV=1,1500", (header, block), b"OK")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "send-buffer-full 1 " + "9" * 5000,
+        "after " + "9" * 5000 + " bytes on 1 reboot",
+        "after 5 bytes on " + "9" * 5000 + " reboot",
+        "open-leak " + "0" * 5000 + "1" + "9" * 5000,
+    ],
+)
+def test_a_fault_script_number_of_thousands_of_digits_is_a_fault_error(line: str) -> None:
+    # parse_line raised ValueError (int() refuses over 4300 digits) instead of FaultError
+    with pytest.raises(FaultError, match="digits") as info:
+        parse_line(line)
+    assert type(info.value) is FaultError
+    with pytest.raises(FaultScriptError, match=r"^faults:2: .*digits"):
+        FaultScript.parse("reboot\n" + line, "faults")
+
+
+def test_leading_zeros_do_not_count_as_digits() -> None:
+    assert parse_line("open-leak " + "0" * 5000 + "1") == (None, OpenLeak(1))
