@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from bg96.engine import ModuleConfig
 from bg96.host.parser import MAX_BLOCK, DteParser, Response, Urc
 from bg96.module.faults import (
     FaultError,
@@ -15,6 +16,8 @@ from bg96.module.faults import (
     OpenLeak,
     parse_line,
 )
+
+from .helpers import Module
 
 
 def parse(*chunks: bytes, command: bytes | None = None) -> list[object]:
@@ -82,3 +85,20 @@ def test_a_fault_script_number_of_thousands_of_digits_is_a_fault_error(line: str
 
 def test_leading_zeros_do_not_count_as_digits() -> None:
     assert parse_line("open-leak " + "0" * 5000 + "1") == (None, OpenLeak(1))
+
+
+def test_an_s_register_number_of_thousands_of_digits_is_an_error() -> None:
+    # split_commands raised ValueError: the engine (a line limit above 4300) and fault
+    # scripts ("on next ATS<digits>?") let it through
+    module = Module(ModuleConfig(max_line=8192))
+    assert module.cmd(b"ATE0") == b"ATE0\r\r\nOK\r\n"
+    assert module.cmd(b"ATS" + b"9" * 5000 + b"?") == b"\r\nERROR\r\n"
+    assert module.cmd(b"ATS0003?") == b"\r\n013\r\n\r\nOK\r\n"
+    with pytest.raises(FaultError, match="not an AT command"):
+        parse_line("on next ATS" + "9" * 5000 + "? reboot")
+
+
+def test_an_s_register_with_a_non_ascii_digit_is_an_error() -> None:
+    # "²".isdigit() is True: int("") raised ValueError for "on next ATS²? reboot"
+    with pytest.raises(FaultError, match="not an AT command"):
+        parse_line("on next ATS\u00b2? reboot")
