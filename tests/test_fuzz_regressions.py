@@ -102,3 +102,22 @@ def test_an_s_register_with_a_non_ascii_digit_is_an_error() -> None:
     # "²".isdigit() is True: int("") raised ValueError for "on next ATS²? reboot"
     with pytest.raises(FaultError, match="not an AT command"):
         parse_line("on next ATS\u00b2? reboot")
+
+
+@pytest.mark.parametrize(
+    ("line", "text"),
+    [
+        ("at 0.00001s reboot", "at 0.00001s reboot"),  # was "at 1e-05s": not a time
+        ("registration-lost 1000000s", "registration-lost 1000000s"),  # was "1e+06s"
+        ("at 1.4393322ms server-stall 8", "at 0.0014393322s server-stall 8"),  # was 0.00143933
+        ("at 5s reboot", "at 5s reboot"),
+        ("at 250ms reboot", "at 0.25s reboot"),
+        ("registration-lost 1.5s", "registration-lost 1.5s"),
+    ],
+)
+def test_times_in_fault_scripts_read_back_as_themselves(line: str, text: str) -> None:
+    parsed = parse_line(line)
+    assert parsed is not None
+    trigger, fault = parsed
+    assert (f"{trigger} {fault}" if trigger is not None else str(fault)) == text
+    assert parse_line(text) == parsed
