@@ -13,7 +13,9 @@ from bg96.module.faults import (
     FaultError,
     FaultScript,
     FaultScriptError,
+    OnCommand,
     OpenLeak,
+    Reboot,
     parse_line,
 )
 
@@ -121,3 +123,16 @@ def test_times_in_fault_scripts_read_back_as_themselves(line: str, text: str) ->
     trigger, fault = parsed
     assert (f"{trigger} {fault}" if trigger is not None else str(fault)) == text
     assert parse_line(text) == parsed
+
+
+def test_a_trigger_on_an_s_register_reads_back_as_itself() -> None:
+    # "on next ATS3? reboot" printed as "on next ATS3 reboot", which did not parse
+    parsed = parse_line("on next ATS3=5 reboot")
+    assert parsed == (OnCommand("ATS3?"), Reboot())
+    assert str(parsed[0]) == "on next ATS3"
+    assert parse_line("on next ATS3 reboot") == parsed
+    module = Module()
+    module.engine.inject_fault(Reboot(), OnCommand("ATS3"))
+    assert module.cmd("ATS5?") == b"ATS5?\r\r\n008\r\n\r\nOK\r\n"
+    assert module.cmd("ATS3=13") == b"ATS3=13\r"  # echoed, then restarted: no answer
+    assert module.advance(1.0).startswith(b"\r\nRDY\r\n")

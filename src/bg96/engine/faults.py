@@ -371,8 +371,11 @@ def command_name(text: str) -> str:
     ``+QSSLSEND``, ``ATE0`` gives ``E``, a bare ``AT`` gives ``""``."""
     body = text.strip()
     _check(body[:2].upper() == "AT", f"not an AT command: {text!r}")
+    rest = body[2:]
+    if rest[:1] in ("S", "s") and rest[1:].isascii() and rest[1:].isdigit():
+        rest += "?"  # ATS3 names the register as OnCommand prints it: any form of it
     try:
-        commands = split_commands(body[2:])
+        commands = split_commands(rest)
     except LineError as exc:
         raise FaultError(f"not an AT command: {text!r} ({exc})") from None
     _check(len(commands) <= 1, f"one command, not a command line: {text!r}")
