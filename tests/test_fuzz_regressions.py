@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from bg96.engine import ModuleConfig
+from bg96.engine import ModuleConfig, checksum
+from bg96.engine.timers import COMPACT_MIN
 from bg96.host.parser import MAX_BLOCK, DteParser, Response, Urc
 from bg96.module.faults import (
     FaultError,
@@ -136,3 +137,17 @@ def test_a_trigger_on_an_s_register_reads_back_as_itself() -> None:
     assert module.cmd("ATS5?") == b"ATS5?\r\r\n008\r\n\r\nOK\r\n"
     assert module.cmd("ATS3=13") == b"ATS3=13\r"  # echoed, then restarted: no answer
     assert module.advance(1.0).startswith(b"\r\nRDY\r\n")
+
+
+def test_an_upload_byte_by_byte_does_not_pile_up_cancelled_timers() -> None:
+    # each byte re-armed QFUPL's idle timeout and the cancelled timers stayed in the heap
+    # until their time: a 4096-byte upload written a byte at a time left 4096 of them
+    module = Module()
+    assert module.cmd(b"ATE0") == b"ATE0\r\r\nOK\r\n"
+    assert module.cmd(b'AT+QFUPL="big.bin",4096,60') == b"\r\nCONNECT\r\n"
+    data = bytes(range(256)) * 16
+    for i in range(len(data)):
+        module.engine.receive_data(data[i : i + 1])
+        assert len(module.engine._timers._heap) <= 2 * COMPACT_MIN
+    assert module.out() == b"\r\n+QFUPL: 4096,%x\r\n\r\nOK\r\n" % checksum(data)
+    assert module.store.read("big.bin") == data
