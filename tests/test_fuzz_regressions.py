@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from bg96 import VirtualModule
 from bg96.engine import ModuleConfig, checksum
 from bg96.engine.timers import COMPACT_MIN
 from bg96.host.parser import MAX_BLOCK, DteParser, Response, Urc
+from bg96.module.control import ControlServer, _Then
 from bg96.module.faults import (
     FaultError,
     FaultScript,
@@ -151,3 +153,12 @@ def test_an_upload_byte_by_byte_does_not_pile_up_cancelled_timers() -> None:
         assert len(module.engine._timers._heap) <= 2 * COMPACT_MIN
     assert module.out() == b"\r\n+QFUPL: 4096,%x\r\n\r\nOK\r\n" % checksum(data)
     assert module.store.read("big.bin") == data
+
+
+def test_a_control_token_with_a_lone_surrogate_is_a_bad_token() -> None:
+    # str.encode() raised UnicodeEncodeError in ControlServer._request: the catch-all
+    # answered "request failed: UnicodeEncodeError(...)" instead of the token's error
+    server = ControlServer(VirtualModule(system_resolver=False), token="s3cret")
+    line = b'{"op": "status", "token": "\\ud800"}'
+    assert server._request(line) == ({"ok": False, "error": "bad or missing token"}, _Then.CLOSE)
+    assert server.handle(line) == ({"ok": False, "error": "bad or missing token"}, False)
