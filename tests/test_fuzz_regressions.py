@@ -5,10 +5,14 @@ Transcript style: these bytes or lines in, these events or answers out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bg96 import VirtualModule
-from bg96.engine import ModuleConfig, checksum
+from bg96.engine import Connect, Connected, ModuleConfig, Received, TcpConnected, checksum
+from bg96.engine.faults import At, UrcInterleave
+from bg96.engine.state import Mode
 from bg96.engine.timers import COMPACT_MIN
 from bg96.host.parser import MAX_BLOCK, DteParser, Response, Urc
 from bg96.module.control import ControlServer, _Then
@@ -22,6 +26,7 @@ from bg96.module.faults import (
     parse_line,
 )
 
+from .fuzz_support import FAULT_LOG_LIMIT, KNOWN_UNBOUNDED, bound_sizes
 from .helpers import Module
 
 
@@ -162,3 +167,91 @@ def test_a_control_token_with_a_lone_surrogate_is_a_bad_token() -> None:
     line = b'{"op": "status", "token": "\\ud800"}'
     assert server._request(line) == ({"ok": False, "error": "bad or missing token"}, _Then.CLOSE)
     assert server.handle(line) == ({"ok": False, "error": "bad or missing token"}, False)
+
+
+# ---- bounds that do not hold yet (fuzz_support.KNOWN_UNBOUNDED) ----------------------------------
+# One input that grows each; strict xfails, so each passes (and fails the suite) the day its
+# finite buffer lands: then take it out of KNOWN_UNBOUNDED and drop its xfail here.
+
+
+def _open(m: Module, client_id: int, mode: int) -> int:
+    if not m.engine.pdp[1].active:
+        m.activate()
+    m.cmd(f'AT+QSSLOPEN=1,1,{client_id},"10.0.0.5",443,{mode}')
+    (connect,) = (i for i in m.intents() if isinstance(i, Connect))
+    m.event(TcpConnected(client_id, connect.conn_seq, 65344, "10.0.0.5"))
+    m.event(Connected(client_id, connect.conn_seq))
+    return connect.conn_seq
+
+
+def grow_output(m: Module) -> None:
+    """A host that writes command lines and never reads: echo and answers pile up."""
+    for _ in range(20_000):
+        m.engine.receive_data(b"AT\r")
+
+
+def grow_host_input(m: Module) -> None:
+    """A host that writes while a command executes (AT+QSSLCLOSE waiting for the close)."""
+    _open(m, 0, 0)
+    m.cmd("AT+QSSLCLOSE=0,60")
+    assert m.engine.mode is Mode.EXECUTING
+    for _ in range(100):
+        m.engine.receive_data(b"x" * 1000)
+
+
+def grow_urc_queue(m: Module) -> None:
+    """Push-mode data while a command executes: each arrival is a URC with its data."""
+    seq = _open(m, 1, 1)
+    _open(m, 0, 0)
+    m.cmd("AT+QSSLCLOSE=0,60")
+    for _ in range(100):
+        m.engine.network_event(Received(1, seq, b"d" * 1000))
+
+
+def grow_socket_send_buffer(m: Module) -> None:
+    """Transparent mode keeps packing host data into Send intents however much the
+    connection has not sent (a stalled server): QSSLSEND would answer SEND FAIL."""
+    _open(m, 2, 2)
+    for _ in range(100):
+        m.engine.receive_data(b"t" * 1460)
+    m.intents()
+
+
+def grow_fault_log(m: Module) -> None:
+    """Every fault that acts is logged, for the life of the engine."""
+    for i in range(FAULT_LOG_LIMIT + 1):
+        m.engine.inject_fault(UrcInterleave(i % 2 == 0))
+
+
+def grow_armed_faults(m: Module) -> None:
+    """Armed faults wait until they fire, however many are armed."""
+    for _ in range(FAULT_LOG_LIMIT + 1):
+        m.engine.inject_fault(Reboot(), At(3600.0))
+
+
+GROWTH: dict[str, Callable[[Module], None]] = {
+    "output": grow_output,
+    "host input": grow_host_input,
+    "urc queue": grow_urc_queue,
+    "socket send buffer": grow_socket_send_buffer,
+    "fault log": grow_fault_log,
+    "armed faults": grow_armed_faults,
+}
+
+
+def test_every_known_unbounded_bound_has_its_growth_input() -> None:
+    assert set(GROWTH) == set(KNOWN_UNBOUNDED)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_UNBOUNDED[name]))
+        for name in KNOWN_UNBOUNDED
+    ],
+)
+def test_known_unbounded_bound_holds(name: str) -> None:
+    m = Module()
+    GROWTH[name](m)
+    size, limit = bound_sizes(m.engine)[name]
+    assert size <= limit, f"{name}: {size} > {limit}"
