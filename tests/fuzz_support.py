@@ -235,7 +235,7 @@ def mutation(rng: random.Random, text: bytes) -> bytes:
     if r == 2:
         return text.strip(b'"')  # unquoted
     if r == 3:
-        return b"9" * rng.choice((10, 20, 100, 1000, 1100))  # huge
+        return b"9" * rng.choice((10, 20, 100, 1000, 1100, 5000))  # huge (int() refuses 4300)
     if r == 4:
         return rng.choice((b"-1", b"+1", b"0x1F", b"1.5", b"1e3", b" 1", b"01", b"0" * 30 + b"1"))
     if r == 5:  # an odd byte somewhere

@@ -169,6 +169,29 @@ def test_a_control_token_with_a_lone_surrogate_is_a_bad_token() -> None:
     assert server.handle(line) == ({"ok": False, "error": "bad or missing token"}, False)
 
 
+@pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        (b"AT+QSSLRECV=1," + b"9" * 5000, b"\r\nERROR\r\n"),  # Param.num
+        (b"AT+QSSLSEND=1," + b"9" * 5000, b"\r\nERROR\r\n"),  # ... after the hint's int()
+        (b"AT+CMEE=" + b"9" * 5000, b"\r\nERROR\r\n"),
+        (b'AT+QFUPL="a",' + b"9" * 5000, b"\r\n+CME ERROR: 400\r\n"),
+        (b"ATE" + b"9" * 5000, b"\r\nERROR\r\n"),  # a basic command's number
+        (b"ATS3=" + b"9" * 5000, b"\r\nERROR\r\n"),  # an S register's value
+        (b"AT+CMEE=" + b"0" * 5000 + b"1", b"\r\nOK\r\n"),  # leading zeros are no digits
+    ],
+)
+def test_a_parameter_of_thousands_of_digits_is_an_error_not_a_crash(
+    line: bytes, answer: bytes
+) -> None:
+    # int() refuses over 4300 digits: with a line limit above that (ModuleConfig.max_line)
+    # receive_data raised ValueError
+    module = Module(ModuleConfig(max_line=8192))
+    assert module.cmd(b"ATE0") == b"ATE0\r\r\nOK\r\n"
+    assert module.cmd(line) == answer
+    assert module.cmd(b"AT") == b"\r\nOK\r\n"
+
+
 # ---- bounds that do not hold yet (fuzz_support.KNOWN_UNBOUNDED) ----------------------------------
 # One input that grows each; strict xfails, so each passes (and fails the suite) the day its
 # finite buffer lands: then take it out of KNOWN_UNBOUNDED and drop its xfail here.
