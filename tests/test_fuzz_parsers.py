@@ -179,7 +179,7 @@ def test_long_run_fault_scripts() -> None:
     seed, start = _seed(), time.monotonic()
     rng = random.Random(f"{seed}/faults")
     parsed = lines = 0
-    for lines in range(1, 500_001):  # noqa: B007  # the count is reported
+    for lines in range(1, 1_000_001):  # noqa: B007  # the count is reported
         line = fault_line(rng)
         try:
             parsed += check_fault_line(line)
@@ -203,7 +203,7 @@ def test_long_run_control() -> None:
     seed, start = _seed(), time.monotonic()
     rng = random.Random(f"{seed}/control")
     requests = 0
-    for round_ in range(2_000):
+    for round_ in range(10_000):
         module = EngineModule()
         server = ControlServer(module, token=rng.choice(("", "s3cret")))
         for _ in range(50):
