@@ -110,9 +110,12 @@ def split_commands(text: str) -> list[Command]:
             args = text[i + 2 : j]
             cmds.append(Command("&" + text[i + 1].upper(), Kind.WRITE if args else Kind.EXEC, args))
             i = j
-        elif c in "Ss" and i + 1 < n and text[i + 1].isdigit():
+        elif c in "Ss" and i + 1 < n and text[i + 1].isdigit() and text[i + 1].isascii():
             j = _digits(text, i + 1)
-            name = "S" + str(int(text[i + 1 : j]))
+            number = text[i + 1 : j].lstrip("0") or "0"
+            if len(number) > 3:  # S registers are 0-255 (and int() refuses 4300 digits)
+                raise LineError(f"no S register S{number[:8]}...")
+            name = "S" + number
             kind, args, i = _form(text, j, _digits)
             if kind is Kind.EXEC:
                 raise LineError("S register without ? or =")

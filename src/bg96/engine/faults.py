@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from .cmdline import LineError, split_commands
@@ -50,7 +51,12 @@ def _at_least_one(value: int, what: str) -> None:
 
 
 def _seconds(value: float) -> str:
-    return f"{value:g}s"
+    """``5s``, ``0.25s``, ``0.00001s``: every digit the value has and no exponent, so the
+    script syntax reads it back as the same number."""
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}s"
 
 
 # TLS alerts a server may end a handshake with (RFC 5246 7.2, RFC 6066, RFC 7507, RFC 8446).
@@ -365,8 +371,11 @@ def command_name(text: str) -> str:
     ``+QSSLSEND``, ``ATE0`` gives ``E``, a bare ``AT`` gives ``""``."""
     body = text.strip()
     _check(body[:2].upper() == "AT", f"not an AT command: {text!r}")
+    rest = body[2:]
+    if rest[:1] in ("S", "s") and rest[1:].isascii() and rest[1:].isdigit():
+        rest += "?"  # ATS3 names the register as OnCommand prints it: any form of it
     try:
-        commands = split_commands(body[2:])
+        commands = split_commands(rest)
     except LineError as exc:
         raise FaultError(f"not an AT command: {text!r} ({exc})") from None
     _check(len(commands) <= 1, f"one command, not a command line: {text!r}")

@@ -15,7 +15,7 @@ import difflib
 from typing import TYPE_CHECKING
 
 from .cmdline import Command
-from .params import ParamError
+from .params import ParamError, decimal
 from .state import AccessMode, Socket, SocketState, SslContext
 
 if TYPE_CHECKING:
@@ -298,7 +298,8 @@ def _over_limit(engine: Engine, cmd: Command, name: str, text: str) -> None:
         params = cmd.params
     except ParamError:
         return
-    if len(params) == 2 and params[1].text.isdigit() and int(params[1].text) > MAX_DATA:
+    length = decimal(params[1].text) if len(params) == 2 else None
+    if length is not None and length > MAX_DATA:
         say(engine, f"over {name}", f"{text} (manual): {cmd} answers ERROR")
 
 

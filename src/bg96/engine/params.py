@@ -23,6 +23,17 @@ class ParamError(ValueError):
     """A parameter is missing, of the wrong type or out of range."""
 
 
+MAX_DIGITS = 18  # no number of the manuals comes near; int() refuses over 4300 digits
+
+
+def decimal(text: str) -> int | None:
+    """``text`` as an ASCII decimal number, or None: not one, or too long to be a parameter."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_DIGITS else None
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     """One comma-separated parameter: its text without quotes, and whether it was quoted."""
@@ -37,9 +48,9 @@ class Param:
     def num(self, lo: int, hi: int) -> int:
         """A decimal number in ``lo..hi``; quoted numbers are not numbers."""
         t = self.text
-        if self.quoted or not t.isdigit() or not t.isascii():
-            raise ParamError(f"not a number: {t!r}")
-        value = int(t)
+        value = None if self.quoted else decimal(t)
+        if value is None:
+            raise ParamError(f"not a number in range {lo}-{hi}: {t[:24]!r}")
         if not lo <= value <= hi:
             raise ParamError(f"{value} out of range {lo}-{hi}")
         return value

@@ -26,18 +26,31 @@ class Timer:
         self.cancelled = True
 
 
+COMPACT_MIN = 64  # heap size below which cancelled timers are left to time out
+
+
 class Timers:
-    """A heap of timers run by ``run_due(now)``."""
+    """A heap of timers run by ``run_due(now)``.
+
+    A cancelled timer stays in the heap until its time; one re-armed for every host byte (a
+    QFUPL idle timeout, a transparent-mode packet timer) would pile up, so the heap is
+    compacted whenever it has doubled since the last time: at most twice the live timers.
+    """
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []
         self._seq = itertools.count()
+        self._compact_at = COMPACT_MIN
 
     def call_at(
         self, when: float, callback: Callable[[], None], *, persistent: bool = False
     ) -> Timer:
         timer = Timer(when, next(self._seq), callback, persistent=persistent)
         heapq.heappush(self._heap, timer)
+        if len(self._heap) >= self._compact_at:
+            self._heap = [t for t in self._heap if not t.cancelled]
+            heapq.heapify(self._heap)
+            self._compact_at = max(COMPACT_MIN, 2 * len(self._heap))
         return timer
 
     def next_deadline(self) -> float | None:

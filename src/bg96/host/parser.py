@@ -37,8 +37,12 @@ URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
 # they are the URC that reports the open, which may come while another command runs.
 URC_ONLY_UNLESS_TEST = (b"+QSSLOPEN:", b"+QIOPEN:")
 MAX_LINE = 8192  # no BG96 line is longer: a module sending garbage without LF cannot grow us
-_PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d+)\Z')
-_RECV = re.compile(rb"\+QSSLRECV: (\d+)\Z")
+# Binary blocks (+QSSLRECV and push URCs) are 1500 bytes at most on a BG96; a longer one
+# announced is garbage, and reading it as a block would swallow everything after it.
+MAX_BLOCK = 65536
+# a block length has at most 9 digits: more is garbage (and int() refuses over 4300 of them)
+_PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d{1,9})\Z')
+_RECV = re.compile(rb"\+QSSLRECV: (\d{1,9})\Z")
 
 
 class DataPhase(Enum):
@@ -243,7 +247,7 @@ class DteParser:
             pending.echoed = True
             return  # the echo
         push = _PUSH.match(line)
-        if push:
+        if push and int(push.group(2)) <= MAX_BLOCK:
             self._start_block(line, int(push.group(2)))
             return
         if pending is not None:
@@ -256,7 +260,7 @@ class DteParser:
             if line.startswith(pending.prefix):
                 recv = _RECV.match(line)
                 pending.lines.append(line)
-                if recv and int(recv.group(1)):
+                if recv and 0 < int(recv.group(1)) <= MAX_BLOCK:
                     self._start_block(None, int(recv.group(1)))
                 return
         if line.startswith(URC_PREFIXES) or line in URC_WORDS:

@@ -221,7 +221,8 @@ class ControlServer:
         if not isinstance(request, dict):
             # not this protocol (an HTTP request a web page sent, say): nothing more is read
             return {"ok": False, "error": "not a JSON object"}, _Then.CLOSE
-        given = str(request.get("token", "")).encode()
+        # a JSON string may hold a lone surrogate ("\ud800"): it is a wrong token, not a crash
+        given = str(request.get("token", "")).encode("utf-8", "surrogatepass")
         if self.token and not hmac.compare_digest(given, self.token.encode()):
             return {"ok": False, "error": "bad or missing token"}, _Then.CLOSE
         op = request.get("op")

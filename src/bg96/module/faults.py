@@ -127,10 +127,16 @@ def _duration(text: str) -> float:
     return value / 1000 if m.group(2) == "ms" else value
 
 
+MAX_DIGITS = 18  # more is a mistake, and int() refuses over 4300 digits with ValueError
+
+
 def _number(text: str, what: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise FaultError(f"expected {what} (a whole number), not {text!r}")
-    return int(text)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > MAX_DIGITS:
+        raise FaultError(f"{what}: {digits[:24]}... has more than {MAX_DIGITS} digits")
+    return int(digits)
 
 
 def _switch(text: str) -> bool:

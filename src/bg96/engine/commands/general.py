@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..cmdline import Command, Kind
 from ..codes import Result
 from ..outcome import ERROR, OK, Final, Outcome, Transparent, cme
-from ..params import Param, ParamError, arity
+from ..params import Param, ParamError, arity, decimal
 from ..registry import WRITE, WRITE_EXEC, Handler, command
 from ..state import S_DEFAULTS, Settings, SocketState
 from . import pdp
@@ -30,7 +30,7 @@ def _basic_value(cmd: Command, allowed: tuple[int, ...]) -> int | None:
         return 0
     if cmd.kind is not Kind.WRITE:
         return None
-    value = int(cmd.args)
+    value = decimal(cmd.args)
     return value if value in allowed else None
 
 
@@ -125,8 +125,9 @@ def _s_register(number: int) -> Handler:
         if cmd.kind is Kind.TEST:
             engine.info(f"S{number}: (0-255)" if number == 0 else f"S{number}: (0-127)")
             return OK
-        if cmd.kind is Kind.WRITE and cmd.args.isdigit() and int(cmd.args) <= 127:
-            registers[number] = int(cmd.args)
+        value = decimal(cmd.args)
+        if cmd.kind is Kind.WRITE and value is not None and value <= 127:
+            registers[number] = value
             return OK
         return ERROR
 
