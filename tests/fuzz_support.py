@@ -51,6 +51,7 @@ from bg96.engine import (
     SetReading,
     TcpConnected,
 )
+from bg96.engine.core import OUT_HIGH
 from bg96.engine.faults import (
     FAULT_TYPES,
     OPEN_LEAK_CYCLES,
@@ -77,6 +78,7 @@ from bg96.engine.faults import (
 )
 from bg96.engine.registry import COMMANDS
 from bg96.engine.state import Mode
+from bg96.engine.urcs import MAX_URCS
 from bg96.host.parser import MAX_BLOCK, MAX_LINE, DataPhase, DteParser, Response
 
 CTRL_Z = b"\x1a"
@@ -787,9 +789,11 @@ class RunnerModel:
 
 # ---- bounds --------------------------------------------------------------------------------
 
-HOST_INPUT_LIMIT = 64 * 1024  # host bytes the module holds unprocessed (a UART FIFO and more)
-OUTPUT_LIMIT = 64 * 1024  # bytes for the host not yet taken (a slow or absent reader)
-URC_QUEUE_LIMIT = 64 * 1024  # bytes of URCs waiting for a gap between responses
+READ = 64 * 1024  # what one transport read may hand the engine after its input filled
+HOST_INPUT_SLACK = READ  # host bytes beyond the UART input buffer: one read
+OUTPUT_LIMIT = OUT_HIGH + 2 * READ  # output held for the host: the UART side (OUT_HIGH) and
+# what one command line or data chunk adds past it (its echo, its answer)
+URC_QUEUE_LIMIT = MAX_URCS * 1024  # bytes of plain URCs (push data is not copied in)
 RECEIVE_SLACK = 256 * 1024  # one Received may cross the limit: a socket read (asyncio reads
 # up to 256 KiB at a time), decrypted, before SetReading(False) pauses the socket
 TIMER_LIMIT = 1024  # timers in the heap, cancelled ones included
@@ -802,12 +806,13 @@ def bound_sizes(engine: Engine) -> dict[str, tuple[int, int]]:
     """Every buffer the engine holds: name -> (size now, its limit)."""
     cfg = engine.config
     sizes: dict[str, tuple[int, int]] = {
-        "host input": (len(engine._inbuf), HOST_INPUT_LIMIT),
+        "host input": (len(engine._inbuf), cfg.uart_buffer + HOST_INPUT_SLACK),
         "command line": (len(engine._line), cfg.max_line),
         "last line": (len(engine._last_line), cfg.max_line),
         "queued commands": (len(engine._queue), cfg.max_line),
         "output": (len(engine._out), OUTPUT_LIMIT),
-        "urc queue": (sum(len(u) for u in engine._urcs), URC_QUEUE_LIMIT),
+        "urc queue": (sum(len(u) for u in engine._urcs if isinstance(u, bytes)), URC_QUEUE_LIMIT),
+        "urcs queued": (len(engine._urcs), MAX_URCS),
         "intents": (len(engine._intents), INTENT_LIMIT),
         "timers": (len(engine._timers._heap), TIMER_LIMIT),
         "sockets": (len(engine.sockets), 12),
@@ -824,11 +829,12 @@ def bound_sizes(engine: Engine) -> dict[str, tuple[int, int]]:
         recv = max(recv, len(sock.recv))
         unsent = max(unsent, sock.unsent)
     sizes["socket receive buffer"] = (recv, cfg.recv_buffer + RECEIVE_SLACK)
-    sizes["socket send buffer"] = (unsent, cfg.send_buffer)
+    # QSSLSEND stops at send_buffer; leaving transparent mode sends what the link held too
+    sizes["socket send buffer"] = (unsent, cfg.send_buffer + cfg.uart_buffer + READ)
     link = engine.transparent
     if link is not None:
-        sizes["transparent pending"] = (len(link.pending), engine.qicfg.transpktsize)
-        sizes["transparent held +"] = (link.held, 3)
+        sizes["transparent pending"] = (len(link.pending), cfg.uart_buffer + READ)
+        sizes["transparent held +"] = (link.escape.held, 3)
     phase = engine._phase
     if phase is not None:
         data = getattr(phase, "data", b"")
@@ -837,26 +843,9 @@ def bound_sizes(engine: Engine) -> dict[str, tuple[int, int]]:
     return sizes
 
 
-# Bounds that do not hold yet: the finite module buffers with back-pressure will switch them
-# on. Each names what grows it (see docs/testing.md, "Fuzzing").
-KNOWN_UNBOUNDED: dict[str, str] = {
-    "output": "everything for the host stays in Engine._out until data_to_send(): echo and "
-    "answers of a host that writes and never reads, URCs, transparent-mode server data, a "
-    "QFDWL file whole; nothing pushes back on the network or the host",
-    "host input": "host bytes wait in Engine._inbuf while a command executes (QSSLCLOSE "
-    "waiting for the close, QIACT's activation time, a transparent QSSLOPEN): every byte "
-    "the host writes is taken",
-    "urc queue": "URCs wait in Engine._urcs while the port is not between responses "
-    "(transparent mode, a data phase, a command executing); a push-mode connection queues "
-    "every arrival with its data",
-    "socket send buffer": "transparent mode packs host data into Send intents whatever "
-    "Socket.unsent is (QSSLSEND answers SEND FAIL above ModuleConfig.send_buffer): a "
-    "connection that does not drain (server-stall) takes all the host writes",
-    "fault log": "ModuleFaults.log keeps a record of every fault that acted, for the life "
-    "of the engine (grows with injected faults only, not with host or network input)",
-    "armed faults": "ModuleFaults keeps every armed fault until it fires (grows with "
-    "injected faults only)",
-}
+# Bounds that do not hold yet (none since the finite module buffers landed); each would name
+# what grows it (see docs/testing.md, "Fuzzing").
+KNOWN_UNBOUNDED: dict[str, str] = {}
 
 
 def check_bounded(engine: Engine) -> None:
@@ -979,6 +968,7 @@ class Harness:
         self.steps: list[Step] = []
         self.inputs = 0
         self.faults_refused = 0
+        self.blocked = 0  # host writes held back: the module's input buffer was full
         self.sequences = 0
         self.resync_attempts = 0  # the most attempts a resync took (armed faults cost some)
         self.peaks: dict[str, int] = {}  # bounds over their limit: the largest size seen
@@ -1012,7 +1002,14 @@ class Harness:
             if len(self.received) > OUTPUT_LIMIT:  # nobody asked: keep what a read may want
                 del self.received[:-OUTPUT_LIMIT]
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, *, force: bool = False) -> None:
+        """Host bytes, as the runner gives them: not while the module's input buffer is full
+        (the transport stops reading; the host's write waits), one read at a time when it
+        has room. ``force``: a few bytes a host gets through anyway (the resync's ``+++``,
+        ESC and ``AT``; a UART FIFO holds that much)."""
+        if not force and self.engine.input_room <= 0:
+            self.blocked += 1
+            return
         self._record(Step("data", data=data))
         self.engine.receive_data(data)
         self._after()
@@ -1264,15 +1261,16 @@ class Harness:
                 self.advance_to(deadline)
             elif mode is Mode.TRANSPARENT:
                 self.advance(GUARD + 0.1)
-                self.feed(b"+++")
+                self.feed(b"+++", force=True)
                 self.advance(GUARD + 0.1)
             elif mode is Mode.DATA:
-                self.feed(ESC)
+                self.feed(ESC, force=True)
                 self.advance(0.05)
                 if engine.mode is Mode.DATA:
                     length = getattr(engine._phase, "length", None)
                     if isinstance(length, int):
-                        self.feed(ESC * length)  # a fixed-length prompt takes them as data
+                        # a fixed-length prompt takes them as data
+                        self.feed(ESC * length, force=True)
                     else:
                         deadline = engine.next_deadline()  # an upload's idle timeout
                         if deadline is None:
@@ -1280,15 +1278,15 @@ class Harness:
                         self.advance_to(deadline)
             else:
                 s3 = bytes([self.s3()])
-                self.feed(ESC + s3)  # ends a partial line (ERROR) or is an empty line
+                self.feed(ESC + s3, force=True)  # ends a partial line (ERROR) or is an empty line
                 if engine.mode is not Mode.COMMAND:
                     continue
                 self.read()
-                self.feed(reset_line(engine) + s3)
+                self.feed(reset_line(engine) + s3, force=True)
                 if engine.mode is not Mode.COMMAND:
                     continue
                 self.read()
-                self.feed(b"AT\r")
+                self.feed(b"AT\r", force=True)
                 out = self.read()
                 if out == b"AT\r\r\nOK\r\n":
                     return attempt
@@ -1546,30 +1544,10 @@ def parser_sizes(parser: DteParser) -> dict[str, tuple[int, int]]:
 
 
 PARSER_RESPONSE_LIMIT = 1 << 20  # bytes of one response's lines (QFLST of a full UFS: ~100 KB)
-PARSER_KNOWN_UNBOUNDED: dict[str, str] = {
-    "output": "everything for the host stays in Engine._out until data_to_send(): echo and "
-    "answers of a host that writes and never reads, URCs, transparent-mode server data, a "
-    "QFDWL file whole; nothing pushes back on the network or the host",
-    "host input": "host bytes wait in Engine._inbuf while a command executes (QSSLCLOSE "
-    "waiting for the close, QIACT's activation time, a transparent QSSLOPEN): every byte "
-    "the host writes is taken",
-    "urc queue": "URCs wait in Engine._urcs while the port is not between responses "
-    "(transparent mode, a data phase, a command executing); a push-mode connection queues "
-    "every arrival with its data",
-    "socket send buffer": "transparent mode packs host data into Send intents whatever "
-    "Socket.unsent is (QSSLSEND answers SEND FAIL above ModuleConfig.send_buffer): a "
-    "connection that does not drain (server-stall) takes all the host writes",
-    "fault log": "ModuleFaults.log keeps a record of every fault that acted, for the life "
-    "of the engine (grows with injected faults only, not with host or network input)",
-    "armed faults": "ModuleFaults keeps every armed fault until it fires (grows with "
-    "injected faults only)",
-}
 
 
 def check_parser_bounded(parser: DteParser) -> None:
     for name, (size, limit) in parser_sizes(parser).items():
-        if name in PARSER_KNOWN_UNBOUNDED:
-            continue
         assert size <= limit, f"parser bound {name!r}: {size} > {limit}"
 
 

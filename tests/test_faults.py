@@ -83,7 +83,7 @@ def state_of(m: Module, client_id: int) -> int:
 def assert_unaffected(m: Module) -> None:
     assert m.out() == b""
     assert m.intents() == []
-    assert m.engine.faults.log == []
+    assert not m.engine.faults.log
 
 
 # ---- network-initiated PDP deactivation ------------------------------------------------------

@@ -102,6 +102,7 @@ class Engine:
         self._current: Command | None = None
         self._block_open = False
         self._phase: DataPhase | None = None
+        self._stream: tuple[memoryview, Callable[[], None]] | None = None  # a QFDWL file
         self._processing = False
         self._after_line: list[Callable[[], None]] = []
         self.dtr = True
@@ -177,13 +178,34 @@ class Engine:
         return bytes(self._inbuf)
 
     def data_to_send(self, limit: int | None = None) -> bytes:
-        """Bytes for the host: everything produced so far, or at most ``limit`` bytes (what
-        the port can take now; socket data waiting for the UART is moved up to that much).
+        """Bytes for the host: at most ``limit`` (what the port can take now; data waiting for
+        the UART is moved up to that much), or with no limit everything there is, the answers
+        of command lines held while the host was not reading included.
 
         A prompt (``>``, ``CONNECT``) after a line a CR LF host ended with a bare CR so far
         waits for that LF (up to ``LF_WAIT`` s): on a real module the LF, one byte time
         behind the CR, is always in before the prompt, so it is never taken for data.
         """
+        out = self._take(limit)
+        if limit is not None:
+            if out and self._may_resume():
+                self._process()  # commands held while the host was not reading go on
+            return out
+        parts = [out]
+        while self._may_resume():
+            held = len(self._inbuf)
+            self._process()
+            more = self._take(None)
+            parts.append(more)
+            if not more and len(self._inbuf) == held:
+                break
+        return b"".join(parts)
+
+    def _may_resume(self) -> bool:
+        return bool(self._inbuf) and not self._processing and len(self._out) < OUT_HIGH
+
+    def _take(self, limit: int | None) -> bytes:
+        """Up to ``limit`` bytes of output (all with None), filled from what waits first."""
         if self.mode is Mode.DATA and self._lf_may_follow_cr and self._host_crlf:
             if self._lf_timer is None or self._lf_timer.cancelled:
                 self._lf_timer = self.call_later(LF_WAIT, self._lf_wait_over)
@@ -198,8 +220,6 @@ class Engine:
         if out and self.mode is Mode.DATA:
             # the host may now have seen the prompt: a LF from here on is data
             self._lf_may_follow_cr = False
-        if out and self._inbuf and not self._processing and len(self._out) < OUT_HIGH:
-            self._process()  # commands held while the host was not reading go on
         return out
 
     @property
@@ -208,8 +228,20 @@ class Engine:
         return len(self._out)
 
     def _fill(self, target: float) -> None:
-        """Move data waiting for the UART (transparent data, push-mode URCs) into the output
-        until it holds ``target`` bytes."""
+        """Move data waiting for the UART (a file being downloaded, transparent data,
+        push-mode URCs) into the output until it holds ``target`` bytes."""
+        if self._stream is not None:
+            data, then = self._stream
+            room = target - len(self._out)
+            if room > 0:
+                n = len(data) if room >= len(data) else int(room)
+                self._out += data[:n]
+                data = data[n:]
+                self._stream = (data, then)
+                if not data:
+                    self._stream = None
+                    then()
+            return
         link = self.transparent
         if self.mode is Mode.TRANSPARENT and link is not None:
             sock = link.sock
@@ -292,6 +324,12 @@ class Engine:
             self._queue.clear()
             self._current = None
             self.mode = Mode.COMMAND
+        if self._stream is not None:
+            self._stream = None  # a download under way ends: nobody is there for it
+            self.note("host left during a download: the rest is not sent")
+            self._queue.clear()
+            self._current = None
+            self.mode = Mode.COMMAND
         self._line.clear()
         self._inbuf.clear()
         self._line_overflow = False
@@ -345,9 +383,16 @@ class Engine:
             self._out += data + b"\r\n"
 
     def raw(self, data: bytes) -> None:
-        """Bytes straight to the host (QFDWL file contents)."""
+        """Bytes straight to the host (QFUPL's acks)."""
         self._out += data
         self._block_open = False
+
+    def stream(self, data: bytes, then: Callable[[], None]) -> Pending:
+        """``data`` (a QFDWL file) goes to the host as the UART takes it, not all at once;
+        ``then`` finishes the command once the last byte is out."""
+        self._block_open = False
+        self._stream = (memoryview(data), then)
+        return self.wait()
 
     def prompt(self) -> None:
         """The ``>`` prompt of QSSLSEND: CR LF, ``>``, a space, no line end."""
@@ -481,6 +526,7 @@ class Engine:
         if self._phase is not None:
             self._phase = None  # its timers go with the others below
             self.note("restart: the data phase under way ends unanswered")
+        self._stream = None
         _commands.ssl.drop_all(self)
         self._timers.clear()
         self._urcs.clear()

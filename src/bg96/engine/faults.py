@@ -13,6 +13,7 @@ Their ``str()`` is the fault script syntax (``pdp-deactivate 1``, ``at 5s``).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from .core import Engine
     from .state import Socket
     from .timers import Timer
+
+
+MAX_LOG = 1000  # faults that acted (or found nothing) kept in the log
+MAX_ARMED = 1000  # faults armed and waiting at a time
 
 
 class FaultError(ValueError):
@@ -442,7 +447,7 @@ class ModuleFaults:
         self.searching = False  # registration lost: +CEREG stat 2 until it comes back
         self.interleave = False  # urc-interleave: URCs may land inside a response
         self._leak_left: int | None = None  # open-leak: open/close cycles before it bites
-        self.log: list[FaultRecord] = []
+        self.log: deque[FaultRecord] = deque(maxlen=MAX_LOG)  # the newest, oldest first
 
     # ---- arming ----------------------------------------------------------------------
 
@@ -479,14 +484,20 @@ class ModuleFaults:
             if trigger is None:
                 self._apply(fault, None, strict=False)
             else:
-                self._arm(fault, trigger)
+                self._arm(fault, trigger, strict=False)
 
     @property
     def pending(self) -> list[tuple[Trigger, Fault]]:
         """Armed faults that have not fired yet, in the order they were armed."""
         return [(a.trigger, a.fault) for a in self._armed]
 
-    def _arm(self, fault: Fault, trigger: Trigger) -> None:
+    def _arm(self, fault: Fault, trigger: Trigger, *, strict: bool = True) -> None:
+        if len(self._armed) >= MAX_ARMED:
+            problem = f"{trigger} {fault}: {MAX_ARMED} faults are armed already"
+            if strict:
+                raise FaultError(problem)
+            self._engine.note(f"fault not armed: {problem}")
+            return
         armed = _Armed(fault, trigger)
         self._armed.append(armed)
         engine = self._engine
@@ -660,7 +671,7 @@ class ModuleFaults:
                 if ctx.active:
                     self._pdp_lost(cid)
             if fault.recover_after is not None:
-                self._arm(RegistrationRecover(), At(fault.recover_after))
+                self._arm(RegistrationRecover(), At(fault.recover_after), strict=False)
         elif isinstance(fault, RegistrationRecover):
             before = general.registration_stat(engine)
             self.searching = False

@@ -223,6 +223,9 @@ def qfdwl(engine: Engine, cmd: Command) -> Outcome:
     if data is None:
         return cme(FileError.NOT_FOUND)
     engine.intermediate(Result.CONNECT)
-    engine.raw(data)
-    engine.info(f"+QFDWL: {len(data)},{format_checksum(checksum(data))}")
-    return OK
+
+    def done() -> None:
+        engine.info(f"+QFDWL: {len(data)},{format_checksum(checksum(data))}")
+        engine.finish(OK)
+
+    return engine.stream(data, done)
