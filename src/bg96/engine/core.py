@@ -223,6 +223,11 @@ class Engine:
         return out
 
     @property
+    def urc_drops(self) -> int:
+        """URCs dropped because the queue was full (a host that did not read for long)."""
+        return self._urcs.dropped
+
+    @property
     def output_waiting(self) -> int:
         """Bytes ready for the host now (socket data not yet moved to the UART aside)."""
         return len(self._out)

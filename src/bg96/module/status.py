@@ -44,6 +44,12 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             for i, ctx in sorted(engine.ssl_ctx.items())
         ],
         "files": _files(engine),
+        "uart": {
+            "input_waiting": engine.config.uart_buffer - engine.input_room,
+            "output_waiting": engine.output_waiting,
+            "overruns": engine.uart_overruns,
+            "urcs_dropped": engine.urc_drops,
+        },
     }
 
 
