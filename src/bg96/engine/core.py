@@ -265,9 +265,9 @@ class Engine:
 
     def _pushed(self, sock: Socket, n: int) -> None:
         """``n`` bytes of ``sock``'s buffer went to the host (push or transparent mode)."""
-        sock.total_read += n
+        _commands.sockets.consumed(sock, n)
         if not sock.reading:
-            _commands.ssl.update_reading(self, sock)
+            _commands.sockets.update_reading(self, sock)
 
     def _lf_wait_over(self) -> None:
         self._lf_may_follow_cr = False  # no LF came: the prompt goes out, bytes are data
@@ -283,9 +283,9 @@ class Engine:
         if isinstance(event, Resolved):
             _commands.pdp.on_resolved(self, event)
         elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
-            self.faults.receive(event, lambda part: _commands.ssl.on_event(self, part))
+            self.faults.receive(event, lambda part: _commands.sockets.on_event(self, part))
         else:
-            _commands.ssl.on_event(self, event)
+            _commands.sockets.on_event(self, event)
         self._after_activity()
 
     def inject_fault(self, fault: Fault, trigger: Trigger | None = None) -> None:
@@ -359,7 +359,7 @@ class Engine:
             sock = self.transparent.sock
             self.note(f"DTR dropped with AT&D2: connection {sock.client_id} closed")
             self.leave_transparent("NO CARRIER")
-            _commands.ssl.release(self, sock, abort=False)
+            _commands.sockets.release(self, sock, abort=False)
         self._after_activity()
 
     @property
@@ -419,10 +419,13 @@ class Engine:
         if dropped is not None:
             self.note(f"URC queue full: {dropped[:40]!r} dropped (the host is not reading)")
 
-    def push(self, sock: Socket, nbytes: int, header: Callable[[int], bytes]) -> None:
+    def push(
+        self, sock: Socket, nbytes: int, header: Callable[[int], bytes], *, mergeable: bool = True
+    ) -> None:
         """``nbytes`` just added to ``sock``'s buffer go to the host as push-mode URCs, in
-        order with the other URCs, once the UART has room."""
-        self._urcs.add_push(PushBlock(sock, nbytes, header))
+        order with the other URCs, once the UART has room (``mergeable``: later data may
+        join them; a datagram keeps its own)."""
+        self._urcs.add_push(PushBlock(sock, nbytes, header, mergeable=mergeable))
 
     def unpush(self, sock: Socket) -> None:
         """``sock`` left push mode: what was not pushed yet stays in its buffer."""
@@ -505,7 +508,7 @@ class Engine:
         if result == "OK" and sock.recv and sock.urc_armed:
             # what the host had not taken yet stays, in buffer mode
             sock.urc_armed = False
-            self.urc(_commands.ssl.recv_urc(sock))
+            self.urc(_commands.sockets.recv_urc(sock))
         self._flush_urcs()
 
     def module_time(self) -> float:
@@ -532,7 +535,7 @@ class Engine:
             self._phase = None  # its timers go with the others below
             self.note("restart: the data phase under way ends unanswered")
         self._stream = None
-        _commands.ssl.drop_all(self)
+        _commands.sockets.drop_all(self)
         self._timers.clear()
         self._urcs.clear()
         self._queue.clear()

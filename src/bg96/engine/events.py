@@ -52,11 +52,14 @@ class Connect:
 
 @dataclass(frozen=True)
 class Send:
-    """Application data to write on an established connection."""
+    """Application data to write on an established connection (a UDP service names the
+    datagram's destination)."""
 
     client_id: int
     conn_seq: int
     data: bytes
+    ip: str = ""
+    port: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,11 +142,13 @@ class ConnectFailed:
 
 @dataclass(frozen=True)
 class Received:
-    """Decrypted application data from the server."""
+    """Application data from the server (decrypted); for UDP one datagram and its sender."""
 
     client_id: int
     conn_seq: int
     data: bytes
+    sender_ip: str = ""
+    sender_port: int = 0
 
 
 @dataclass(frozen=True)

@@ -699,11 +699,11 @@ class ModuleFaults:
 
     def _pdp_lost(self, cid: int) -> None:
         """The network took context ``cid`` away: its sockets close, then the URC."""
-        from .commands import ssl
+        from .commands import sockets
 
         engine = self._engine
         ctx = engine.pdp[cid]
         ctx.active = False
         ctx.ip = ""
-        ssl.close_for_pdp(engine, cid, urc=True)
+        sockets.close_for_pdp(engine, cid, urc=True)
         engine.urc(f'+QIURC: "pdpdeact",{cid}')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
@@ -111,12 +112,65 @@ class QiConfig:
 
 
 class SocketState(IntEnum):
-    """QSSLSTATE's <socket_state>."""
+    """QSSLSTATE's and QISTATE's <socket_state>."""
 
     INITIAL = 0
     OPENING = 1
     CONNECTED = 2
+    LISTENING = 3
     CLOSING = 4
+
+
+@dataclass(frozen=True)
+class Family:
+    """The URCs of a manual's sockets: the SSL manual's or the TCP/IP manual's."""
+
+    open_urc: str  # +QSSLOPEN / +QIOPEN
+    urc: str  # +QSSLURC / +QIURC ("recv", "closed")
+    command: str  # the open command, for notes
+
+
+SSL_FAMILY = Family("+QSSLOPEN", "+QSSLURC", "QSSLOPEN")
+IP_FAMILY = Family("+QIOPEN", "+QIURC", "QIOPEN")
+
+
+class Service(Enum):
+    """What a client ID carries: QSSLSTATE's "SSLClient" or QISTATE's <service_type>."""
+
+    SSL = "SSLClient"
+    TCP = "TCP"
+    UDP = "UDP"
+    TCP_LISTENER = "TCP LISTENER"
+    TCP_INCOMING = "TCP INCOMING"
+    UDP_SERVICE = "UDP SERVICE"
+
+    @property
+    def family(self) -> Family:
+        return SSL_FAMILY if self is Service.SSL else IP_FAMILY
+
+    @property
+    def tls(self) -> bool:
+        return self is Service.SSL
+
+    @property
+    def datagram(self) -> bool:
+        """Reads and pushes keep datagram boundaries."""
+        return self in (Service.UDP, Service.UDP_SERVICE)
+
+    @property
+    def stream(self) -> bool:
+        """A TCP connection (closed gracefully with a FIN)."""
+        return self in (Service.SSL, Service.TCP, Service.TCP_INCOMING)
+
+    @property
+    def reports_sender(self) -> bool:
+        """Reads and pushes name each datagram's sender (UDP SERVICE)."""
+        return self is Service.UDP_SERVICE
+
+    @property
+    def switchable(self) -> bool:
+        """AT+QISWTMD and ATO may change its access mode (not a listener)."""
+        return self is not Service.TCP_LISTENER
 
 
 class AccessMode(IntEnum):
@@ -127,7 +181,7 @@ class AccessMode(IntEnum):
 
 @dataclass
 class Socket:
-    """One of the 12 client IDs, while it is used by an SSL connection."""
+    """One of the 12 client IDs, while a socket (SSL, TCP, UDP, listener) uses it."""
 
     client_id: int
     conn_seq: int
@@ -136,6 +190,8 @@ class Socket:
     host: str
     port: int
     access_mode: AccessMode
+    service: Service = Service.SSL
+    server_id: int = -1  # TCP INCOMING: the listener's client ID (QISTATE <serverID>)
     state: SocketState = SocketState.OPENING
     local_port: int = 0
     remote_ip: str = ""
@@ -144,6 +200,9 @@ class Socket:
     total_received: int = 0
     total_read: int = 0
     total_sent: int = 0  # bytes the host sent, handed to the network
+    total_acked: int = 0  # of those, bytes the network has taken (QISEND=<id>,0)
+    datagrams: deque[tuple[int, str, int]] = field(default_factory=deque)
+    """UDP: (bytes, sender ip, sender port) of each datagram still in ``recv``, in order."""
     unsent: int = 0  # bytes handed to the network and not yet reported Sent
     fail_sends: int = 0  # injected fault: this many next QSSLSENDs answer SEND FAIL
     reading: bool = True

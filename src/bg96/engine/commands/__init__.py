@@ -1,5 +1,6 @@
-"""Command handlers, one module per manual: general, PDP (TCP/IP), FILE, SSL."""
+"""Command handlers, one module per manual: general, PDP (TCP/IP), FILE, SSL, and the socket
+mechanics SSL and TCP/IP share."""
 
-from . import file, general, pdp, ssl
+from . import file, general, pdp, sockets, ssl
 
-__all__ = ["file", "general", "pdp", "ssl"]
+__all__ = ["file", "general", "pdp", "sockets", "ssl"]

@@ -107,7 +107,7 @@ def qiact(engine: Engine, cmd: Command) -> Outcome:
 
 @command("+QIDEACT", qi=True, test="+QIDEACT: (1-16)", forms=WRITE)
 def qideact(engine: Engine, cmd: Command) -> Outcome:
-    from . import ssl
+    from . import sockets
 
     params = cmd.params
     arity(params, 1, 1)
@@ -115,7 +115,7 @@ def qideact(engine: Engine, cmd: Command) -> Outcome:
     ctx = engine.pdp[cid]
     # also after the network took the context away ("pdpdeact"): the host's QIDEACT then
     # frees the client IDs its sockets still hold (TCP/IP manual: "reset all connections")
-    ssl.close_for_pdp(engine, cid, urc=False)
+    sockets.close_for_pdp(engine, cid, urc=False)
     if ctx.active:
         ctx.active = False
         ctx.ip = ""
@@ -125,13 +125,13 @@ def qideact(engine: Engine, cmd: Command) -> Outcome:
 
 def drop_all_contexts(engine: Engine) -> None:
     """The network is gone (CFUN 0/4, CGATT 0): every active context and its sockets."""
-    from . import ssl
+    from . import sockets
 
     for cid, ctx in engine.pdp.items():
         if ctx.active:
             ctx.active = False
             ctx.ip = ""
-            ssl.close_for_pdp(engine, cid, urc=True)
+            sockets.close_for_pdp(engine, cid, urc=True)
 
 
 def _ip(text: str) -> str:

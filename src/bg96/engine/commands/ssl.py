@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import hints
 from ..cmdline import Command, Kind
 from ..codes import QiError
-from ..events import (
-    Close,
-    Closed,
-    Connect,
-    Connected,
-    ConnectFailed,
-    PeerClosed,
-    Received,
-    Send,
-    Sent,
-    SetReading,
-    SocketEvent,
-    TcpConnected,
-    TlsParams,
-)
+from ..events import Connect, TlsParams
 from ..files import normalize_name
-from ..outcome import ERROR, OK, Final, Outcome, Transparent
+from ..outcome import ERROR, OK, Outcome
 from ..params import ParamError, arity
 from ..registry import WRITE, command
-from ..state import AccessMode, Socket, SocketState
+from ..state import AccessMode, Service, Socket, SocketState
+from . import sockets
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -37,11 +23,8 @@ SUITES = (
     0xC011, 0xC012, 0xC013, 0xC014, 0xC027, 0xC028, 0xC02F,
 )  # fmt: skip
 ALL_SUITES = 0xFFFF
-MAX_VARIABLE_SEND = 1460
 MAX_FIXED_SEND = 1500
 MAX_RECV = 1500
-CTRL_Z = 0x1A
-ESC = 0x1B
 
 # key -> (test-form range text, value kind)
 _CFG_KEYS: dict[str, str] = {
@@ -202,113 +185,11 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
     engine.emit(Connect(client_id, sock.conn_seq, host, port, tls))
     sock.timer = engine.call_later(
         engine.config.tcp_connect_timeout,
-        lambda: _open_failed(engine, sock, QiError.TIMEOUT, "TCP connect timed out", abort=True),
+        lambda: sockets.open_failed(
+            engine, sock, QiError.TIMEOUT, "TCP connect timed out", abort=True
+        ),
     )
     return engine.wait() if transparent else OK
-
-
-def _open_failed(engine: Engine, sock: Socket, code: int, reason: str, *, abort: bool) -> None:
-    if engine.sockets.get(sock.client_id) is not sock:
-        return
-    del engine.sockets[sock.client_id]
-    _cancel_timer(sock)
-    if abort:
-        engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
-    engine.note(f"QSSLOPEN {sock.client_id} failed ({code}): {reason}")
-    engine.last_error = code
-    if sock.access_mode is AccessMode.TRANSPARENT:
-        engine.finish(ERROR)
-    else:
-        engine.urc(f"+QSSLOPEN: {sock.client_id},{code}")
-
-
-def _cancel_timer(sock: Socket) -> None:
-    if sock.timer is not None:
-        sock.timer.cancel()
-        sock.timer = None
-
-
-def _connected_socket(engine: Engine, client_id: int) -> Socket | None:
-    sock = engine.sockets.get(client_id)
-    if sock is None or sock.state is not SocketState.CONNECTED:
-        return None
-    return sock
-
-
-@dataclass
-class _SendPhase:
-    """The data phase after QSSLSEND's ``>`` prompt."""
-
-    engine: Engine
-    sock: Socket
-    length: int | None  # None: variable length, ended by Ctrl-Z
-    data: bytearray
-    overflow: int = 0
-    fed: bool = False
-
-    def feed(self, data: bytes) -> int:
-        if not self.fed:
-            self.fed = True
-            if data[:1] == b"\n":
-                hints.data_starts_with_lf(self.engine, self.sock.client_id)
-        if self.length is not None:
-            take = min(len(data), self.length - len(self.data))
-            self.data += data[:take]
-            self.engine.echo_data(data[:take])
-            if len(self.data) == self.length:
-                self._send()
-            return take
-        stops = [i for i in (data.find(CTRL_Z), data.find(ESC)) if i >= 0]
-        end = min(stops) if stops else -1
-        chunk = data if end < 0 else data[:end]
-        room = MAX_VARIABLE_SEND - len(self.data)
-        self.data += chunk[:room]
-        self.overflow += max(0, len(chunk) - room)
-        self.engine.echo_data(chunk)
-        if end < 0:
-            return len(data)
-        engine = self.engine
-        if data[end] == ESC:
-            engine.note(f"QSSLSEND {self.sock.client_id}: ESC, {len(self.data)} bytes dropped")
-            engine.last_error = QiError.CANCEL_SEND  # 571: cancel send
-            engine.finish(OK)
-        elif self.overflow:
-            engine.note(
-                f"QSSLSEND {self.sock.client_id}: {len(self.data) + self.overflow} bytes, over "
-                f"the {MAX_VARIABLE_SEND}-byte limit: nothing sent"
-            )
-            engine.last_error = QiError.INVALID_PARAMETER
-            engine.finish(ERROR)
-        else:
-            self._send()
-        return end + 1
-
-    def _send(self) -> None:
-        engine, sock = self.engine, self.sock
-        if (
-            engine.sockets.get(sock.client_id) is not sock
-            or sock.state is not SocketState.CONNECTED
-        ):
-            engine.last_error = QiError.SOCKET_CLOSED
-            engine.finish(ERROR)
-            return
-        if sock.fail_sends:
-            sock.fail_sends -= 1
-            engine.note(f"QSSLSEND {sock.client_id}: send buffer full (fault send-buffer-full)")
-            engine.finish(Final("SEND FAIL"))
-            return
-        if sock.unsent + len(self.data) > engine.config.send_buffer:
-            engine.note(f"QSSLSEND {sock.client_id}: send buffer full ({sock.unsent} bytes)")
-            engine.finish(Final("SEND FAIL"))
-            return
-        if self.data:
-            sock.unsent += len(self.data)
-            sock.total_sent += len(self.data)
-            engine.emit(Send(sock.client_id, sock.conn_seq, bytes(self.data)))
-        engine.finish(Final("SEND OK"))
-
-    def abort(self) -> None:
-        self.engine.note(f"QSSLSEND {self.sock.client_id}: host left, {len(self.data)} bytes lost")
 
 
 @command("+QSSLSEND", qi=True, test="+QSSLSEND: (0-11)[,(1-1460)]", forms=WRITE)
@@ -318,14 +199,30 @@ def qsslsend(engine: Engine, cmd: Command) -> Outcome:
     client_id = params[0].num(0, 11)
     hints.send_length(engine, cmd)
     length = params[1].num(1, MAX_FIXED_SEND) if len(params) == 2 else None
-    sock = _connected_socket(engine, client_id)
-    if sock is None or sock.access_mode is AccessMode.TRANSPARENT:
+    sock = _ssl_socket(engine, client_id)
+    if (
+        sock is None
+        or sock.state is not SocketState.CONNECTED
+        or sock.access_mode is AccessMode.TRANSPARENT
+    ):
         engine.note(f"QSSLSEND {client_id}: no established connection")
         engine.last_error = QiError.SOCKET_CLOSED
         return ERROR
-    hints.data_before_prompt(engine, client_id, engine.input_waiting())
-    engine.prompt()
-    return engine.enter_data_phase(_SendPhase(engine, sock, length, bytearray()))
+    target = sock
+    return sockets.prompt(
+        engine,
+        sock,
+        length,
+        "QSSLSEND",
+        engine.settings.echo,
+        lambda data: sockets.send(engine, target, data, "QSSLSEND"),
+    )
+
+
+def _ssl_socket(engine: Engine, client_id: int) -> Socket | None:
+    """The SSL socket on ``client_id`` (a plain socket there is not one)."""
+    sock = engine.sockets.get(client_id)
+    return sock if sock is not None and sock.service is Service.SSL else None
 
 
 @command("+QSSLRECV", qi=True, test=f"+QSSLRECV: (0-11),(1-{MAX_RECV})", forms=WRITE)
@@ -335,7 +232,7 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
     client_id = params[0].num(0, 11)
     hints.recv_length(engine, cmd)
     length = params[1].num(0, MAX_RECV)
-    sock = engine.sockets.get(client_id)
+    sock = _ssl_socket(engine, client_id)
     if sock is None or sock.state is SocketState.OPENING:
         engine.note(f"QSSLRECV {client_id}: no connection")
         engine.last_error = QiError.SOCKET_CLOSED
@@ -349,30 +246,13 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
         unread = len(sock.recv)
         engine.info(f"+QSSLRECV: {sock.total_received},{sock.total_read},{unread}")
         return OK
-    data = bytes(sock.recv[:length])
-    del sock.recv[:length]
-    sock.total_read += len(data)
+    data = sockets.take(sock, length)
     hints.recv_polled(engine, sock, len(data))
     engine.info(f"+QSSLRECV: {len(data)}")
     if data:
         engine.info(data)
-    if not sock.recv:
-        sock.urc_armed = True
-    update_reading(engine, sock)
+    sockets.read_done(engine, sock)
     return OK
-
-
-def update_reading(engine: Engine, sock: Socket) -> None:
-    """Pause the connection while its receive buffer is full, resume below half (in every
-    access mode: push and transparent data wait there too while the host is not reading)."""
-    size = len(sock.recv)
-    limit = engine.config.recv_buffer
-    if sock.reading and size >= limit:
-        sock.reading = False
-        engine.emit(SetReading(sock.client_id, sock.conn_seq, False))
-    elif not sock.reading and size <= limit // 2 and sock.state is SocketState.CONNECTED:
-        sock.reading = True
-        engine.emit(SetReading(sock.client_id, sock.conn_seq, True))
 
 
 @command("+QSSLCLOSE", qi=True, test="+QSSLCLOSE: (0-11),(0-65535)", forms=WRITE)
@@ -387,36 +267,11 @@ def qsslclose(engine: Engine, cmd: Command) -> Outcome:
     if sock is None:
         hints.close_unopened(engine, client_id)
         return OK
-    engine.faults.cycle_closed()
-    graceful = timeout > 0 and sock.state is SocketState.CONNECTED
-    release(engine, sock, abort=not graceful)
-    if not graceful:
-        return OK
-    engine.closing[sock.conn_seq] = engine.call_later(
-        float(timeout), lambda: _close_done(engine, sock)
-    )
-    return engine.wait()
-
-
-def release(engine: Engine, sock: Socket, *, abort: bool) -> None:
-    """Free the client ID and close its connection."""
-    if engine.sockets.get(sock.client_id) is sock:
-        del engine.sockets[sock.client_id]
-    _cancel_timer(sock)
-    if engine.last_transparent == sock.client_id:
-        engine.last_transparent = None
-    engine.emit(Close(sock.client_id, sock.conn_seq, abort=abort))
-
-
-def _close_done(engine: Engine, sock: Socket) -> None:
-    """<close_timeout> passed: tear the connection down and answer."""
-    timer = engine.closing.pop(sock.conn_seq, None)
-    if timer is None:
-        return
-    timer.cancel()
-    engine.note(f"QSSLCLOSE {sock.client_id}: not closed in time, connection aborted")
-    engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
-    engine.finish(OK)
+    if sock.service is not Service.SSL:
+        engine.note(f"QSSLCLOSE {client_id}: a {sock.service.value} socket (AT+QICLOSE closes it)")
+        engine.last_error = QiError.NOT_ALLOWED
+        return ERROR
+    return sockets.close(engine, sock, timeout, "QSSLCLOSE")
 
 
 def state_line(engine: Engine, sock: Socket) -> str:
@@ -431,7 +286,10 @@ def state_line(engine: Engine, sock: Socket) -> str:
 def qsslstate(engine: Engine, cmd: Command) -> Outcome:
     if cmd.kind is Kind.READ:
         return ERROR
-    socks = sorted(engine.sockets.values(), key=lambda s: s.client_id)
+    socks = sorted(
+        (s for s in engine.sockets.values() if s.service is Service.SSL),
+        key=lambda s: s.client_id,
+    )
     if cmd.kind is Kind.WRITE:
         params = cmd.params
         arity(params, 1, 2)
@@ -450,150 +308,4 @@ def qsslstate(engine: Engine, cmd: Command) -> Outcome:
                 socks = [s for s in socks if s.client_id == client_id]
     for sock in socks:
         engine.info(state_line(engine, sock))
-    return OK
-
-
-# ---- events from the network ---------------------------------------------------------
-
-
-def recv_urc(sock: Socket) -> str:
-    """The buffer-mode URC: data is waiting for AT+QSSLRECV."""
-    return f'+QSSLURC: "recv",{sock.client_id}'
-
-
-def _push(engine: Engine, sock: Socket, nbytes: int) -> None:
-    """The last ``nbytes`` of ``sock``'s buffer go out as direct-push URCs."""
-    prefix = f'+QSSLURC: "recv",{sock.client_id},'.encode()
-    engine.push(sock, nbytes, lambda n: prefix + str(n).encode())
-
-
-def on_event(engine: Engine, event: SocketEvent) -> None:
-    """Apply a network event to the socket it belongs to (stale events are dropped)."""
-    if isinstance(event, Closed):
-        timer = engine.closing.pop(event.conn_seq, None)
-        if timer is not None:
-            timer.cancel()
-            engine.finish(OK)
-        return
-    sock = engine.sockets.get(event.client_id)
-    if sock is None or sock.conn_seq != event.conn_seq:
-        return
-    if isinstance(event, Received):
-        sock.total_received += len(event.data)
-        sock.recv += event.data  # the socket's receive buffer, whatever the access mode
-        if engine.transparent is not None and engine.transparent.sock is sock:
-            pass  # the engine moves it to the port as the host takes it
-        elif sock.access_mode is AccessMode.PUSH:
-            _push(engine, sock, len(event.data))
-        elif sock.urc_armed:
-            sock.urc_armed = False
-            engine.urc(recv_urc(sock))
-        update_reading(engine, sock)
-    elif isinstance(event, Sent):
-        sock.unsent = max(0, sock.unsent - event.nbytes)
-        if engine.transparent is not None and engine.transparent.sock is sock:
-            engine.transparent.pump()  # room in the send buffer: the host's data waiting goes
-    elif isinstance(event, TcpConnected):
-        sock.local_port = event.local_port
-        sock.remote_ip = event.remote_ip
-        _cancel_timer(sock)
-        tls_timeout = float(engine.ssl_ctx[sock.ssl_ctx].negotiatetime)
-        sock.timer = engine.call_later(
-            tls_timeout,
-            lambda: _open_failed(
-                engine,
-                sock,
-                QiError.TIMEOUT,
-                "TLS handshake not done within negotiatetime",
-                abort=True,
-            ),
-        )
-    elif isinstance(event, Connected):
-        _cancel_timer(sock)
-        sock.state = SocketState.CONNECTED
-        engine.note(f"QSSLOPEN {sock.client_id}: {event.version} {event.cipher}")
-        if sock.access_mode is AccessMode.TRANSPARENT:
-            engine.finish(Transparent(sock.client_id))
-        else:
-            engine.urc(f"+QSSLOPEN: {sock.client_id},0")
-    elif isinstance(event, ConnectFailed):
-        _open_failed(engine, sock, event.code, event.reason, abort=False)
-    elif isinstance(event, PeerClosed):
-        if sock.state is SocketState.OPENING:
-            _open_failed(
-                engine,
-                sock,
-                QiError.CONNECT,
-                event.reason or "closed during handshake",
-                abort=False,
-            )
-            return
-        if sock.state is SocketState.CONNECTED:
-            sock.state = SocketState.CLOSING
-            engine.note(f"connection {sock.client_id} closed by peer: {event.reason}")
-            if engine.transparent is not None and engine.transparent.sock is sock:
-                engine.carrier_lost(sock)
-            else:
-                engine.urc(f'+QSSLURC: "closed",{sock.client_id}')
-
-
-def close_for_pdp(engine: Engine, pdp_id: int | None, *, urc: bool) -> None:
-    """Close the sockets of a PDP context (all when ``pdp_id`` is None).
-
-    ``urc``: the network took the context away, so the host hears of each socket; else
-    the host asked (AT+QIDEACT) and the IDs are simply free again.
-    """
-    for sock in list(engine.sockets.values()):
-        if pdp_id is not None and sock.pdp_ctx != pdp_id:
-            continue
-        if not urc:
-            release(engine, sock, abort=True)
-        elif sock.state is SocketState.OPENING:
-            _open_failed(engine, sock, QiError.PDP_BROKEN, "PDP context lost", abort=True)
-        elif sock.state is SocketState.CONNECTED:
-            _cancel_timer(sock)
-            engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
-            sock.state = SocketState.CLOSING
-            if engine.transparent is not None and engine.transparent.sock is sock:
-                engine.carrier_lost(sock)
-            else:
-                engine.urc(f'+QSSLURC: "closed",{sock.client_id}')
-
-
-def drop_all(engine: Engine) -> None:
-    """A restart: every connection is gone without a word."""
-    for sock in engine.sockets.values():
-        _cancel_timer(sock)
-        engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
-    engine.sockets.clear()
-    engine.closing.clear()
-
-
-@command("+QISWTMD", qi=True, test="+QISWTMD: (0-11),(0-2)", forms=WRITE)
-def qiswtmd(engine: Engine, cmd: Command) -> Outcome:
-    """Switch a connection's access mode; data buffered so far follows it into the new mode."""
-    params = cmd.params
-    arity(params, 2, 2)
-    client_id = params[0].num(0, 11)
-    mode = AccessMode(params[1].num(0, 2))
-    sock = _connected_socket(engine, client_id)
-    if sock is None:
-        engine.note(f"QISWTMD {client_id}: no established connection")
-        engine.last_error = QiError.SOCKET_CLOSED
-        return ERROR
-    if mode is AccessMode.TRANSPARENT:
-        return Transparent(client_id)
-    if mode is sock.access_mode:
-        return OK
-    sock.access_mode = mode
-    if mode is AccessMode.PUSH:
-        engine.unpush(sock)
-        sock.urc_armed = True
-        if sock.recv:
-            _push(engine, sock, len(sock.recv))
-    else:
-        engine.unpush(sock)  # what was not pushed yet stays, for AT+QSSLRECV
-        if sock.recv and sock.urc_armed:
-            sock.urc_armed = False
-            engine.urc(recv_urc(sock))
     return OK
