@@ -24,8 +24,9 @@ import pytest
 import serial
 
 from bg96.engine import Engine, MemoryStore
+from bg96.module.connections import LocalPorts
 from bg96.module.resolve import Resolver
-from bg96.module.runner import LocalPorts, Runner
+from bg96.module.runner import Runner
 from bg96.module.trace import Trace
 from bg96.module.transports.pty import PtyTransport
 from bg96.module.transports.tcp import TcpTransport

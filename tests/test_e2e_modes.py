@@ -27,8 +27,9 @@ import serial
 from serial import rfc2217
 
 from bg96.engine import Engine, MemoryStore
+from bg96.module.connections import LocalPorts
 from bg96.module.resolve import Resolver
-from bg96.module.runner import LocalPorts, Runner
+from bg96.module.runner import Runner
 from bg96.module.trace import Trace
 from bg96.module.transports.rfc2217 import Rfc2217Transport
 from bg96.module.transports.tcp import TcpTransport
