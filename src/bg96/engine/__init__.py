@@ -2,17 +2,22 @@
 
 from .core import Engine
 from .events import (
+    Accept,
     Close,
     Closed,
     Connect,
     Connected,
     ConnectFailed,
+    Incoming,
     Intent,
+    Listen,
+    Listening,
     NetEvent,
     NetFault,
     Note,
     PeerClosed,
     Received,
+    Refuse,
     Resolve,
     Resolved,
     Send,
@@ -25,6 +30,7 @@ from .files import FileStore, MemoryStore, checksum
 from .state import ModuleConfig
 
 __all__ = [
+    "Accept",
     "Close",
     "Closed",
     "Connect",
@@ -32,7 +38,10 @@ __all__ = [
     "Connected",
     "Engine",
     "FileStore",
+    "Incoming",
     "Intent",
+    "Listen",
+    "Listening",
     "MemoryStore",
     "ModuleConfig",
     "NetEvent",
@@ -40,6 +49,7 @@ __all__ = [
     "Note",
     "PeerClosed",
     "Received",
+    "Refuse",
     "Resolve",
     "Resolved",
     "Send",

@@ -8,7 +8,7 @@ earlier connection on a reused client ID are recognised and dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from .faults import NetworkFault
@@ -39,15 +39,47 @@ class TlsParams:
 # ---- intents: engine -> runner -------------------------------------------------------
 
 
+Protocol = Literal["tcp", "udp"]
+
+
 @dataclass(frozen=True)
 class Connect:
-    """Resolve ``host``, open TCP to ``port`` and run a TLS client handshake."""
+    """Resolve ``host`` and open a connection to ``port``: TCP with a TLS client handshake
+    (``tls``), plain TCP (no ``tls``), or a UDP socket bound to that peer."""
 
     client_id: int
     conn_seq: int
     host: str
     port: int
-    tls: TlsParams
+    tls: TlsParams | None = None
+    protocol: Protocol = "tcp"
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Listen on the module's ``local_port``: a TCP listener or a UDP service. On the host
+    machine it takes a loopback port (the one ``--expose`` maps to it, else any)."""
+
+    client_id: int
+    conn_seq: int
+    protocol: Protocol
+    local_port: int
+
+
+@dataclass(frozen=True)
+class Accept:
+    """Take the incoming connection ``token`` on ``client_id`` (``conn_seq`` from now on)."""
+
+    token: int
+    client_id: int
+    conn_seq: int
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """Refuse the incoming connection ``token`` (no client ID is free)."""
+
+    token: int
 
 
 @dataclass(frozen=True)
@@ -104,7 +136,7 @@ class NetFault:
     conn_seq: int = 0
 
 
-Intent = Connect | Send | Close | SetReading | Resolve | Note | NetFault
+Intent = Connect | Listen | Accept | Refuse | Send | Close | SetReading | Resolve | Note | NetFault
 
 
 # ---- events: runner -> engine --------------------------------------------------------
@@ -118,6 +150,27 @@ class TcpConnected:
     conn_seq: int
     local_port: int
     remote_ip: str
+
+
+@dataclass(frozen=True)
+class Listening:
+    """A listener is up; hosts reach it at 127.0.0.1:``host_port`` on this machine."""
+
+    client_id: int
+    conn_seq: int
+    host_port: int
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A client connected to the listener on ``client_id`` (``token`` names it until the
+    engine answers ``Accept`` or ``Refuse``)."""
+
+    client_id: int
+    conn_seq: int
+    token: int
+    remote_ip: str
+    remote_port: int
 
 
 @dataclass(frozen=True)
@@ -187,21 +240,37 @@ class Resolved:
     reason: str = ""
 
 
-SocketEvent = TcpConnected | Connected | ConnectFailed | Received | Sent | PeerClosed | Closed
+SocketEvent = (
+    TcpConnected
+    | Listening
+    | Incoming
+    | Connected
+    | ConnectFailed
+    | Received
+    | Sent
+    | PeerClosed
+    | Closed
+)
 NetEvent = SocketEvent | Resolved
 
 __all__ = [
+    "Accept",
     "Close",
     "Closed",
     "Connect",
     "ConnectFailed",
     "Connected",
+    "Incoming",
     "Intent",
+    "Listen",
+    "Listening",
     "NetEvent",
     "NetFault",
     "Note",
     "PeerClosed",
+    "Protocol",
     "Received",
+    "Refuse",
     "Resolve",
     "Resolved",
     "Send",

@@ -14,12 +14,14 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ..engine import (
     Closed,
-    Connect,
     Connected,
     ConnectFailed,
+    Incoming,
+    Listening,
     NetEvent,
     PeerClosed,
     Received,
@@ -29,7 +31,7 @@ from ..engine import (
 from ..engine.codes import QiError
 from ..engine.faults import TlsAlert
 from ..network import Flow, Network, RadioLink
-from ..tls import TlsClientSession
+from ..tls import TlsClientSession, TlsStep
 
 SOCKET_BUFFER = 1 << 17
 """Bytes of kernel buffer each way on a connection's socket: a module's TCP window, so the
@@ -37,8 +39,35 @@ host machine holds no more for it than a module would."""
 EventSink = Callable[[NetEvent], None]
 
 
+class PlainSession:
+    """The session of a TCP connection without TLS: bytes pass as they are."""
+
+    immediate = True  # established as soon as TCP is
+    note = "plain TCP"
+    version = ""
+    cipher = ""
+
+    def start(self) -> bytes:
+        return b""
+
+    def receive(self, data: bytes) -> TlsStep:
+        if not data:
+            return TlsStep(peer_closed=True, close_reason="the server closed the connection (FIN)")
+        return TlsStep(app_data=data)
+
+    def send(self, data: bytes) -> bytes:
+        return data
+
+    def close(self) -> bytes:
+        return b""
+
+
+Session = TlsClientSession | PlainSession
+
+
 class StreamConnection(asyncio.Protocol):
-    """One TCP connection carrying a TLS client session for a client ID.
+    """One TCP connection for a client ID, carrying a TLS client session (SSL sockets) or the
+    plain one (TCP sockets, and connections a listener accepted).
 
     Injected network faults act here: ``hang`` (the handshake never starts: nothing is sent,
     nothing is read), ``alert`` (the server's first answer is that fatal alert),
@@ -52,8 +81,9 @@ class StreamConnection(asyncio.Protocol):
 
     def __init__(
         self,
-        intent: Connect,
-        session: TlsClientSession,
+        client_id: int,
+        conn_seq: int,
+        session: Session,
         sink: EventSink,
         *,
         hang: bool = False,
@@ -61,10 +91,12 @@ class StreamConnection(asyncio.Protocol):
         network: Network | None = None,
         radio: RadioLink | None = None,
         local_port: int = 0,
+        on_incoming: Callable[[StreamConnection], None] | None = None,
     ) -> None:
-        self.client_id = intent.client_id
+        self.client_id = client_id
         self.local_port = local_port  # the module's own, not the host's (see LocalPorts)
-        self.conn_seq = intent.conn_seq
+        self.conn_seq = conn_seq  # -1: an incoming connection not adopted yet
+        self.on_incoming = on_incoming
         self.session = session
         self.sink = sink
         self.transport: asyncio.Transport | None = None
@@ -85,10 +117,30 @@ class StreamConnection(asyncio.Protocol):
         self.up: Flow | None = None
         self.down: Flow | None = None
         self._up_batches: deque[tuple[int, int]] = deque()  # (TLS bytes up to here, plaintext)
+        self._network, self._radio = network, radio
+        if conn_seq >= 0:
+            self._take_link()
+
+    def _take_link(self) -> None:
+        """The connection's flows of the module's radio link (a shaped network)."""
+        network, radio = self._network, self._radio
         if network is not None and radio is not None:
-            seq = intent.conn_seq
+            seq = self.conn_seq
             self.up = radio.up.flow(seq, network.flow_rng(seq, "up"), self._write_shaped)
             self.down = radio.down.flow(seq, network.flow_rng(seq, "down"), self._arrived)
+
+    def adopt(self, client_id: int, conn_seq: int) -> None:
+        """An incoming connection is the module's now: data flows."""
+        self.client_id, self.conn_seq = client_id, conn_seq
+        self.established = True
+        self._take_link()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    @property
+    def remote(self) -> tuple[str, int]:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        return (str(peer[0]), int(peer[1])) if peer else ("", 0)
 
     # asyncio callbacks
 
@@ -102,10 +154,18 @@ class StreamConnection(asyncio.Protocol):
                 # a module's TCP window, not a server's: the host kernel holds no more for it
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        if self.on_incoming is not None:
+            transport.pause_reading()  # nothing is read until the module takes it
+            self.on_incoming(self)
+            return
         peer = transport.get_extra_info("peername") or ("", 0)
         self.sink(TcpConnected(self.client_id, self.conn_seq, self.local_port, str(peer[0])))
         if self.hang:
             transport.pause_reading()
+            return
+        if self.session.immediate:
+            self.established = True
+            self.sink(Connected(self.client_id, self.conn_seq))
             return
         self._write(self.session.start())
 
@@ -396,3 +456,178 @@ class LocalPorts:
         port = self._next
         self._next = port + 1 if port < self.HIGH else self.LOW
         return port
+
+
+class DatagramConnection(asyncio.DatagramProtocol):
+    """A UDP socket for a client ID: a client bound to one peer (``"UDP"``) or a service on a
+    local port that talks to anyone (``"UDP SERVICE"``).
+
+    UDP has no flow control: while the module's receive buffer is full (``set_reading``
+    False), datagrams that arrive are dropped, counted and noted, as a real stack drops them.
+    Every datagram sent is reported ``Sent`` at once (nothing acknowledges it).
+    """
+
+    def __init__(
+        self,
+        client_id: int,
+        conn_seq: int,
+        sink: EventSink,
+        note: Callable[[str], None],
+        *,
+        service: bool,
+        network: Network | None = None,
+        radio: RadioLink | None = None,
+        local_port: int = 0,
+    ) -> None:
+        self.client_id = client_id
+        self.conn_seq = conn_seq
+        self.sink = sink
+        self.note = note
+        self.service = service
+        self.local_port = local_port
+        self.transport: asyncio.DatagramTransport | None = None
+        self.reading = True
+        self.closing = False
+        self.finished = False
+        self.stalled = False
+        self.dropped = 0  # datagrams dropped while the receive buffer was full
+        self.lost = asyncio.get_running_loop().create_future()
+        self.up: Flow | None = None
+        self.down: Flow | None = None
+        if network is not None and radio is not None:
+            rng_up, rng_down = network.flow_rng(conn_seq, "up"), network.flow_rng(conn_seq, "down")
+            self.up = radio.up.datagram_flow(conn_seq, rng_up, self._carried)
+            self.down = radio.down.datagram_flow(conn_seq, rng_down, self._arrived)
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        if self.service:
+            host_port = transport.get_extra_info("sockname")[1]
+            self.sink(Listening(self.client_id, self.conn_seq, host_port))
+            return
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.sink(TcpConnected(self.client_id, self.conn_seq, self.local_port, str(peer[0])))
+        self.sink(Connected(self.client_id, self.conn_seq))
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        sender = (str(addr[0]), int(addr[1]))
+        if self.down is not None:
+            self.down.push(data, sender)
+        else:
+            self._arrived(data, sender)
+
+    def error_received(self, exc: Exception) -> None:
+        self.note(f"UDP {self.client_id}: {exc} (nothing reported: UDP does not say)")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        for flow in (self.up, self.down):
+            if flow is not None:
+                flow.close()
+        if self.closing:
+            self.sink(Closed(self.client_id, self.conn_seq))
+
+    # the runner's side
+
+    def _arrived(self, data: bytes, tag: object) -> None:
+        """A datagram from the network, when the link has carried it."""
+        if self.closing or self.stalled:
+            return
+        if not self.reading:
+            self.dropped += 1
+            self.note(
+                f"UDP {self.client_id}: a datagram of {len(data)} bytes dropped, the receive "
+                "buffer is full (UDP has no flow control)"
+            )
+            return
+        ip, port = tag if isinstance(tag, tuple) else ("", 0)
+        self.sink(Received(self.client_id, self.conn_seq, data, ip, port))
+
+    def send(self, data: bytes, ip: str = "", port: int = 0) -> None:
+        """One datagram: to the peer, or (a service) to ``ip``:``port``."""
+        if self.transport is None or self.closing or self.stalled:
+            return
+        if self.up is not None:
+            self.up.push(data, (ip, port))
+        else:
+            self._carried(data, (ip, port))
+
+    def _carried(self, data: bytes, tag: object) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        ip, port = tag if isinstance(tag, tuple) else ("", 0)
+        with contextlib.suppress(OSError):  # UDP: a send that fails says nothing
+            transport.sendto(data, (ip, port) if self.service else None)
+        self.sink(Sent(self.client_id, self.conn_seq, len(data)))
+
+    def set_reading(self, reading: bool) -> None:
+        self.reading = reading
+
+    def close(self, abort: bool = False) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def fault_stall(self) -> None:
+        """Nothing passes any more, either way."""
+        self.stalled = True
+
+
+class TcpListener:
+    """A TCP LISTENER: an asyncio server on a loopback port of this machine; each client it
+    accepts waits (unread) as an ``Incoming`` until the module adopts or refuses it."""
+
+    def __init__(
+        self,
+        client_id: int,
+        conn_seq: int,
+        sink: EventSink,
+        incoming: Callable[[StreamConnection], int],
+    ) -> None:
+        self.client_id = client_id
+        self.conn_seq = conn_seq
+        self.sink = sink
+        self._incoming = incoming  # registers a connection, returns its token
+        self.server: asyncio.Server | None = None
+        self.closing = False
+        self.finished = False
+        self.stalled = False
+        self.lost = asyncio.get_running_loop().create_future()
+
+    @property
+    def transport(self) -> asyncio.Server | None:
+        return self.server
+
+    async def start(self, host_port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._accepted, "127.0.0.1", host_port)
+        port = self.server.sockets[0].getsockname()[1]
+        self.sink(Listening(self.client_id, self.conn_seq, port))
+
+    def _accepted(self) -> StreamConnection:
+        return StreamConnection(-1, -1, PlainSession(), self.sink, on_incoming=self._arrived)
+
+    def _arrived(self, conn: StreamConnection) -> None:
+        if self.closing:
+            if conn.transport is not None:
+                conn.transport.abort()
+            return
+        token = self._incoming(conn)
+        ip, port = conn.remote
+        self.sink(Incoming(self.client_id, self.conn_seq, token, ip, port))
+
+    def close(self, abort: bool = False) -> None:
+        self.closing = True
+        if self.server is not None:
+            self.server.close()
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self.sink(Closed(self.client_id, self.conn_seq))
+
+    def set_reading(self, reading: bool) -> None:
+        pass

@@ -17,16 +17,19 @@ from types import TracebackType
 from typing import TypeVar
 
 from ..engine import (
+    Accept,
     Close,
     Closed,
     Connect,
     ConnectFailed,
     Engine,
     Intent,
+    Listen,
     NetEvent,
     NetFault,
     Note,
     Received,
+    Refuse,
     Resolve,
     Resolved,
     Send,
@@ -38,17 +41,26 @@ from ..engine.faults import (
     HandshakeTimeout,
     ServerFin,
     ServerReset,
+    ServerStall,
     TlsAlert,
 )
 from ..network import Network, RadioLink
 from ..tls import TlsClientSession, TlsConfigError, suite_name
-from .connections import LocalPorts, StreamConnection
+from .connections import (
+    DatagramConnection,
+    LocalPorts,
+    PlainSession,
+    Session,
+    StreamConnection,
+    TcpListener,
+)
 from .port import HostPort
 from .resolve import ResolveError, Resolver
 from .trace import Trace
 from .transports.base import Transport
 
 log = logging.getLogger("bg96")
+Carrier = StreamConnection | DatagramConnection | TcpListener
 T = TypeVar("T")
 
 
@@ -65,6 +77,7 @@ class Runner:
         pace: bool = False,
         keylog: Callable[[str], None] | None = None,
         network: Network | None = None,
+        expose: dict[int, int] | None = None,
     ) -> None:
         self.engine = engine
         self.network = network if network is not None and network.shaped else None
@@ -76,9 +89,12 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._conns: dict[int, StreamConnection] = {}  # conn_seq -> connection
+        self._conns: dict[int, Carrier] = {}  # conn_seq -> connection or listener
         self._opening: dict[int, asyncio.Task[None]] = {}  # conn_seq -> open task
-        self._closing: dict[int, StreamConnection] = {}  # closed gracefully, not yet gone
+        self._closing: dict[int, Carrier] = {}  # closed gracefully, not yet gone
+        self._incoming: dict[int, StreamConnection] = {}  # token -> accepted, not yet adopted
+        self._tokens = 0
+        self.expose = dict(expose or {})  # module port -> host port for listeners
         self._lookups: set[asyncio.Task[None]] = set()  # AT+QIDNSGIP lookups under way
         self._powered = False
         self._stopped = asyncio.Event()
@@ -298,9 +314,26 @@ class Runner:
             task.add_done_callback(self._opened)
         elif isinstance(intent, Send):
             conn = self._conns.get(intent.conn_seq)
-            if conn is not None:
+            if isinstance(conn, StreamConnection):
                 self.trace.tls_sent(intent.client_id, intent.data)
                 conn.send(intent.data)
+            elif isinstance(conn, DatagramConnection):
+                self.trace.tls_sent(intent.client_id, intent.data)
+                conn.send(intent.data, intent.ip, intent.port)
+        elif isinstance(intent, Listen):
+            assert self._loop is not None
+            task = self._loop.create_task(self._listen(intent))
+            self._opening[intent.conn_seq] = task
+            task.add_done_callback(self._opened)
+        elif isinstance(intent, Accept):
+            incoming = self._incoming.pop(intent.token, None)
+            if incoming is not None:
+                incoming.adopt(intent.client_id, intent.conn_seq)
+                self._conns[intent.conn_seq] = incoming
+        elif isinstance(intent, Refuse):
+            refused = self._incoming.pop(intent.token, None)
+            if refused is not None and refused.transport is not None:
+                refused.transport.abort()
         elif isinstance(intent, Close):
             self._close(intent)
         elif isinstance(intent, Resolve):
@@ -328,6 +361,13 @@ class Runner:
             conn = self._conns.get(intent.conn_seq)
             if conn is None or conn.finished or conn.closing:
                 self.trace.note(f"fault {fault}: nothing done, the connection is closed already")
+            elif isinstance(conn, DatagramConnection):
+                if isinstance(fault, ServerStall):
+                    conn.fault_stall()
+                else:
+                    self.trace.note(f"fault {fault}: nothing done, UDP has no connection to end")
+            elif not isinstance(conn, StreamConnection):
+                self.trace.note(f"fault {fault}: nothing done for a listener")
             elif isinstance(fault, ServerReset):
                 conn.fault_reset()
             elif isinstance(fault, ServerFin):
@@ -386,41 +426,44 @@ class Runner:
         self._event(Resolved(intent.request, (address,)))
 
     async def _open(self, intent: Connect) -> None:
-        """Resolve, connect TCP and start the TLS client; results come back as events."""
+        """Resolve, then connect: TCP with the TLS client or plain, or a UDP socket; the
+        results come back as events."""
         seq, cid = intent.conn_seq, intent.client_id
-        try:
-            session = TlsClientSession(
-                intent.tls, intent.host if intent.tls.sni else None, keylog=self.keylog
-            )
-        except TlsConfigError as exc:
-            self._event(ConnectFailed(cid, seq, exc.code, exc.reason))
-            return
-        suites = ", ".join(suite_name(c) for c in intent.tls.ciphersuites[:3])
-        more = (
-            "" if len(intent.tls.ciphersuites) <= 3 else f" (+{len(intent.tls.ciphersuites) - 3})"
-        )
-        self.trace.note(
-            f"QSSLOPEN {cid}: {intent.host}:{intent.port} sslversion {intent.tls.sslversion}, "
-            f"suites {suites}{more}, seclevel {intent.tls.seclevel}; {session.note}"
-        )
+        session: Session
+        if intent.tls is not None:
+            try:
+                session = TlsClientSession(
+                    intent.tls, intent.host if intent.tls.sni else None, keylog=self.keylog
+                )
+            except TlsConfigError as exc:
+                self._event(ConnectFailed(cid, seq, exc.code, exc.reason))
+                return
+            self.trace.note(_tls_note(intent, session.note))
+        else:
+            session = PlainSession()
+            self.trace.note(f"QIOPEN {cid}: {intent.protocol.upper()} {intent.host}:{intent.port}")
         try:
             address = await self._resolve(intent.host, f"dns/{seq}")
         except ResolveError as exc:
             self._event(ConnectFailed(cid, seq, QiError.DNS_PARSE, str(exc)))
             return
         assert self._loop is not None
+        if intent.protocol == "udp":
+            await self._open_udp(intent, address)
+            return
 
         def factory() -> StreamConnection:
             # faults for "the next open" are taken once TCP is up and a handshake would start
-            hang = self._hangs > 0
+            hang = self._hangs > 0 and intent.tls is not None
             alert = None
             if hang:
                 self._hangs -= 1
                 self.trace.note(f"QSSLOPEN {cid}: the handshake will never complete (fault)")
-            elif self._alerts:
+            elif self._alerts and intent.tls is not None:
                 alert = self._alerts.popleft()
             conn = StreamConnection(
-                intent,
+                cid,
+                seq,
                 session,
                 self._event,
                 hang=hang,
@@ -448,6 +491,75 @@ class Runner:
             if conn is not None:
                 conn.close(abort=True)
             raise
+
+    def _datagram(
+        self, cid: int, seq: int, *, service: bool, local_port: int
+    ) -> DatagramConnection:
+        conn = DatagramConnection(
+            cid,
+            seq,
+            self._event,
+            self.trace.note,
+            service=service,
+            network=self.network,
+            radio=self._radio,
+            local_port=local_port,
+        )
+        self._conns[seq] = conn
+        return conn
+
+    async def _open_udp(self, intent: Connect, address: str) -> None:
+        """A UDP client: a socket bound to the one peer it talks to."""
+        seq, cid = intent.conn_seq, intent.client_id
+        assert self._loop is not None
+        local_port = self._ports.take()
+        try:
+            await self._loop.create_datagram_endpoint(
+                lambda: self._datagram(cid, seq, service=False, local_port=local_port),
+                remote_addr=(address, intent.port),
+            )
+        except OSError as exc:
+            self._conns.pop(seq, None)
+            reason = f"UDP socket to {address}:{intent.port}: {exc}"
+            self._event(ConnectFailed(cid, seq, QiError.CREATE_SOCKET, reason))
+
+    async def _listen(self, intent: Listen) -> None:
+        """A TCP listener or UDP service on a loopback port of this machine (the one
+        ``expose`` maps the module's port to, else any free one)."""
+        seq, cid = intent.conn_seq, intent.client_id
+        assert self._loop is not None
+        host_port = self.expose.get(intent.local_port, 0)
+        try:
+            if intent.protocol == "udp":
+                await self._loop.create_datagram_endpoint(
+                    lambda: self._datagram(cid, seq, service=True, local_port=intent.local_port),
+                    local_addr=("127.0.0.1", host_port),
+                )
+                return
+            listener = TcpListener(cid, seq, self._event, self._register_incoming)
+            self._conns[seq] = listener
+            await listener.start(host_port)
+        except OSError as exc:
+            self._conns.pop(seq, None)
+            reason = f"cannot listen on 127.0.0.1:{host_port} for port {intent.local_port}: {exc}"
+            self._event(ConnectFailed(cid, seq, QiError.BIND, reason))
+
+    def _register_incoming(self, conn: StreamConnection) -> int:
+        self._tokens += 1
+        self._incoming[self._tokens] = conn
+        return self._tokens
+
+
+def _tls_note(intent: Connect, library: str) -> str:
+    """What the trace says of an SSL open: the server and the offer."""
+    tls = intent.tls
+    assert tls is not None
+    suites = ", ".join(suite_name(c) for c in tls.ciphersuites[:3])
+    more = "" if len(tls.ciphersuites) <= 3 else f" (+{len(tls.ciphersuites) - 3})"
+    return (
+        f"QSSLOPEN {intent.client_id}: {intent.host}:{intent.port} sslversion "
+        f"{tls.sslversion}, suites {suites}{more}, seclevel {tls.seclevel}; {library}"
+    )
 
 
 def _is_ip(host: str) -> bool:

@@ -16,6 +16,8 @@ The model, in order:
 * **Loss.** A lost segment arrives one retransmission timeout later (RFC 6298: at least 1 s).
 * **Order.** TCP delivers in order: a segment never arrives before the one of its flow ahead
   of it (a late one holds up those behind it, as a real retransmission does).
+* **Datagrams.** A UDP flow's datagrams each take a segment of their own (28 header bytes),
+  are never merged or split, and a lost one is gone: UDP does not retransmit.
 
 Jitter and loss draw from each flow's own ``random.Random``, which the caller seeds, so one
 connection's draws do not shift another's.
@@ -30,16 +32,30 @@ from collections.abc import Container, Hashable
 MSS = 1460  # bytes of payload in one segment (Ethernet-sized MTU, as LTE carries)
 HEADER = 40  # IPv4 + TCP header bytes each segment carries
 MIN_RTO = 1.0  # RFC 6298 2.4: the retransmission timeout is at least 1 s
+UDP_HEADER = 28  # IPv4 + UDP header bytes each datagram carries
+
+Tag = object  # what a datagram carries along (its address), opaque to the link
 
 
 class _Flow:
-    __slots__ = ("flight", "flight_size", "last_arrival", "rng", "waiting", "waiting_size")
+    __slots__ = (
+        "datagram",
+        "flight",
+        "flight_size",
+        "last_arrival",
+        "rng",
+        "waiting",
+        "waiting_size",
+    )
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, datagram: bool) -> None:
         self.rng = rng
-        self.waiting: deque[tuple[float, bytearray]] = deque()  # (arrived, bytes) not yet sent
+        self.datagram = datagram
+        # (arrived, bytes, tag) not yet sent
+        self.waiting: deque[tuple[float, bytearray, Tag]] = deque()
         self.waiting_size = 0
-        self.flight: deque[tuple[float, bytes]] = deque()  # (arrives at the far end, segment)
+        # (arrives at the far end, segment, tag)
+        self.flight: deque[tuple[float, bytes, Tag]] = deque()
         self.flight_size = 0
         self.last_arrival = 0.0
 
@@ -59,9 +75,10 @@ class Link:
         self.segments = 0
         self.lost = 0
 
-    def add(self, key: Hashable, rng: random.Random) -> None:
-        """A new flow (a connection), drawing jitter and loss from ``rng``."""
-        self._flows[key] = _Flow(rng)
+    def add(self, key: Hashable, rng: random.Random, *, datagram: bool = False) -> None:
+        """A new flow (a connection), drawing jitter and loss from ``rng``; ``datagram``:
+        UDP, whose pushes are datagrams."""
+        self._flows[key] = _Flow(rng, datagram)
         self._turn.append(key)
 
     def remove(self, key: Hashable) -> None:
@@ -81,11 +98,12 @@ class Link:
         flow = self._flows.get(key)
         return 0 if flow is None else flow.waiting_size + flow.flight_size
 
-    def push(self, key: Hashable, data: bytes, now: float) -> None:
-        if not data:
-            return
+    def push(self, key: Hashable, data: bytes, now: float, tag: Tag = None) -> None:
+        """Bytes of ``key`` (a datagram of a datagram flow, with its ``tag``)."""
         flow = self._flows[key]
-        flow.waiting.append((now, bytearray(data)))
+        if not data and not flow.datagram:
+            return
+        flow.waiting.append((now, bytearray(data), tag))
         flow.waiting_size += len(data)
         self.advance(now)
 
@@ -101,6 +119,20 @@ class Link:
             out += flight.popleft()[1]
         flow.flight_size -= len(out)
         return bytes(out)
+
+    def take_datagrams(self, key: Hashable, now: float) -> list[tuple[bytes, Tag]]:
+        """The datagrams of ``key`` that have reached the far end by ``now``, with tags."""
+        self.advance(now)
+        flow = self._flows.get(key)
+        if flow is None:
+            return []
+        out = []
+        flight = flow.flight
+        while flight and flight[0][0] <= now:
+            _, data, tag = flight.popleft()
+            flow.flight_size -= len(data)
+            out.append((data, tag))
+        return out
 
     def next_time(self, held: Container[Hashable] = ()) -> float | None:
         """When ``take`` next has something new: a segment of a flow not ``held`` arrives,
@@ -122,26 +154,35 @@ class Link:
         """Put segments on the link for every moment up to ``now`` it was free."""
         while (start := self._next_start()) is not None and start <= now:
             flow = self._next_flow(start)
-            segment = bytearray()
             waiting = flow.waiting
-            while waiting and waiting[0][0] <= start and len(segment) < MSS:
-                chunk = waiting[0][1]
-                room = MSS - len(segment)
-                segment += chunk[:room]
-                if len(chunk) > room:
-                    del chunk[:room]
-                else:
-                    waiting.popleft()
+            tag: Tag = None
+            if flow.datagram:
+                _, segment, tag = waiting.popleft()
+                header = UDP_HEADER
+            else:
+                header = HEADER
+                segment = bytearray()
+                while waiting and waiting[0][0] <= start and len(segment) < MSS:
+                    chunk = waiting[0][1]
+                    room = MSS - len(segment)
+                    segment += chunk[:room]
+                    if len(chunk) > room:
+                        del chunk[:room]
+                    else:
+                        waiting.popleft()
             flow.waiting_size -= len(segment)
             sent = start
             if self.rate is not None:
-                sent += (len(segment) + HEADER) * 8 / self.rate
+                sent += (len(segment) + header) * 8 / self.rate
             self._line_free = sent
-            arrival = max(sent + self._delay(flow.rng), flow.last_arrival)
-            flow.last_arrival = arrival
-            flow.flight.append((arrival, bytes(segment)))
-            flow.flight_size += len(segment)
+            delay = self._delay(flow.rng, reliable=not flow.datagram)
             self.segments += 1
+            if delay is None:
+                continue  # a lost datagram: gone
+            arrival = max(sent + delay, flow.last_arrival)
+            flow.last_arrival = arrival
+            flow.flight.append((arrival, bytes(segment), tag))
+            flow.flight_size += len(segment)
 
     def _next_flow(self, start: float) -> _Flow:
         """The next flow in turn with bytes waiting by ``start`` (then it goes last)."""
@@ -154,11 +195,15 @@ class Link:
                 return flow
         raise AssertionError("no flow has bytes waiting")  # _next_start said one has
 
-    def _delay(self, rng: random.Random) -> float:
+    def _delay(self, rng: random.Random, *, reliable: bool = True) -> float | None:
+        """How long a segment takes; a lost one takes a retransmission timeout more, or is
+        gone (None) when nothing retransmits it (a datagram)."""
         delay = self.latency
         if self.jitter:
             delay = max(0.0, delay + rng.uniform(-self.jitter, self.jitter))
         if self.loss and rng.random() < self.loss:
             self.lost += 1
+            if not reliable:
+                return None
             delay += self.rto
         return delay

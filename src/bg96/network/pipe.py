@@ -7,7 +7,7 @@ import asyncio
 import random
 from collections.abc import Callable, Hashable
 
-from .link import Link
+from .link import Link, Tag
 
 
 class LinkPipe:
@@ -24,7 +24,17 @@ class LinkPipe:
     def flow(self, key: Hashable, rng: random.Random, deliver: Callable[[bytes], None]) -> Flow:
         """A connection's share of this direction; ``deliver`` gets its bytes as they arrive."""
         self.link.add(key, rng)
-        flow = Flow(self, key, deliver)
+        flow = Flow(self, key, lambda data, _tag: deliver(data))
+        self._flows[key] = flow
+        return flow
+
+    def datagram_flow(
+        self, key: Hashable, rng: random.Random, deliver: Callable[[bytes, Tag], None]
+    ) -> Flow:
+        """A UDP socket's share: ``deliver`` gets each datagram that arrives, with the tag it
+        was pushed with (its address); a lost one never comes."""
+        self.link.add(key, rng, datagram=True)
+        flow = Flow(self, key, deliver, datagram=True)
         self._flows[key] = flow
         return flow
 
@@ -47,10 +57,17 @@ class LinkPipe:
         for flow in list(self._flows.values()):
             if flow.key in self._held or flow.closed:
                 continue
-            data = self.link.take(flow.key, now)
-            if data:
-                flow.delivered += len(data)
-                flow._deliver(data)
+            if flow.datagram:
+                for data, tag in self.link.take_datagrams(flow.key, now):
+                    flow.delivered += len(data)
+                    flow._deliver(data, tag)
+                    if flow.closed:
+                        break
+            else:
+                data = self.link.take(flow.key, now)
+                if data:
+                    flow.delivered += len(data)
+                    flow._deliver(data, None)
             if not flow.closed and flow._drained and not self.link.size(flow.key):
                 callbacks, flow._drained = flow._drained, []
                 for callback in callbacks:
@@ -81,10 +98,18 @@ class Flow:
     callback once everything pushed so far has been delivered (a FIN after the data).
     """
 
-    def __init__(self, pipe: LinkPipe, key: Hashable, deliver: Callable[[bytes], None]) -> None:
+    def __init__(
+        self,
+        pipe: LinkPipe,
+        key: Hashable,
+        deliver: Callable[[bytes, Tag], None],
+        *,
+        datagram: bool = False,
+    ) -> None:
         self._pipe = pipe
         self.key = key
         self._deliver = deliver
+        self.datagram = datagram
         self._drained: list[Callable[[], None]] = []
         self.paused = False
         self.closed = False
@@ -94,11 +119,12 @@ class Flow:
     def __len__(self) -> int:
         return self._pipe.link.size(self.key)
 
-    def push(self, data: bytes) -> None:
-        if self.closed or not data:
+    def push(self, data: bytes, tag: Tag = None) -> None:
+        """Bytes (a datagram, with its ``tag``, on a datagram flow) onto the link."""
+        if self.closed or (not data and not self.datagram):
             return
         self.pushed += len(data)
-        self._pipe.link.push(self.key, data, self._pipe._loop.time())
+        self._pipe.link.push(self.key, data, self._pipe._loop.time(), tag)
         self._pipe._run()
 
     def pause(self) -> None:

@@ -81,6 +81,7 @@ class TlsClientSession:
     """
 
     __slots__ = ("_impl", "note")
+    immediate = False  # established once the handshake is done, not when TCP is
 
     def __init__(
         self,
