@@ -12,7 +12,14 @@ from bg96.engine import (
     NetEvent,
     Note,
     TcpConnected,
+    TlsParams,
 )
+
+
+def tls_of(intent: Connect) -> TlsParams:
+    """The TLS settings of an SSL open (a plain one has none)."""
+    assert intent.tls is not None, "not an SSL open"
+    return intent.tls
 
 
 class Module:

@@ -33,7 +33,7 @@ from bg96.engine.commands.ssl import SUITES
 from bg96.engine.events import Intent
 from bg96.engine.state import Mode
 
-from .helpers import Module
+from .helpers import Module, tls_of
 from .test_file import AMAZON_ROOT_CA_1 as CA_PEM  # 1188 bytes; FIELD_NOTES checksum 2d13
 
 OK = b"\r\nOK\r\n"
@@ -193,7 +193,7 @@ def test_tinygsm_opens_on_context_1_with_its_defaults() -> None:
     h.expect('AT+QSSLCFG="ciphersuite",0,0X0035', OK)
     h.expect('AT+QSSLCFG="seclevel",0,1', OK)
     h.expect(f'AT+QSSLOPEN=1,1,0,"{HOST}",8883,0', OK)
-    tls = only_connect(m.intents()).tls
+    tls = tls_of(only_connect(m.intents()))
     assert tls.ssl_ctx_id == 1
     assert (tls.sslversion, tls.ciphersuites, tls.seclevel) == (4, SUITES, 0)
     assert (tls.cacert, tls.ignore_localtime, tls.negotiate_time) == (None, True, 300)
@@ -377,7 +377,7 @@ def test_envirodiy_configures_context_0_and_opens_on_it(debug: bool) -> None:
     m.store.write("ca.pem", CA_PEM)
     envirodiy_configure(h)  # AT+CSSLCFG is ERROR even with CMEE=2: an unknown command
     h.expect(f'AT+QSSLOPEN=1,0,0,"{HOST}",8883,0', OK)
-    tls = only_connect(m.intents()).tls
+    tls = tls_of(only_connect(m.intents()))
     assert tls.ssl_ctx_id == 0
     assert (tls.sslversion, tls.ciphersuites, tls.seclevel) == (4, SUITES, 1)  # 3 never set
     assert (tls.cacert, tls.cacert_name) == (CA_PEM, "ca.pem")
@@ -490,8 +490,9 @@ def test_mbed_tls_socket_connects_by_address_sends_and_reads() -> None:
     connect, urc = complete_open(m, 0)
     assert urc == b"\r\n+QSSLOPEN: 0,0\r\n"  # resp_start("+QSSLOPEN:"), read_int x 2
     assert (connect.host, connect.port) == ("192.0.2.10", 443)
-    assert (connect.tls.ssl_ctx_id, connect.tls.seclevel, connect.tls.cacert) == (0, 1, CA_PEM)
-    assert connect.tls.ciphersuites == SUITES
+    tls = tls_of(connect)
+    assert (tls.ssl_ctx_id, tls.seclevel, tls.cacert) == (0, 1, CA_PEM)
+    assert tls.ciphersuites == SUITES
     seq = connect.conn_seq
     # socket_sendto_impl: blocks of at most 1460, each waits for ">" then "SEND OK"
     payload = bytes(i % 251 for i in range(2000))
@@ -526,7 +527,7 @@ def test_mbed_retries_a_failed_open_once() -> None:
     h.expect('AT+QSSLOPEN=1,0,2,"192.0.2.10",443,0', OK)
     retry, urc = complete_open(m, 2)
     assert urc == b"\r\n+QSSLOPEN: 2,0\r\n"
-    assert retry.tls.seclevel == 0  # ...so Mbed's retry runs without server verification
+    assert tls_of(retry).seclevel == 0  # ...so Mbed's retry runs without server verification
 
 
 def test_mbed_hears_of_a_stalled_open_within_its_150_s() -> None:
@@ -589,7 +590,7 @@ def test_zephyr_configures_context_1_and_replaces_its_certificate() -> None:
     h.expect('AT+QFUPL="ca.pem",1188', b"\r\nCONNECT\r\n")
     assert m.send(CA_PEM) == UPLOADED
     h.expect(f'AT+QSSLOPEN=1,1,1,"{HOST}",8883,0', OK)
-    tls = only_connect(m.intents()).tls
+    tls = tls_of(only_connect(m.intents()))
     assert (tls.ssl_ctx_id, tls.sslversion, tls.seclevel, tls.negotiate_time) == (1, 4, 1, 300)
     assert (tls.cacert, tls.ignore_localtime, tls.ciphersuites) == (CA_PEM, True, SUITES)
 
@@ -716,7 +717,7 @@ def test_configuration_resent_on_every_connect() -> None:
         h.expect(f'AT+QSSLOPEN=1,2,{attempt},"{HOST}",443,0', OK)
         connect, urc = complete_open(m, attempt)
         assert urc == f"\r\n+QSSLOPEN: {attempt},0\r\n".encode()
-        assert (connect.tls.seclevel, connect.tls.negotiate_time) == (1, 60)
+        assert (tls_of(connect).seclevel, tls_of(connect).negotiate_time) == (1, 60)
     # re-configuring a context leaves the connections already made on it alone
     h.expect('AT+QSSLCFG="seclevel",2,0', OK)
     lines = h.at("AT+QSSLSTATE").removesuffix(OK).split(b"\r\n")[1:-1]

@@ -20,6 +20,7 @@ import pytest
 
 from bg96 import AsyncModem, AsyncSslConnection, VirtualModule
 from bg96.host import Modem, ModemTimeout
+from bg96.module.connections import StreamConnection
 from bg96.module.faults import FaultScript
 from bg96.module.trace import JsonlTrace
 from bg96.network import NetworkProfile, profile
@@ -318,6 +319,7 @@ def test_stopping_the_module_ends_shaped_connections_and_their_timers(pki: TestP
             await qsslsend(at, bytes([65 + i]) * 1460)
         assert module.runner is not None
         [conn] = module.runner._conns.values()
+        assert isinstance(conn, StreamConnection)
         await module.stop()
         assert conn.up is not None and conn.down is not None
         assert conn.up.closed and conn.down.closed  # no timer left to fire

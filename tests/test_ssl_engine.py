@@ -18,7 +18,7 @@ from bg96.engine import (
     TcpConnected,
 )
 
-from .helpers import Module
+from .helpers import Module, tls_of
 
 # ---- the manual's chapter 3 transcripts, byte for byte ----------------------------------
 
@@ -43,7 +43,7 @@ def test_manual_3_3_buffer_access_mode() -> None:
     )
     (connect,) = (i for i in m.intents() if isinstance(i, Connect))
     assert (connect.client_id, connect.host, connect.port) == (4, "220.180.239.201", 8010)
-    assert connect.tls.ssl_ctx_id == 1
+    assert tls_of(connect).ssl_ctx_id == 1
     seq = connect.conn_seq
     assert m.event(TcpConnected(4, seq, 65344, "220.180.239.201")) == b""
     assert m.cmd("AT+QSSLSTATE").endswith(b',1,1,4,0,"usbmodem",1\r\n\r\nOK\r\n')  # opening
@@ -177,7 +177,7 @@ def test_context_snapshot_reads_certificates_at_open_time() -> None:
     m.cmd('AT+QSSLCFG="seclevel",2,1')
     m.cmd('AT+QSSLCFG="ciphersuite",2,0XC02F')
     connect = m.open(client_id=0, ssl_ctx=2)
-    tls = connect.tls
+    tls = tls_of(connect)
     assert (tls.cacert, tls.seclevel, tls.ciphersuites, tls.sslversion) == (
         b"CA BYTES",
         1,
@@ -187,8 +187,8 @@ def test_context_snapshot_reads_certificates_at_open_time() -> None:
     # changing the context afterwards applies to new connections only
     m.cmd('AT+QSSLCFG="seclevel",2,0')
     second = m.open(client_id=1, ssl_ctx=2)
-    assert second.tls.seclevel == 0 and connect.tls.seclevel == 1
-    all_suites = m.open(client_id=2, ssl_ctx=3).tls.ciphersuites
+    assert tls_of(second).seclevel == 0 and tls_of(connect).seclevel == 1
+    all_suites = tls_of(m.open(client_id=2, ssl_ctx=3)).ciphersuites
     assert len(all_suites) == 13 and all_suites[:2] == (0x0035, 0x002F)
 
 
@@ -540,14 +540,14 @@ def test_later_firmware_keys_sni_and_checkhost() -> None:
     assert m.cmd('AT+QSSLCFG="sni",1,2') == b"\r\nERROR\r\n"
     assert m.cmd('AT+QSSLCFG="checkhost",1,1') == b"\r\nOK\r\n"
     connect = m.open(client_id=0, ssl_ctx=1, host="broker.example")
-    assert connect.tls.sni and connect.tls.checkhost == "broker.example"
+    assert tls_of(connect).sni and tls_of(connect).checkhost == "broker.example"
     # Mbed OS passes the host name itself
     assert m.cmd('AT+QSSLCFG="checkhost",2,"iot.example"') == b"\r\nOK\r\n"
     assert m.cmd('AT+QSSLCFG="checkhost",2') == (
         b'\r\n+QSSLCFG: "checkhost",2,"iot.example"\r\n\r\nOK\r\n'
     )
     other = m.open(client_id=1, ssl_ctx=2, host="10.0.0.1")
-    assert not other.tls.sni and other.tls.checkhost == "iot.example"
-    assert m.open(client_id=2, ssl_ctx=3).tls.checkhost == ""
+    assert not tls_of(other).sni and tls_of(other).checkhost == "iot.example"
+    assert tls_of(m.open(client_id=2, ssl_ctx=3)).checkhost == ""
     for key in ("closetimemode", "dtrmode", "renegotiation", "sslcertkey"):
         assert m.cmd(f'AT+QSSLCFG="{key}",1,1') == b"\r\nERROR\r\n", key

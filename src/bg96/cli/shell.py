@@ -92,8 +92,14 @@ SSL_COMMANDS = (
     "AT+QSSLCFG", "AT+QSSLOPEN", "AT+QSSLSEND", "AT+QSSLRECV", "AT+QSSLCLOSE",
     "AT+QSSLSTATE",
 )  # fmt: skip
+TCPIP_COMMANDS = (
+    "AT+QIOPEN", "AT+QICLOSE", "AT+QISTATE", "AT+QISEND", "AT+QISENDEX", "AT+QIRD",
+    "AT+QISDE",
+)  # fmt: skip
 COMMANDS: tuple[str, ...] = tuple(
-    sorted(set(GENERAL_COMMANDS + PDP_COMMANDS + FILE_COMMANDS + SSL_COMMANDS))
+    sorted(
+        set(GENERAL_COMMANDS + PDP_COMMANDS + FILE_COMMANDS + SSL_COMMANDS + TCPIP_COMMANDS)
+    )
 )
 
 # Keys of the "key"-style commands. QSSLCFG's "seclevel" is the real module's spelling

@@ -17,7 +17,7 @@ from . import commands as _commands  # also fills the command table
 from . import hints
 from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
-from .events import Intent, NetEvent, Note, Received, Resolved, Send
+from .events import Incoming, Intent, Listening, NetEvent, Note, Received, Resolved, Send
 from .faults import Fault, ModuleFaults, Trigger
 from .files import FileStore, MemoryStore
 from .outcome import ERROR, OK, Error, Final, Outcome, Pending, Transparent
@@ -282,6 +282,8 @@ class Engine:
         """Something happened on a connection."""
         if isinstance(event, Resolved):
             _commands.pdp.on_resolved(self, event)
+        elif isinstance(event, Listening | Incoming):
+            _commands.tcpip.incoming_event(self, event)
         elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
             self.faults.receive(event, lambda part: _commands.sockets.on_event(self, part))
         else:
@@ -419,13 +421,10 @@ class Engine:
         if dropped is not None:
             self.note(f"URC queue full: {dropped[:40]!r} dropped (the host is not reading)")
 
-    def push(
-        self, sock: Socket, nbytes: int, header: Callable[[int], bytes], *, mergeable: bool = True
-    ) -> None:
-        """``nbytes`` just added to ``sock``'s buffer go to the host as push-mode URCs, in
-        order with the other URCs, once the UART has room (``mergeable``: later data may
-        join them; a datagram keeps its own)."""
-        self._urcs.add_push(PushBlock(sock, nbytes, header, mergeable=mergeable))
+    def push(self, block: PushBlock) -> None:
+        """Bytes just added to a socket's buffer go to the host as push-mode URCs, in order
+        with the other URCs, once the UART has room."""
+        self._urcs.add_push(block)
 
     def unpush(self, sock: Socket) -> None:
         """``sock`` left push mode: what was not pushed yet stays in its buffer."""
@@ -565,6 +564,7 @@ class Engine:
         self.dns_requests: set[int] = set()  # AT+QIDNSGIP lookups under way
         self.qicfg = QiConfig()
         self.ifc = (0, 0)  # AT+IFC <dce_by_dte>,<dte_by_dce>: 0 none, 2 RTS/CTS (not in AT&W)
+        self.qisde = True  # AT+QISDE: QISEND data typed is echoed (with ATE1)
         self.transparent = None
         self.last_transparent = None
         self.clock_base = GPS_EPOCH

@@ -32,14 +32,15 @@ NOT_BG96: dict[str, str] = {
     "+QSSLRCV": "a typo in the SSL manual, chapter 3.3.3: the command is AT+QSSLRECV",
     "+CSSLCFG": "a SIMCom command; the BG96 uses AT+QSSLCFG",
 }
-# TCP/IP manual commands for plain sockets, which this module does not have: the SSL one
-PLAIN_SOCKET: dict[str, str] = {
+# each family's commands for the same job (the SSL manual's and the TCP/IP manual's)
+TWIN: dict[str, str] = {
     "+QIOPEN": "+QSSLOPEN",
     "+QISEND": "+QSSLSEND",
     "+QIRD": "+QSSLRECV",
     "+QICLOSE": "+QSSLCLOSE",
     "+QISTATE": "+QSSLSTATE",
 }
+TWIN.update({ssl: plain for plain, ssl in list(TWIN.items())})
 # QSSLCFG keys under the names the manual's own text gives their values (chapter 1.4, 2.1.1)
 MANUAL_NAMES: dict[str, str] = {
     "ignoreltime": "ignorelocaltime",
@@ -84,30 +85,26 @@ def say(engine: Engine, key: str, text: str, prefix: str = PREFIX) -> None:
 
 
 def unknown_command(engine: Engine, cmd: Command) -> None:
-    """A command this module does not know: a manual typo, another vendor's, a plain socket's."""
+    """A command this module does not know: a manual typo, another vendor's."""
     text = NOT_BG96.get(cmd.name)
     if text is not None:
         say(engine, f"cmd {cmd.name}", f"AT{cmd.name} is not a BG96 command ({text})")
-        return
-    ssl_name = PLAIN_SOCKET.get(cmd.name)
-    if ssl_name is None:
-        return
-    text = (
-        f"AT{cmd.name} is the TCP/IP manual's command for plain sockets, which this module "
-        f"does not have; SSL connections use AT{ssl_name}"
+
+
+def wrong_family(engine: Engine, cmd: Command, sock: Socket) -> None:
+    """A TCP/IP command on an SSL client ID, or an SSL command on a plain socket's."""
+    wrong_family_id(engine, cmd.name.lstrip("+"), sock)
+
+
+def wrong_family_id(engine: Engine, name: str, sock: Socket) -> None:
+    twin = TWIN.get("+" + name.lstrip("+"), "")
+    what = "an SSL connection" if sock.service.tls else f'a "{sock.service.value}" socket'
+    say(
+        engine,
+        f"family {name} {sock.client_id}",
+        f"AT+{name.lstrip('+')} on client ID {sock.client_id}, which is {what}: "
+        f"its commands are AT{twin or '+QSSL...'}",
     )
-    client_id = _first_number(cmd) if cmd.name not in ("+QIOPEN", "+QISTATE") else None
-    if client_id is not None and client_id in engine.sockets:
-        text += f" (client ID {client_id} is an SSL connection)"
-    say(engine, f"cmd {cmd.name}", text)
-
-
-def _first_number(cmd: Command) -> int | None:
-    try:
-        params = cmd.params
-        return params[0].num(0, 11) if params else None
-    except ParamError:
-        return None
 
 
 def skipped_before_at(engine: Engine, skipped: bytes) -> None:

@@ -192,6 +192,7 @@ class Socket:
     access_mode: AccessMode
     service: Service = Service.SSL
     server_id: int = -1  # TCP INCOMING: the listener's client ID (QISTATE <serverID>)
+    host_port: int = 0  # a listener or UDP service: its loopback port on the host machine
     state: SocketState = SocketState.OPENING
     local_port: int = 0
     remote_ip: str = ""

@@ -31,6 +31,8 @@ class PushBlock:
     header: Callable[[int], bytes]
     chunk: int = 1500
     mergeable: bool = True  # later data may join (TCP); a datagram stays alone (UDP)
+    separator: bytes = b"\r\n"  # between header and data (AT+QICFG="viewmode",1: a comma)
+    render: Callable[[bytes], bytes] | None = None  # the data as shown (hex with "dataformat")
 
 
 Item = bytes | PushBlock
@@ -123,7 +125,8 @@ class UrcQueue:
             if n > 0:
                 data = bytes(sock.recv[:n])
                 del sock.recv[:n]
-                head = item.header(n) + b"\r\n" + data
+                shown = data if item.render is None else item.render(data)
+                head = item.header(n) + item.separator + shown
                 out += (b"\r\n" + head + b"\r\n") if verbose else head + b"\r\n"
                 pushed(sock, n)
             item.nbytes -= n

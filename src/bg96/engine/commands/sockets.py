@@ -8,6 +8,7 @@ the family of URCs (``+QSSLURC``/``+QIURC``); the mechanics are here, once.
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from ..outcome import ERROR, OK, Final, Outcome, Transparent
 from ..params import arity
 from ..registry import WRITE, command
 from ..state import AccessMode, Socket, SocketState
+from ..urcs import PushBlock
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -98,15 +100,22 @@ def recv_urc(sock: Socket) -> str:
 
 def push(engine: Engine, sock: Socket, nbytes: int, sender: str = "") -> None:
     """The last ``nbytes`` of ``sock``'s buffer go out as direct-push URCs; ``sender``
-    (``,"<ip>",<port>``) marks a datagram of a UDP service, which keeps its own URC."""
+    (``,"<ip>",<port>``) marks a datagram of a UDP service, which keeps its own URC. Plain
+    sockets show the data as AT+QICFG's "dataformat" and "viewmode" say."""
     prefix = f'{sock.service.family.urc}: "recv",{sock.client_id},'.encode()
     suffix = sender.encode()
-    engine.push(
+    block = PushBlock(
         sock,
         nbytes,
         lambda n: prefix + str(n).encode() + suffix,
         mergeable=not sock.service.datagram,
     )
+    if not sock.service.tls:
+        if engine.qicfg.viewmode == 1:
+            block.separator = b","
+        if engine.qicfg.dataformat[1] == 1:
+            block.render = lambda data: binascii.hexlify(data).upper()
+    engine.push(block)
 
 
 def update_reading(engine: Engine, sock: Socket) -> None:

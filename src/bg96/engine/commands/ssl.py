@@ -199,7 +199,7 @@ def qsslsend(engine: Engine, cmd: Command) -> Outcome:
     client_id = params[0].num(0, 11)
     hints.send_length(engine, cmd)
     length = params[1].num(1, MAX_FIXED_SEND) if len(params) == 2 else None
-    sock = _ssl_socket(engine, client_id)
+    sock = _ssl_socket(engine, client_id, "QSSLSEND")
     if (
         sock is None
         or sock.state is not SocketState.CONNECTED
@@ -219,10 +219,13 @@ def qsslsend(engine: Engine, cmd: Command) -> Outcome:
     )
 
 
-def _ssl_socket(engine: Engine, client_id: int) -> Socket | None:
-    """The SSL socket on ``client_id`` (a plain socket there is not one)."""
+def _ssl_socket(engine: Engine, client_id: int, name: str) -> Socket | None:
+    """The SSL socket on ``client_id`` (a plain socket there is not one: a hint says so)."""
     sock = engine.sockets.get(client_id)
-    return sock if sock is not None and sock.service is Service.SSL else None
+    if sock is not None and sock.service is not Service.SSL:
+        hints.wrong_family_id(engine, name, sock)
+        return None
+    return sock
 
 
 @command("+QSSLRECV", qi=True, test=f"+QSSLRECV: (0-11),(1-{MAX_RECV})", forms=WRITE)
@@ -232,7 +235,7 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
     client_id = params[0].num(0, 11)
     hints.recv_length(engine, cmd)
     length = params[1].num(0, MAX_RECV)
-    sock = _ssl_socket(engine, client_id)
+    sock = _ssl_socket(engine, client_id, "QSSLRECV")
     if sock is None or sock.state is SocketState.OPENING:
         engine.note(f"QSSLRECV {client_id}: no connection")
         engine.last_error = QiError.SOCKET_CLOSED
@@ -268,7 +271,7 @@ def qsslclose(engine: Engine, cmd: Command) -> Outcome:
         hints.close_unopened(engine, client_id)
         return OK
     if sock.service is not Service.SSL:
-        engine.note(f"QSSLCLOSE {client_id}: a {sock.service.value} socket (AT+QICLOSE closes it)")
+        hints.wrong_family(engine, cmd, sock)
         engine.last_error = QiError.NOT_ALLOWED
         return ERROR
     return sockets.close(engine, sock, timeout, "QSSLCLOSE")
