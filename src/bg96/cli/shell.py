@@ -36,7 +36,7 @@ from typing import TextIO
 import platformdirs
 import serial
 
-from ..host.client import DEFAULT_RESPONSE, MAX_RESPONSE, command_name
+from ..host.answers import DEFAULT_RESPONSE, MAX_RESPONSE, command_name
 from ..host.parser import FINAL_PREFIXES, FINALS, URC_PREFIXES, URC_WORDS, response_prefix
 from ..module.trace import Trace, escape
 

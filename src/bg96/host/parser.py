@@ -166,6 +166,11 @@ class DteParser:
         return self._transparent
 
     @property
+    def unparsed(self) -> bytes:
+        """Bytes received that make no event yet (a partial line): what a timeout shows."""
+        return bytes(self._buf)
+
+    @property
     def busy(self) -> bool:
         """A command is under way."""
         return self._pending is not None
