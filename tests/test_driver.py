@@ -218,7 +218,11 @@ def test_upload_list_download_delete_with_checksums(modem: Modem, pki: TestPki) 
     assert progress == [(1024, len(odd)), (len(odd), len(odd))]
     assert modem.list_files() == {"ca.pem": len(pki.ca_pem), "blob.bin": len(odd)}
     assert modem.download("ca.pem") == pki.ca_pem
-    assert modem.download("UFS:blob.bin") == odd
+    progress.clear()
+    assert modem.download("UFS:blob.bin", lambda done, total: progress.append((done, total))) == odd
+    assert progress and progress[-1] == (len(odd), len(odd))
+    assert all(total == len(odd) for _, total in progress)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
 
     with pytest.raises(CommandError) as exists:
         modem.upload("ca.pem", b"x")
@@ -360,6 +364,19 @@ def test_transparent_mode_with_plus_plus_plus(online: Modem, echo: ThreadedTlsEc
     round_trip(conn, b"now in buffer mode")
     conn.resume_transparent()
     round_trip(conn, TRICKY + b"transparent again")
+
+
+def test_sync_leaves_transparent_mode(online: Modem, echo: ThreadedTlsEchoServer) -> None:
+    """After an exception in transparent mode: sync() sends +++ with its guard times, and the
+    connection goes on in buffer mode."""
+    conn = online.open_ssl(3, HOST, echo.port, ssl_ctx=1, access_mode=2)
+    round_trip(conn, b"transparent")
+    online.sync()
+    assert conn.access_mode == 0 and online.identify()[1] == "BG96"
+    state = conn.state()
+    assert state is not None and state["access_mode"] == 0
+    round_trip(conn, b"buffer mode now")
+    conn.close()
 
 
 def test_transparent_mode_with_dtr_over_rfc2217(pki: TestPki, driver: str) -> None:
