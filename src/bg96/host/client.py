@@ -200,17 +200,16 @@ class Modem:
         try:
             request = proc.send(None)
             while True:
-                kind = type(request)
                 try:
-                    if kind is Wait:
-                        self._read(cast(Wait, request).timeout)
-                    elif kind is Write:
-                        self.write(cast(Write, request).data)
-                    elif kind is Sleep:
-                        time.sleep(cast(Sleep, request).seconds)
-                    elif kind is SetDtr:
-                        self._port.dtr = cast(SetDtr, request).on
-                    elif kind is Reopen and (self._broken or not self._port.is_open):
+                    if type(request) is Wait:
+                        self._read(request.timeout)
+                    elif type(request) is Write:
+                        self.write(request.data)
+                    elif type(request) is Sleep:
+                        time.sleep(request.seconds)
+                    elif type(request) is SetDtr:
+                        self._port.dtr = request.on
+                    elif type(request) is Reopen and (self._broken or not self._port.is_open):
                         self._reopen()
                     # Claim and Release: one thread drives a Modem, the port is always its own
                 except ModemError as exc:

@@ -81,6 +81,8 @@ def _present(
     _state, *rest = signature.parameters.values()
     me = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
     returns = signature.return_annotation if same_result else inspect.Signature.empty
+    if isinstance(returns, str) and returns.startswith("Procedure[") and returns.endswith("]"):
+        returns = returns[len("Procedure[") : -1]  # what the method gives back
     method.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[me, *rest], return_annotation=returns
     )
