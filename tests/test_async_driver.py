@@ -73,6 +73,8 @@ def public(cls: type) -> dict[str, object]:
 
 
 def parameters(member: object) -> list[tuple[str, object, object]]:
+    if isinstance(member, classmethod):
+        member = member.__func__
     target = member.fget if isinstance(member, property) else member
     if not callable(target):
         return []
