@@ -179,7 +179,9 @@ class AsyncModem:
         self._setup(_PortTransport(port, self._on_data, self._on_close), min_timeout, baudrate)
 
     def _setup(self, transport: _Transport, min_timeout: float, baudrate: int) -> None:
-        self.core = ModemCore(min_timeout=min_timeout, clock=time.monotonic, baudrate=baudrate)
+        self.core = ModemCore(
+            min_timeout=min_timeout, clock=time.monotonic, baudrate=baudrate, shared=True
+        )
         self._state = self.core
         self._transport = transport
         self._started = False

@@ -7,6 +7,7 @@ share them.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ..protocol.checksum import checksum
@@ -58,10 +59,15 @@ def response_timeout(line: str, min_timeout: float) -> float:
     """The manual's maximum response time: the long ones are for the write and execution
     forms (``AT+QIACT=1``); read and test forms (``AT+QIACT?``) answer at once, except
     ``AT+COPS=?``, a network scan. Never less than ``min_timeout``."""
+    return max(min_timeout, _max_response(line))
+
+
+@functools.lru_cache(maxsize=512)
+def _max_response(line: str) -> float:
+    """Per line, remembered: drivers send the same few lines again and again."""
     name = command_name(line)
     quick = line.endswith("?") and not (name == "+COPS" and line.endswith("=?"))
-    seconds = DEFAULT_RESPONSE if quick else MAX_RESPONSE.get(name, DEFAULT_RESPONSE)
-    return max(min_timeout, seconds)
+    return DEFAULT_RESPONSE if quick else MAX_RESPONSE.get(name, DEFAULT_RESPONSE)
 
 
 def cme_error(line: str, response: Response) -> CommandError | None:

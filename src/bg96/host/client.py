@@ -61,15 +61,6 @@ def _open_socket(port: serial.SerialBase) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _no_delay(port: serial.SerialBase) -> None:
-    """socket://: each write goes out at once (Nagle would hold a data phase's last block
-    until the module acknowledged the one before: 40 ms with delayed ACKs)."""
-    sock = _raw_socket(port)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def _connection(modem: Modem, link: SslLink) -> SslConnection:
     return SslConnection(modem, link)
 
@@ -94,7 +85,6 @@ class Modem:
         self._broken = False  # a read or write failed: the port waits for sync() to reopen it
         # socket:// is read and written on its socket (an ABC check costs, so it is done once)
         self._on_socket = isinstance(port, protocol_socket.Serial)
-        _no_delay(port)
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 115200, min_timeout: float = 1.0) -> Modem:
@@ -248,9 +238,9 @@ class Modem:
         non-blocking read, because its ``in_waiting`` says 1 for "some".
         """
         port = self._port
-        self._check_port()
-        sock = _open_socket(port) if self._on_socket else None
-        if sock is not None:
+        if self._broken or not port.is_open:
+            raise PortClosed("the port is closed or failed (sync() reopens it)")
+        if self._on_socket and isinstance(sock := getattr(port, "_socket", None), socket.socket):
             return self._read_socket(sock, timeout)
         try:
             if timeout <= 0 and not _waiting(port):
@@ -310,4 +300,3 @@ class Modem:
             raise PortClosed(f"cannot reopen the port: {exc}") from exc
         self._broken = False
         self._timeout = None
-        _no_delay(self._port)

@@ -39,8 +39,11 @@ class ModemCore:
         min_timeout: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         baudrate: int = 115200,
+        shared: bool = False,
     ) -> None:
         self.min_timeout = min_timeout
+        # several tasks may run procedures at once (AsyncModem): a command claims the port
+        self.shared = shared
         self.clock = clock
         self.baudrate = baudrate
         self.parser = DteParser()

@@ -65,7 +65,9 @@ def exchange(
             raise ModemError(f"{line!r}: the port is in transparent mode (leave it first)")
     data = line.encode("latin-1")
     wait = response_timeout(line, core.min_timeout) if timeout is None else timeout
-    yield CLAIM
+    shared = core.shared  # one thread alone has nothing to claim (the sync hot path)
+    if shared:
+        yield CLAIM
     core.begin(data, phase, download, payload or b"")
     boots = core.boots
     events = core.events
@@ -86,7 +88,8 @@ def exchange(
                 progress(shown, download)
         event = events.popleft()
         if isinstance(event, Response):
-            yield RELEASE
+            if shared:
+                yield RELEASE
             if check and not event.ok:
                 yield from fail(core, line, event)
             return event

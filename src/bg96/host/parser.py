@@ -39,6 +39,7 @@ URC_ONLY_UNLESS_TEST = (b"+QSSLOPEN:", b"+QIOPEN:")
 MAX_LINE = 8192  # no BG96 line is longer: a module sending garbage without LF cannot grow us
 _PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d+)\Z')
 _RECV = re.compile(rb"\+QSSLRECV: (\d+)\Z")
+_NAME = re.compile(rb"([+&$%^][A-Za-z0-9_]+)")
 
 
 class DataPhase(Enum):
@@ -111,7 +112,7 @@ class _Pending:
 def response_prefix(command: bytes) -> bytes:
     """``AT+CPIN?`` -> ``+CPIN:``: lines with it answer the command even if URC-like."""
     body = command[2:] if command[:2].upper() == b"AT" else command
-    m = re.match(rb"([+&$%^][A-Za-z0-9_]+)", body)
+    m = _NAME.match(body)
     return m.group(1).upper() + b":" if m else b"\x00"
 
 
