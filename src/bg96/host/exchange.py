@@ -19,7 +19,7 @@ from .requests import CLAIM, RELEASE, Procedure, Sleep, Wait, Write
 Progress = Callable[[int, int], None]
 """Called with (bytes done, bytes in all) as a data phase goes on."""
 
-BLOCK = 1024  # bytes written at a time in a data phase (progress is reported per block)
+BLOCK = 1024  # bytes of an upload written at a time (progress is reported per block)
 DATA_TIME = 5.0  # s a module may take to answer once a data phase's bytes are through
 
 
