@@ -28,10 +28,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
 
-from bg96 import Modem, SocketLike
-from bg96.host import Response
+from bg96 import Modem, SocketLike, SslConnection
 from bg96.testing import TestPki, ThreadedTlsEchoServer
 from common import (
     CHUNK,
@@ -68,21 +66,14 @@ PLACEMENT = cpu_pair(ARGS.no_pin)
 
 
 class CountingModem(Modem):
-    """``Modem`` that counts its commands: the driver's AT round trips are those plus one
-    per ``AT+QSSLSEND`` (the data after the prompt)."""
+    """``Modem`` that counts its writes: each (a command line, or the data after a prompt)
+    starts one AT round trip."""
 
-    commands = 0
-    sends = 0
+    writes = 0
 
-    def command(self, line: str, *args: Any, **kwargs: Any) -> Response:
-        self.commands += 1
-        if line.startswith("AT+QSSLSEND="):
-            self.sends += 1
-        return super().command(line, *args, **kwargs)
-
-    @property
-    def at_round_trips(self) -> int:
-        return self.commands + self.sends
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
 
 
 def open_modem(port: int) -> CountingModem:
@@ -148,7 +139,7 @@ def raw_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, bytes,
     return elapsed, echoed, trips / -(-len(data) // CHUNK)
 
 
-def socket_echo(sock: SocketLike, data: bytes) -> tuple[float, bytes]:
+def socket_echo(sock: SocketLike[SslConnection], data: bytes) -> tuple[float, bytes]:
     """``data`` through ``sock`` and back, chunk by chunk like ``common.qssl_echo``."""
     echoed = bytearray()
     start = time.perf_counter()
@@ -169,9 +160,9 @@ def driver_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, byt
     try:
         modem.activate()
         sock = modem.create_connection((LOOPBACK, tls_port), timeout=10.0)
-        modem.commands = modem.sends = 0
+        modem.writes = 0
         elapsed, echoed = socket_echo(sock, data)
-        trips = modem.at_round_trips
+        trips = modem.writes
         sock.close()
         modem.deactivate()
     finally:

@@ -1,16 +1,33 @@
-"""AsyncModem against the virtual module, end to end, in all three access modes."""
+"""What only asyncio code sees of ``AsyncModem``: ``Modem``'s API method for method, tasks
+that wait and send at the same time, cancellation, ``AsyncSocketLike``.
+
+Its behaviour, operation by operation, is tested on both drivers by tests/test_driver.py and
+tests/test_driver_portable.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bg96 import AsyncModem, CommandError, OpenFailed, VirtualModule
+from bg96 import (
+    AsyncModem,
+    AsyncSocketLike,
+    AsyncSslConnection,
+    Modem,
+    ModemTimeout,
+    SocketLike,
+    SslConnection,
+    VirtualModule,
+)
 from bg96.host import Urc
 from bg96.testing import TestPki
 from bg96.testing.tls_server import TlsEchoServer
+
+from .aio import run
 
 PAYLOAD = bytes(range(256)) * 40
 
@@ -20,7 +37,10 @@ def pki() -> TestPki:
     return TestPki()
 
 
-def run(pki: TestPki, body: Callable[[AsyncModem, TlsEchoServer], Awaitable[None]]) -> None:
+def online(pki: TestPki, body: Callable[[AsyncModem, TlsEchoServer], Awaitable[None]]) -> None:
+    """``body`` with an AsyncModem on a virtual module, PDP context 1 active, and a TLS echo
+    server; SSL context 1 verifies it."""
+
     async def main() -> None:
         async with (
             TlsEchoServer(pki.server_ctx()) as echo,
@@ -29,59 +49,184 @@ def run(pki: TestPki, body: Callable[[AsyncModem, TlsEchoServer], Awaitable[None
         ):
             await modem.sync()
             await modem.activate()
+            await modem.upload("ca.pem", pki.ca_pem)
+            await modem.ssl_config(1, seclevel=1, cacert="ca.pem")
             await body(modem, echo)
 
-    asyncio.run(main())
+    run(main)
 
 
-async def read_all(conn: object, size: int) -> bytes:
-    from bg96 import AsyncSslConnection
-
-    assert isinstance(conn, AsyncSslConnection)
+async def read_exactly(conn: AsyncSslConnection, size: int) -> bytes:
     got = b""
     while len(got) < size:
-        got += await conn.recv(4096, timeout=5)
+        chunk = await conn.recv(size - len(got), timeout=5)
+        assert chunk, f"closed after {len(got)} of {size} bytes"
+        got += chunk
     return got
 
 
-@pytest.mark.parametrize("mode", [0, 1, 2])
-def test_all_byte_values_round_trip_in_every_mode(pki: TestPki, mode: int) -> None:
+# ---- the same API ----------------------------------------------------------------------------
+
+
+def public(cls: type) -> dict[str, object]:
+    return {name: value for name, value in vars(cls).items() if not name.startswith("_")}
+
+
+def parameters(member: object) -> list[tuple[str, object, object]]:
+    if isinstance(member, classmethod):
+        member = member.__func__
+    target = member.fget if isinstance(member, property) else member
+    if not callable(target):
+        return []
+    return [
+        (p.name, p.kind, p.default)
+        for p in inspect.signature(target).parameters.values()
+        if p.name not in ("self", "cls")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sync", "asynchronous"),
+    [(Modem, AsyncModem), (SslConnection, AsyncSslConnection)],
+    ids=["modem", "connection"],
+)
+def test_the_async_face_has_the_sync_faces_methods_with_the_same_parameters(
+    sync: type, asynchronous: type
+) -> None:
+    ours, theirs = public(sync), public(asynchronous)
+    assert sorted(ours) == sorted(theirs)
+    for name, member in ours.items():
+        assert parameters(member) == parameters(theirs[name]), name
+        if inspect.isfunction(member) and name not in ("on_urc",):
+            assert inspect.iscoroutinefunction(theirs[name]), f"{name} is not awaitable"
+
+
+def test_the_async_socket_has_the_socket_calls_asyncio_code_uses() -> None:
+    for name in ("sendall", "send", "recv", "close", "settimeout", "gettimeout"):
+        assert parameters(getattr(SocketLike, name)) == parameters(getattr(AsyncSocketLike, name))
+    for name in ("sendall", "send", "recv", "close"):
+        assert inspect.iscoroutinefunction(getattr(AsyncSocketLike, name)), name
+
+
+def test_the_methods_say_what_they_do() -> None:
+    assert inspect.getdoc(AsyncModem.ssl_config) == inspect.getdoc(Modem.ssl_config)
+    assert "AT+QSSLCFG" in (inspect.getdoc(AsyncModem.ssl_config) or "")
+    assert "AsyncSocketLike" in (inspect.getdoc(AsyncModem.create_connection) or "")
+    assert "SocketLike" in (inspect.getdoc(Modem.create_connection) or "")
+
+
+# ---- tasks at the same time ------------------------------------------------------------------
+
+
+def test_a_task_waits_in_recv_while_others_send_and_run_commands(pki: TestPki) -> None:
     async def body(modem: AsyncModem, echo: TlsEchoServer) -> None:
-        if mode == 2:
-            await modem.command('AT+QICFG="transwaittm",0')
-        conn = await modem.open_ssl(mode + 1, "127.0.0.1", echo.port, access_mode=mode)
-        await conn.send(PAYLOAD)
-        assert await read_all(conn, len(PAYLOAD)) == PAYLOAD
-        assert bytes(echo.received) == PAYLOAD
+        first = await modem.open_ssl(0, "127.0.0.1", echo.port, ssl_ctx=1)
+        second = await modem.open_ssl(1, "127.0.0.1", echo.port, ssl_ctx=1, access_mode=1)
+        waiting = asyncio.create_task(read_exactly(first, 5))
+        await asyncio.sleep(0.05)  # the reader is parked in recv, holding nothing
+        assert not waiting.done()
+        await second.send(PAYLOAD)  # push mode: the echo comes with the URC
+        assert await read_exactly(second, len(PAYLOAD)) == PAYLOAD
+        assert (await modem.identify())[1] == "BG96"
+        assert not waiting.done()
+        await first.send(b"first")
+        assert await asyncio.wait_for(waiting, 5) == b"first"
+        await first.close()
+        await second.close()
 
-    run(pki, body)
+    online(pki, body)
 
 
-def test_verified_open_urc_iterator_and_errors(pki: TestPki) -> None:
+def test_tasks_sending_on_two_connections_do_not_mix_their_commands(pki: TestPki) -> None:
+    async def body(modem: AsyncModem, echo: TlsEchoServer) -> None:
+        conns = [await modem.open_ssl(i, "127.0.0.1", echo.port, ssl_ctx=1) for i in (2, 3)]
+
+        async def echo_through(conn: AsyncSslConnection, data: bytes) -> bytes:
+            await conn.send(data)
+            return await read_exactly(conn, len(data))
+
+        datas = [PAYLOAD, bytes(reversed(PAYLOAD))]
+        got = await asyncio.gather(*(echo_through(c, d) for c, d in zip(conns, datas, strict=True)))
+        assert got == datas
+        for conn in conns:
+            await conn.close()
+        assert await modem.ssl_state() == []
+
+    online(pki, body)
+
+
+def test_a_cancelled_recv_leaves_the_modem_usable(pki: TestPki) -> None:
+    async def body(modem: AsyncModem, echo: TlsEchoServer) -> None:
+        conn = await modem.open_ssl(4, "127.0.0.1", echo.port, ssl_ctx=1)
+        waiting = asyncio.create_task(conn.recv(10))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await conn.send(b"after")
+        assert await read_exactly(conn, 5) == b"after"
+        await conn.close()
+
+    online(pki, body)
+
+
+def test_urcs_reach_callbacks_and_the_queue_while_nothing_else_runs(pki: TestPki) -> None:
     async def body(modem: AsyncModem, echo: TlsEchoServer) -> None:
         seen: list[Urc] = []
         modem.on_urc(seen.append)
-        await modem.upload("ca.pem", pki.ca_pem)
-        await modem.ssl_config(1, sslversion=3, seclevel=1, cacert="ca.pem")
-        conn = await modem.open_ssl(0, "127.0.0.1", echo.port, ssl_ctx=1)
-        urcs = modem.urcs()
-        await conn.send(b"ping")
-        urc = await asyncio.wait_for(urcs.__anext__(), 5)
-        while not urc.line.startswith(b'+QSSLURC: "recv"'):
-            urc = await asyncio.wait_for(urcs.__anext__(), 5)
-        assert urc.line == b'+QSSLURC: "recv",0'
-        assert await conn.recv(100, timeout=5) == b"ping"
-        await conn.close()
-        assert any(u.line == b"+QSSLOPEN: 0,0" for u in seen)
-        # a CA that did not sign the server: the open fails with the module's code
-        other = TestPki("another CA")
-        await modem.upload("other.pem", other.ca_pem)
-        await modem.ssl_config(2, seclevel=1, cacert="other.pem")
-        with pytest.raises(OpenFailed) as failed:
-            await modem.open_ssl(1, "127.0.0.1", echo.port, ssl_ctx=2)
-        assert failed.value.code == 566
-        with pytest.raises(CommandError) as missing:
-            await modem.command('AT+QFDEL="nothere"')
-        assert missing.value.code == 405
 
-    run(pki, body)
+        def broken(urc: Urc) -> None:
+            raise RuntimeError("a callback that fails")
+
+        modem.on_urc(broken)  # reported to the loop; the reader goes on
+        conn = await modem.open_ssl(5, "127.0.0.1", echo.port, ssl_ctx=1)
+        await conn.send(b"ping")
+        assert await modem.wait_urc(b'+QSSLURC: "recv",5', 5) == Urc(b'+QSSLURC: "recv",5')
+        assert Urc(b"+QSSLOPEN: 5,0") in seen and Urc(b'+QSSLURC: "recv",5') in seen
+        assert await conn.recv(4, timeout=5) == b"ping"
+        await conn.close()
+
+    loop_errors: list[object] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: loop_errors.append(ctx))
+        async with (
+            TlsEchoServer(pki.server_ctx()) as echo,
+            VirtualModule(system_resolver=False) as vm,
+            await AsyncModem.open(vm.url) as modem,
+        ):
+            await modem.sync()
+            await modem.activate()
+            await modem.upload("ca.pem", pki.ca_pem)
+            await modem.ssl_config(1, seclevel=1, cacert="ca.pem")
+            await body(modem, echo)
+
+    run(main)
+    assert loop_errors
+
+
+# ---- AsyncSocketLike -------------------------------------------------------------------------
+
+
+def test_async_socket_like_sends_receives_times_out_and_closes(pki: TestPki) -> None:
+    async def body(modem: AsyncModem, echo: TlsEchoServer) -> None:
+        async with await modem.create_connection(
+            ("127.0.0.1", echo.port), ssl_ctx=1, timeout=0.2
+        ) as sock:
+            assert isinstance(sock, AsyncSocketLike)
+            assert sock.connection.client_id == 0
+            with pytest.raises(TimeoutError):
+                await sock.recv(10)  # nothing came within 0.2 s
+            assert await sock.send(b"hello") == 5
+            await sock.sendall(memoryview(b" world"))
+            sock.settimeout(5)
+            got = b""
+            while len(got) < 11:
+                got += await sock.recv(100)
+            assert got == b"hello world"
+        assert sock.connection.closed
+        assert await modem.ssl_state() == []
+        with pytest.raises(ModemTimeout):
+            await modem.wait_urc(b"+NOTHING", 0.05)
+
+    online(pki, body)

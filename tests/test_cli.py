@@ -346,6 +346,8 @@ def test_demo_in_process() -> None:
     text = out.getvalue()
     assert "<< \\r\\n+QSSLOPEN: 4,0\\r\\n" in text
     assert "<< \\r\\n+QSSLRECV: 18\\r\\n" in text
+    assert '>> AT+QSSLCFG="seclevel",1,1\\r' in text  # as real firmware spells it
+    assert "secllevel" not in text  # the manual's typo, and the hint it earns
     assert "demo failed" not in text
     assert text.rstrip().endswith("demo finished")
 

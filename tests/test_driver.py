@@ -1,4 +1,5 @@
-"""The host driver (``bg96.host.Modem``) end to end, and against a module that misbehaves.
+"""The host driver end to end, and against a module that misbehaves, each test run on both
+drivers: ``bg96.Modem`` and ``bg96.AsyncModem`` (behind blocking calls, ``bg96.testing.blocking``).
 
 End to end: ``VirtualModule`` on a loopback TCP port (one test on RFC 2217, for DTR) making
 real TLS connections to loopback servers: an echo server and an HTTPS server. Every access
@@ -60,6 +61,7 @@ from bg96.host import (
 )
 from bg96.module.virtual import VirtualModule
 from bg96.testing import TestPki, ThreadedTlsEchoServer
+from bg96.testing.blocking import DRIVERS, driver_on_port, open_driver
 
 from .test_driver_portable import HttpsHandler, round_trip  # self-contained file
 
@@ -115,6 +117,12 @@ def https(pki: TestPki) -> Iterator[http.server.ThreadingHTTPServer]:
         thread.join(timeout=5)
 
 
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    """Which driver runs the test: ``Modem`` or ``AsyncModem``."""
+    return str(request.param)
+
+
 @pytest.fixture
 def vm() -> Iterator[VirtualModule]:
     with VirtualModule(resolve={HOST: "127.0.0.1"}, system_resolver=False) as module:
@@ -122,8 +130,8 @@ def vm() -> Iterator[VirtualModule]:
 
 
 @pytest.fixture
-def modem(vm: VirtualModule) -> Iterator[Modem]:
-    m = Modem.open(vm.url)
+def modem(vm: VirtualModule, driver: str) -> Iterator[Modem]:
+    m = open_driver(driver, vm.url)
     try:
         m.sync()
         yield m
@@ -148,15 +156,17 @@ def online(modem: Modem, pki: TestPki) -> Modem:
 
 
 @pytest.fixture
-def mute(monkeypatch: pytest.MonkeyPatch) -> Modem:
+def mute(monkeypatch: pytest.MonkeyPatch, driver: str) -> Iterator[Modem]:
     """A driver that must not write a byte (arguments are checked first)."""
-    modem = Modem(EnginePort())
+    port = EnginePort()
 
     def write(data: bytes) -> None:
         raise AssertionError(f"{data!r} was sent")
 
-    monkeypatch.setattr(modem, "write", write)
-    return modem
+    monkeypatch.setattr(port, "write", write)
+    modem = driver_on_port(driver, port)
+    yield modem
+    modem.close()
 
 
 # ---- start-up, identity, PDP ------------------------------------------------------------------
@@ -208,7 +218,11 @@ def test_upload_list_download_delete_with_checksums(modem: Modem, pki: TestPki) 
     assert progress == [(1024, len(odd)), (len(odd), len(odd))]
     assert modem.list_files() == {"ca.pem": len(pki.ca_pem), "blob.bin": len(odd)}
     assert modem.download("ca.pem") == pki.ca_pem
-    assert modem.download("UFS:blob.bin") == odd
+    progress.clear()
+    assert modem.download("UFS:blob.bin", lambda done, total: progress.append((done, total))) == odd
+    assert progress and progress[-1] == (len(odd), len(odd))
+    assert all(total == len(odd) for _, total in progress)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
 
     with pytest.raises(CommandError) as exists:
         modem.upload("ca.pem", b"x")
@@ -352,13 +366,26 @@ def test_transparent_mode_with_plus_plus_plus(online: Modem, echo: ThreadedTlsEc
     round_trip(conn, TRICKY + b"transparent again")
 
 
-def test_transparent_mode_with_dtr_over_rfc2217(pki: TestPki) -> None:
+def test_sync_leaves_transparent_mode(online: Modem, echo: ThreadedTlsEchoServer) -> None:
+    """After an exception in transparent mode: sync() sends +++ with its guard times, and the
+    connection goes on in buffer mode."""
+    conn = online.open_ssl(3, HOST, echo.port, ssl_ctx=1, access_mode=2)
+    round_trip(conn, b"transparent")
+    online.sync()
+    assert conn.access_mode == 0 and online.identify()[1] == "BG96"
+    state = conn.state()
+    assert state is not None and state["access_mode"] == 0
+    round_trip(conn, b"buffer mode now")
+    conn.close()
+
+
+def test_transparent_mode_with_dtr_over_rfc2217(pki: TestPki, driver: str) -> None:
     with (
         ThreadedTlsEchoServer(pki.server_ctx()) as server,
         VirtualModule(transport="rfc2217", resolve={HOST: "127.0.0.1"}, system_resolver=False)
         as vm,
     ):  # fmt: skip
-        modem = Modem.open(vm.url)
+        modem = open_driver(driver, vm.url)
         modem.sync()
         modem.activate(1)
         conn = modem.open_ssl(0, HOST, server.port, access_mode=2)  # context 0: no checks
@@ -471,11 +498,11 @@ def test_reset_waits_for_the_module_and_ends_connections(
     round_trip(online.open_ssl(0, HOST, echo.port), b"after AT+CFUN=1,1")
 
 
-def test_the_module_going_away_and_coming_back(pki: TestPki) -> None:
+def test_the_module_going_away_and_coming_back(pki: TestPki, driver: str) -> None:
     first = VirtualModule(system_resolver=False)
     first.__enter__()
     port = int(first.url.rsplit(":", 1)[1])
-    with Modem.open(first.url, min_timeout=0.5) as modem:
+    with open_driver(driver, first.url, min_timeout=0.5) as modem:
         modem.sync()
         first.__exit__(None, None, None)
         started = time.monotonic()
@@ -501,6 +528,7 @@ class EnginePort(serial.SerialBase):
 
     Everything the module says passes through ``tamper``; ``unplugged`` makes reads, writes and
     ``open`` fail as a vanished USB device does; ``answer_opens`` False leaves opens hanging.
+    Thread-safe, as a real port is: ``AsyncModem`` reads it in one thread and writes in others.
     """
 
     def __init__(self, config: ModuleConfig | None = None) -> None:
@@ -515,6 +543,7 @@ class EnginePort(serial.SerialBase):
         self.unplugged = False
         self.answer_opens = True
         self.is_open = True
+        self._lock = threading.RLock()  # the engine is not thread-safe
 
     def _reconfigure_port(self, force_update: bool = False) -> None:
         pass
@@ -530,25 +559,31 @@ class EnginePort(serial.SerialBase):
     @property
     def in_waiting(self) -> int:
         self._check()
-        self._pump()
-        return len(self._inbox)
+        with self._lock:
+            self._pump()
+            return len(self._inbox)
 
     def read(self, size: int = 1, /) -> bytes:
         self._check()
         deadline = time.monotonic() + (self.timeout or 0.0)
-        self._pump()
+        with self._lock:
+            self._pump()
         while not self._inbox and time.monotonic() < deadline:
             time.sleep(0.002)
-            self._pump()
-        out = bytes(self._inbox[:size])
-        del self._inbox[:size]
+            self._check()
+            with self._lock:
+                self._pump()
+        with self._lock:
+            out = bytes(self._inbox[:size])
+            del self._inbox[:size]
         return out
 
     def write(self, data: Any, /) -> int:
         self._check()
         payload = bytes(data)
-        self.engine.receive_data(payload)
-        self._pump()
+        with self._lock:
+            self.engine.receive_data(payload)
+            self._pump()
         return len(payload)
 
     def _check(self) -> None:
@@ -583,9 +618,9 @@ TIMEOUT = 0.3  # the manual's 300 ms for quick commands (the fake's minimum is b
 
 
 @pytest.fixture
-def fake() -> Iterator[tuple[EnginePort, Modem]]:
+def fake(driver: str) -> Iterator[tuple[EnginePort, Modem]]:
     port = EnginePort()
-    modem = Modem(port, min_timeout=0.1)
+    modem = driver_on_port(driver, port, min_timeout=0.1)
     modem.sync()
     yield port, modem
     modem.close()
@@ -722,12 +757,12 @@ def test_rdy_mid_command_raises_modem_reset_and_sync_recovers(
     round_trip(modem.open_ssl(0, "192.0.2.10", 443), b"after the restart")
 
 
-def test_reset_waits_for_this_boots_app_rdy() -> None:
+def test_reset_waits_for_this_boots_app_rdy(driver: str) -> None:
     """reset() must not take the power-on APP RDY (queued when the host saw the module boot)
     for the one of its own restart."""
     port = EnginePort(ModuleConfig(app_ready_time=0.3))
     port.engine.power_on()  # the host is there while the module boots
-    modem = Modem(port, min_timeout=0.1)
+    modem = driver_on_port(driver, port, min_timeout=0.1)
     ready: list[Urc] = []
     modem.on_urc(lambda urc: ready.append(urc) if urc.line == b"APP RDY" else None)
     time.sleep(0.35)
@@ -735,6 +770,7 @@ def test_reset_waits_for_this_boots_app_rdy() -> None:
     assert len(ready) == 1
     modem.reset()
     assert len(ready) == 2
+    modem.close()
 
 
 def test_port_closed_raises_and_sync_reopens(fake: tuple[EnginePort, Modem]) -> None:

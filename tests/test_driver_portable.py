@@ -1,6 +1,8 @@
 """The host driver end to end, written only against the bg96 pytest plugin's fixtures.
 
-The same file runs against whatever module the plugin hands out::
+Every test runs twice: on ``bg96.Modem`` and on ``bg96.AsyncModem`` (behind blocking calls,
+``bg96.testing.blocking``), so a method missing on one side, or meaning something else
+there, fails. The same file runs against whatever module the plugin hands out::
 
     pytest tests/test_driver_portable.py                                     # virtual
     pytest tests/test_driver_portable.py --bg96-url socket://127.0.0.1:7000  # bg96 serve --tcp
@@ -19,6 +21,7 @@ One test waits out the real ``+++`` guard times (about 2 s).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import ipaddress
@@ -31,7 +34,9 @@ import pytest
 
 from bg96 import VirtualModule
 from bg96.host import CommandError, Modem, ModemError, OpenFailed, SslConnection, Urc
+from bg96.host.core import TRANSPARENT
 from bg96.testing import TestPki
+from bg96.testing.blocking import DRIVERS, open_driver
 from bg96.testing.loopback import LoopbackTlsServer
 
 CA_FILE = "pytest_ca.pem"  # names a real module's own files are unlikely to have
@@ -47,6 +52,37 @@ TRICKY = (
     b"RDY\r\nCONNECT\r\n\r\nNO CARRIER\r\n+++\x1a\x1b"
 )
 HELLO = b"hello over a BG96\n" + bytes(range(256))
+
+
+# ---- the driver under test -----------------------------------------------------------------------
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    """Which driver runs the test: ``Modem`` or ``AsyncModem``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def modem(request: pytest.FixtureRequest, driver: str, bg96_url: str) -> Iterator[Modem]:
+    """The plugin's ``bg96_modem``, or an ``AsyncModem`` prepared the same way: synced,
+    registered, and (on a module that outlives the test) its connections closed after."""
+    if driver == "Modem":
+        yield request.getfixturevalue("bg96_modem")
+        return
+    handle = open_driver(driver, bg96_url)
+    try:
+        handle.sync()
+        handle.wait_registered()
+        yield handle
+        if request.config.getoption("bg96_url"):
+            for conn in list(handle.connections.values()):
+                with contextlib.suppress(ModemError):
+                    if conn.access_mode == TRANSPARENT and not conn.closed_by_peer:
+                        conn.leave_transparent()
+                    conn.close()
+    finally:
+        handle.close()
 
 
 # ---- the module's files, its PDP context, its SSL context ----------------------------------------
@@ -82,8 +118,8 @@ class Ufs:
 
 
 @pytest.fixture
-def ufs(bg96_modem: Modem) -> Iterator[Ufs]:
-    files = Ufs(bg96_modem)
+def ufs(modem: Modem) -> Iterator[Ufs]:
+    files = Ufs(modem)
     yield files
     files.clean()
 
@@ -95,15 +131,15 @@ def ensure_active(modem: Modem) -> str:
 
 
 @pytest.fixture
-def online(bg96_tls_server: LoopbackTlsServer, bg96_modem: Modem, ufs: Ufs) -> Modem:
+def online(bg96_tls_server: LoopbackTlsServer, modem: Modem, ufs: Ufs) -> Modem:
     """PDP context 1 active; SSL context 1 verifies servers against the plugin's test CA.
 
     The server comes first: with a module that cannot reach it the test is skipped before
     the port is opened."""
-    ensure_active(bg96_modem)
+    ensure_active(modem)
     ufs.upload(CA_FILE, bg96_tls_server.ca_pem)
-    bg96_modem.ssl_config(SSL_CTX, seclevel=1, cacert=CA_FILE)
-    return bg96_modem
+    modem.ssl_config(SSL_CTX, seclevel=1, cacert=CA_FILE)
+    return modem
 
 
 def read_exactly(conn: SslConnection, size: int, timeout: float = 10.0) -> bytes:
@@ -177,83 +213,83 @@ def post(conn: http.client.HTTPConnection, body: bytes, **headers: str) -> bytes
 # ---- start-up, identity, PDP ---------------------------------------------------------------------
 
 
-def test_identify_and_sync(bg96_modem: Modem) -> None:
-    manufacturer, model, revision = bg96_modem.identify()
+def test_identify_and_sync(modem: Modem) -> None:
+    manufacturer, model, revision = modem.identify()
     assert (manufacturer, model) == ("Quectel", "BG96")
     assert revision.startswith("Revision: BG96")
-    assert bg96_modem.query("AT+CMEE?", "+CMEE:") == ["1"]  # the fixture's sync() did that
-    bg96_modem.command("AT+CMEE=0")
-    bg96_modem.command("ATE1")
-    bg96_modem.sync()  # back to numeric errors and no echo
-    assert bg96_modem.query("AT+CMEE?", "+CMEE:") == ["1"]
-    assert bg96_modem.command("AT").lines == ()
-    bg96_modem.sync()  # idempotent
+    assert modem.query("AT+CMEE?", "+CMEE:") == ["1"]  # the fixture's sync() did that
+    modem.command("AT+CMEE=0")
+    modem.command("ATE1")
+    modem.sync()  # back to numeric errors and no echo
+    assert modem.query("AT+CMEE?", "+CMEE:") == ["1"]
+    assert modem.command("AT").lines == ()
+    modem.sync()  # idempotent
 
 
 @pytest.mark.bg96_virtual_only
 def test_sync_turns_the_echo_off_inside_the_module(
-    bg96_module: VirtualModule, bg96_modem: Modem
+    bg96_module: VirtualModule, modem: Modem
 ) -> None:
     engine = bg96_module.engine
     assert engine is not None
-    bg96_modem.command("ATE1")
+    modem.command("ATE1")
     assert bg96_module.call(lambda: engine.settings.echo) is True
-    bg96_modem.sync()
+    modem.sync()
     assert bg96_module.call(lambda: engine.settings.echo) is False
 
 
-def test_pdp_activate_is_idempotent(bg96_modem: Modem) -> None:
+def test_pdp_activate_is_idempotent(modem: Modem) -> None:
     """Context 1 may be active already (hardware, ``bg96 serve``): activate only if not."""
-    address = ensure_active(bg96_modem)
+    address = ensure_active(modem)
     assert ipaddress.ip_address(address).version == 4
-    assert bg96_modem.ip_address(PDP_CTX) == address
-    assert ensure_active(bg96_modem) == address  # the second time: nothing to do
+    assert modem.ip_address(PDP_CTX) == address
+    assert ensure_active(modem) == address  # the second time: nothing to do
     # left active on purpose: the next test would only activate it again
 
 
 # ---- files ---------------------------------------------------------------------------------------
 
 
-def test_upload_list_download_delete_with_checksums(bg96_modem: Modem, ufs: Ufs) -> None:
+def test_upload_list_download_delete_with_checksums(modem: Modem, ufs: Ufs) -> None:
     odd = bytes(range(256)) * 4 + b"\x7f"  # odd length: the checksum pads the last byte
     ufs.claim(BLOB_FILE)  # deleted after the test too, should it fail half-way
     progress: list[tuple[int, int]] = []
-    bg96_modem.upload(BLOB_FILE, odd, progress=lambda done, total: progress.append((done, total)))
+    modem.upload(BLOB_FILE, odd, progress=lambda done, total: progress.append((done, total)))
     assert progress == [(1024, len(odd)), (len(odd), len(odd))]
-    assert bg96_modem.list_files()[BLOB_FILE] == len(odd)
-    assert bg96_modem.download(BLOB_FILE) == odd  # the driver checks the module's checksum
-    assert bg96_modem.download(f"UFS:{BLOB_FILE}") == odd
+    assert modem.list_files()[BLOB_FILE] == len(odd)
+    assert modem.download(BLOB_FILE) == odd  # the driver checks the module's checksum
+    assert modem.download(f"UFS:{BLOB_FILE}") == odd
 
     with pytest.raises(CommandError) as exists:
-        bg96_modem.upload(BLOB_FILE, b"x")
+        modem.upload(BLOB_FILE, b"x")
     assert exists.value.code == 407  # file already exists
     assert exists.value.command == f'AT+QFUPL="{BLOB_FILE}",1,5'
-    assert bg96_modem.download(BLOB_FILE) == odd  # untouched
+    assert modem.download(BLOB_FILE) == odd  # untouched
 
-    bg96_modem.delete(BLOB_FILE)
-    assert BLOB_FILE not in bg96_modem.list_files()
+    modem.delete(BLOB_FILE)
+    assert BLOB_FILE not in modem.list_files()
 
 
-def test_a_missing_file_is_error_405(bg96_modem: Modem) -> None:
+def test_a_missing_file_is_error_405(modem: Modem) -> None:
     name = "pytest_missing.bin"
-    assert name not in bg96_modem.list_files()
+    assert name not in modem.list_files()
     with pytest.raises(CommandError) as delete:
-        bg96_modem.delete(name)
+        modem.delete(name)
     assert (delete.value.command, delete.value.response, delete.value.code) == (
         f'AT+QFDEL="{name}"',
         b"+CME ERROR: 405",
         405,
     )
     with pytest.raises(CommandError) as download:
-        bg96_modem.download(name)
+        modem.download(name)
     assert download.value.code == 405 and download.value.command == f'AT+QFDWL="{name}"'
 
 
 @pytest.mark.bg96_virtual_only
-def test_uploads_land_in_the_module(bg96_module: VirtualModule, bg96_modem: Modem) -> None:
-    bg96_modem.upload(BLOB_FILE, ALL_BYTES)
+def test_uploads_land_in_the_module(bg96_module: VirtualModule, modem: Modem) -> None:
+    modem.upload(BLOB_FILE, ALL_BYTES)
     assert bg96_module.store.read(BLOB_FILE) == ALL_BYTES
-    bg96_modem.delete(BLOB_FILE)
+    modem.delete(BLOB_FILE)
     assert bg96_module.store.names() == []
 
 
@@ -393,14 +429,14 @@ def test_an_unknown_ca_fails_the_open_with_566(
 
 @pytest.mark.bg96_virtual_only
 def test_create_connection_skips_an_id_another_host_left_open(
-    bg96_module: VirtualModule, bg96_tls_server: LoopbackTlsServer
+    bg96_module: VirtualModule, bg96_tls_server: LoopbackTlsServer, driver: str
 ) -> None:
-    with Modem.open(bg96_module.url) as first:
+    with open_driver(driver, bg96_module.url) as first:
         first.sync()
         if first.ip_address(1) is None:
             first.activate(1)
         first.open_ssl(0, bg96_tls_server.host, bg96_tls_server.port)
-    with Modem.open(bg96_module.url) as second:  # knows nothing of ID 0
+    with open_driver(driver, bg96_module.url) as second:  # knows nothing of ID 0
         second.sync()
         sock = second.create_connection((bg96_tls_server.host, bg96_tls_server.port))
         assert sock.connection.client_id == 1

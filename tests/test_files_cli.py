@@ -42,7 +42,7 @@ def test_put_ls_get_rm_round_trip(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url = module.url
-    assert files(capsys, url, "ls") == (0, "", "")  # nothing there yet
+    assert files(capsys, url, "ls") == (0, "", "no files\n")  # nothing there yet
     local = tmp_path / "ca.pem"
     local.write_bytes(CA)
     status, out, err = files(capsys, url, "put", str(local))
@@ -61,7 +61,7 @@ def test_put_ls_get_rm_round_trip(
     assert (tmp_path / "key.pem").read_bytes() == CA
 
     assert files(capsys, url, "rm", "ca.pem", "key.pem") == (0, "", "")
-    assert files(capsys, url, "ls") == (0, "", "")
+    assert files(capsys, url, "ls") == (0, "", "no files\n")
 
 
 def test_get_to_stdout(

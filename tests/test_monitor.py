@@ -17,6 +17,7 @@ from bg96.cli.monitor_model import (
     file_rows,
     pdp_summary,
     socket_rows,
+    sockets_summary,
     ssl_rows,
     summary,
     trace_lines,
@@ -67,8 +68,10 @@ def test_the_socket_table_has_all_twelve_client_ids() -> None:
     rows = socket_rows(STATUS)
     assert [key for key, _ in rows] == [str(i) for i in range(12)]
     assert rows[0] == ("0", ("0", "", "free", "", "", "", ""))
-    assert rows[4][1] == ("4", "buffer", "connected", "example.com:443", "120", "4096", "1000")
-    assert rows[11][1] == ("11", "transparent", "closing", "10.0.0.1:8883", "0", "0", "0")
+    assert rows[4][1] == ("4", "buffer", "connected", "120", "4096", "1000", "example.com:443")
+    assert rows[11][1] == ("11", "transparent", "closing", "0", "0", "0", "10.0.0.1:8883")
+    assert [key for key, _ in socket_rows(STATUS, free=False)] == ["4", "11"]
+    assert sockets_summary(STATUS) == "client IDs in use: 2 of 12"
 
 
 def test_ssl_and_file_rows() -> None:
@@ -145,7 +148,7 @@ def test_the_monitor_shows_a_live_module_and_injects_faults(
                 await open_and_echo(at, 4, port, b"hello")
 
                 sockets = app.query_one("#sockets", DataTable)
-                want = ["4", "buffer", "connected", f"127.0.0.1:{port}", "5", "5", "5"]
+                want = ["4", "buffer", "connected", "5", "5", "5", f"127.0.0.1:{port}"]
                 await until(lambda: sockets.get_row("4") == want)
                 assert sockets.row_count == 12 and sockets.get_row("0")[2] == "free"
                 ssl = app.query_one("#ssl", DataTable)
@@ -192,5 +195,47 @@ def test_the_monitor_shows_a_live_module_and_injects_faults(
                     await until(lambda: not app.is_running)
                 finally:
                     await again.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_the_monitor_fits_an_80x24_terminal(bg96_tls_server: LoopbackTlsServer) -> None:
+    """Every panel on the screen, no table cut or scrolled: the short layout lists the client
+    IDs in use (the summary counts them), all six SSL contexts and the files."""
+
+    async def main() -> None:
+        async with module_with_control() as bench:
+            at, port = bench.at, bg96_tls_server.port
+            app = MonitorApp("127.0.0.1", bench.control.port, poll=0.05, retry=0.05)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await until(lambda: app.connected and app.trace_live)
+                assert app.short
+                await upload(at, "AmazonRootCA1.pem", bg96_tls_server.ca_pem)
+                await open_and_echo(at, 4, port, b"hello")
+                sockets = app.query_one("#sockets", DataTable)
+                await until(lambda: sockets.row_count == 1 and sockets.get_row("4")[5] == "5")
+                log = app.query_one("#trace", Log)
+                await until(lambda: any(line.endswith(" 4< hello") for line in log.lines))
+                await pilot.pause()
+                screen = app.screen.region
+                for selector in ("#summary", "#sockets", "#ssl", "#files", "#trace", "#fault",
+                                 "#message", "Footer"):  # fmt: skip
+                    region = app.query_one(selector).region
+                    assert region.area and screen.contains_region(region), (selector, region)
+                for selector in ("#sockets", "#ssl", "#files"):
+                    table = app.query_one(selector, DataTable)
+                    assert (table.max_scroll_x, table.max_scroll_y) == (0, 0), selector
+                assert app.query_one("#ssl", DataTable).row_count == 6
+                assert app.query_one("#files", DataTable).get_row("AmazonRootCA1.pem")[0] == (
+                    "AmazonRootCA1.pem"
+                )
+                summary = app.query_one("#summary", Static)
+                lines = text_of(app, "#summary").split("\n")
+                assert len(lines) == 2 and lines[1].endswith("client IDs in use: 1 of 12")
+                assert all(len(line) <= summary.content_region.width for line in lines), lines
+                assert log.region.height >= 4  # the trace keeps lines of its own
+                await pilot.resize_terminal(140, 50)  # tall: all twelve IDs again
+                await until(lambda: sockets.row_count == 12)
+                await pilot.press("q")
 
     asyncio.run(asyncio.wait_for(main(), 30))

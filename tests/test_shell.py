@@ -30,6 +30,7 @@ from bg96.cli.shell import (
     decode_escapes,
     use_colour,
 )
+from bg96.engine import ModuleConfig
 from bg96.engine.registry import COMMANDS as ENGINE_COMMANDS
 from bg96.module.virtual import VirtualModule
 from bg96.testing import TestPki, ThreadedTlsEchoServer
@@ -65,12 +66,49 @@ def test_escapes() -> None:
     assert decode_escapes("héllo") == "héllo".encode()
 
 
-def test_command_lines_get_a_cr_and_escapes_end_without_one() -> None:
+def test_command_lines_get_a_cr() -> None:
     c, _ = core()
     assert [o.data for o in c.input_line("AT+CSQ")] == [b"AT+CSQ\r"]
     assert c.busy and c.pending == "AT+CSQ"
     assert c.input_line("   ") == []
-    assert [o.data for o in c.input_line("^[")] == [b"\x1b"]  # ESC alone, no CR
+
+
+def test_ctrl_z_outside_a_data_phase_ends_its_line_and_waits_for_the_answer() -> None:
+    """Without the CR the bytes would stay in the module's line and join the next command
+    (``AT+CSQ\x1aAT\r``: ERROR for the next one)."""
+    c, shown = core(colour=False)
+    assert [o.data for o in c.input_line("AT+CSQ^Z")] == [b"AT+CSQ\x1a\r"]
+    assert c.busy and shown == ["no data phase: ^Z is sent as part of this command line"]
+    c.receive(b"AT+CSQ\x1a\r\r\nERROR\r\n")  # the echo, then the module's answer
+    assert shown[1:] == ["ERROR"] and not c.busy
+    c.input_line("AT")
+    c.receive(b"AT\r\r\nOK\r\n")
+    assert shown[2:] == ["OK"]
+    # control bytes only: ended too, but a module may not answer such a line
+    assert [o.data for o in c.input_line("^Z")] == [b"\x1a\r"]
+    assert [o.data for o in c.input_line("^[")] == [b"\x1b\r"]
+    assert not c.busy
+    c.receive(b"\x1a\r\x1b\r")  # their echo is not shown
+    assert shown[3:] == []
+
+
+def test_failed_commands_are_counted() -> None:
+    c, _ = core()
+    for line, answer in [
+        ("AT", b"\r\nOK\r\n"),
+        ('AT+QFDEL="x"', b"\r\n+CME ERROR: 405\r\n"),
+        ("AT+QSSLSEND=9", b"\r\nERROR\r\n"),
+        ("AT+CSQ", b"\r\n+CSQ: 24,99\r\n\r\nOK\r\n"),
+    ]:
+        c.input_line(line)
+        c.receive(answer)
+    assert c.failures == 2
+    c.receive(b"\r\nERROR\r\n")  # no command under way: nothing failed
+    assert c.failures == 2
+    c.input_line("AT+FOO")  # ATV0's numeric ERROR
+    c.receive(b"4\r")
+    c.idle()  # the CR-only line shows once the module is quiet
+    assert c.failures == 3
 
 
 def test_completion_of_commands_keys_and_suites() -> None:
@@ -298,6 +336,20 @@ def test_session_buffer_mode_recv_and_errors(
     assert shown == [f"{RED}+CME ERROR: 405{RESET}", f"{RED}ERROR{RESET}"]
 
 
+def test_session_a_ctrl_z_line_does_not_join_the_next_command(
+    session: tuple[ShellSession, list[str]],
+) -> None:
+    s, shown = session  # the module echoes (ATE1): the echoes must not show either
+    shown.clear()
+    send(s, "AT+CSQ^Z")
+    assert shown[-1] == f"{RED}ERROR{RESET}"
+    send(s, "^Z")  # a line of control bytes only: the module says nothing
+    send(s, "AT+CSQ")
+    wait_until(lambda: shown[-1] == f"{GREEN}OK{RESET}")
+    assert shown[-2:] == ["+CSQ: 24,99", f"{GREEN}OK{RESET}"]
+    assert not [line for line in shown if "AT" in line or "\\x1a" in line]
+
+
 # ---- the command ---------------------------------------------------------------------------
 
 
@@ -308,6 +360,7 @@ def test_help_documents_the_escapes(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for text in ("^Z", "^[", "\\e", "\\xNN", "Ctrl-D", "--raw", "NO_COLOR", "+++"):
         assert text in out, text
+    assert "Exit status: 0 " in out and "4 (stdin piped) a command answered ERROR" in out
 
 
 def test_cannot_open(capsys: pytest.CaptureFixture[str]) -> None:
@@ -315,107 +368,151 @@ def test_cannot_open(capsys: pytest.CaptureFixture[str]) -> None:
     assert "bg96 shell: cannot open socket://127.0.0.1:1" in capsys.readouterr().err
 
 
-def test_shell_with_stdin_piped(module: VirtualModule, tmp_path: Path) -> None:
+def shell_piped(module: VirtualModule, tmp_path: Path, *lines: str) -> tuple[int, str]:
+    """``bg96 shell`` with ``lines`` on its stdin: its exit status and stdout."""
     with serial.serial_for_url(module.url, timeout=5) as port:  # boot it: no URCs later
         assert port.read_until(b"SMS DONE\r\n").endswith(b"SMS DONE\r\n")
-    script = "\n".join(
-        [
-            "ATI",
-            'AT+QSSLCFG="sslversion",1,3',
-            'AT+QSSLCFG="sslversion",1',
-            'AT+QFLST="x"',
-            "AT+QSSLSEND=0",
-            "AT+CSQ",
-        ]
-    )
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "bg96", "shell", module.url],
-        input=script + "\n",
+        input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
         timeout=20,
         env=env,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    out = result.stdout
-    assert not ANSI.search(out)  # not a terminal: no colour
+    assert not ANSI.search(result.stdout)  # not a terminal: no colour
+    return result.returncode, result.stdout
+
+
+def test_shell_with_stdin_piped(module: VirtualModule, tmp_path: Path) -> None:
+    status, out = shell_piped(
+        module, tmp_path, "ATI", 'AT+QSSLCFG="sslversion",1,3', 'AT+QSSLCFG="sslversion",1'
+    )
+    assert status == 0
     assert "bg96> ATI\nQuectel\nBG96\nRevision: BG96MAR02A07M1G\nOK\n" in out
-    assert 'bg96> AT+QSSLCFG="sslversion",1\n+QSSLCFG: "sslversion",1,3\nOK\n' in out
+    assert out.endswith('bg96> AT+QSSLCFG="sslversion",1\n+QSSLCFG: "sslversion",1,3\nOK\n')
+
+
+def test_piped_commands_that_fail_make_the_exit_status_4(
+    module: VirtualModule, tmp_path: Path
+) -> None:
+    status, out = shell_piped(
+        module, tmp_path, 'AT+QFDEL="none"', "AT+QSSLSEND=0", "AT+CSQ^Z", "AT+CSQ"
+    )
+    assert status == 4
+    assert 'bg96> AT+QFDEL="none"\n+CME ERROR: 405\n' in out
     assert "bg96> AT+QSSLSEND=0\nERROR\n" in out
+    # a Ctrl-Z line outside a data phase gets its own answer; the next line its own
+    assert "bg96> AT+CSQ^Z\nno data phase: ^Z is sent as part of this command line\nERROR\n" in out
     assert out.endswith("bg96> AT+CSQ\n+CSQ: 24,99\nOK\n")
+
+
+class PtyShell:
+    """``bg96 shell`` on a pseudo-terminal, as a person runs it."""
+
+    def __init__(self, url: str, home: Path, *options: str) -> None:
+        import pty
+
+        env = {**os.environ, "XDG_DATA_HOME": str(home), "TERM": "xterm"}
+        env.pop("NO_COLOR", None)
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the shell on the pty
+            argv = [sys.executable, "-m", "bg96", "shell", url, *options]
+            os.execve(sys.executable, argv, env)
+        self.got = b""
+
+    def write(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def read_until(self, marker: bytes, timeout: float = 10.0) -> bytes:
+        """Everything up to and including ``marker``; what follows is kept for next time."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.got:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {marker!r} in {self.got!r}"
+            if select.select([self.fd], [], [], left)[0]:
+                try:
+                    self.got += os.read(self.fd, 4096)
+                except OSError:
+                    break
+        found = self.got
+        self.got = self.got[self.got.index(marker) + len(marker) :]
+        return found
+
+    def exit_status(self, timeout: float = 10.0) -> int:
+        """Wait for the shell to exit (draining the pty meanwhile): its exit status."""
+        deadline = time.monotonic() + timeout
+        while (waited := os.waitpid(self.pid, os.WNOHANG))[0] == 0:
+            assert time.monotonic() < deadline, f"the shell did not exit: {self.got!r}"
+            if select.select([self.fd], [], [], 0.05)[0]:
+                with contextlib.suppress(OSError):
+                    self.got += os.read(self.fd, 4096)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(waited[1])
+
+    def close(self) -> None:
+        if self.pid:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
 
 
 @linux_only
 def test_shell_on_a_terminal(
     module: VirtualModule, echo: ThreadedTlsEchoServer, tmp_path: Path
 ) -> None:
-    """readline: Tab completion, a coloured URC, a QSSLSEND finished with ^Z, Ctrl-D."""
-    import pty
-
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "TERM": "xterm"}
-    env.pop("NO_COLOR", None)
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the shell on the pty
-        os.execve(sys.executable, [sys.executable, "-m", "bg96", "shell", module.url], env)
-    got = b""
-
-    def read_until(marker: bytes, timeout: float = 10.0) -> bytes:
-        nonlocal got
-        deadline = time.monotonic() + timeout
-        while marker not in got:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no {marker!r} in {got!r}"
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                try:
-                    got += os.read(fd, 4096)
-                except OSError:
-                    break
-        found = got
-        got = got[got.index(marker) + len(marker) :]
-        return found
-
+    """readline: Tab completion, a coloured URC, a QSSLSEND finished with ^Z, Ctrl-D right
+    after unsolicited output."""
+    shell = PtyShell(module.url, tmp_path)
     try:
-        read_until(b"Ctrl-D exits")
-        read_until(b"bg96> ")
-        read_until(YELLOW.encode() + b"+QIND: SMS DONE")  # a boot URC, coloured
-        os.write(fd, b'AT+QSSLCFG="ciph\t')  # completes the key
-        read_until(b'ciphersuite",')
-        os.write(fd, b"1\r")
-        read_until(b'+QSSLCFG: "ciphersuite",1,0XFFFF')
-        os.write(fd, b"AT+QSSLSEND=3\r")  # no connection 3: ERROR, in red
-        read_until(RED.encode() + b"ERROR")
-        os.write(fd, b"AT+QIACT=1\r")
-        read_until(b"OK")
-        os.write(fd, f'AT+QSSLOPEN=1,0,1,"{SERVER}",{echo.port},1\r'.encode())
-        read_until(YELLOW.encode() + b"+QSSLOPEN: 1,0")
-        os.write(fd, b"AT+QSSLSEND=1\r")
-        read_until(b"data> ")
-        os.write(fd, b"hi")
-        read_until(b"hi")  # readline has it
-        os.write(fd, b"\x1a")  # the Ctrl-Z key: sends the line so far, then Ctrl-Z
-        read_until(b"SEND OK")
-        read_until(YELLOW.encode() + b'+QSSLURC: "recv",1,2')
-        read_until(MAGENTA.encode() + b"hi")
-        os.write(fd, b"\x04")  # Ctrl-D
-        deadline = time.monotonic() + 10
-        while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
-            assert time.monotonic() < deadline, f"the shell did not exit on Ctrl-D: {got!r}"
-            if select.select([fd], [], [], 0.05)[0]:  # keep the pty drained meanwhile
-                with contextlib.suppress(OSError):
-                    got += os.read(fd, 4096)
-        status = waited[1]
-        pid = 0
-        assert os.waitstatus_to_exitcode(status) == 0
+        shell.read_until(b"Ctrl-D exits")
+        shell.read_until(b"bg96> ")
+        shell.read_until(YELLOW.encode() + b"+QIND: SMS DONE")  # a boot URC, coloured
+        shell.write(b'AT+QSSLCFG="ciph\t')  # completes the key
+        shell.read_until(b'ciphersuite",')
+        shell.write(b"1\r")
+        shell.read_until(b'+QSSLCFG: "ciphersuite",1,0XFFFF')
+        shell.write(b"AT+QSSLSEND=3\r")  # no connection 3: ERROR, in red
+        shell.read_until(RED.encode() + b"ERROR")
+        shell.write(b"AT+QIACT=1\r")
+        shell.read_until(b"OK")
+        shell.write(f'AT+QSSLOPEN=1,0,1,"{SERVER}",{echo.port},1\r'.encode())
+        shell.read_until(YELLOW.encode() + b"+QSSLOPEN: 1,0")
+        shell.write(b"AT+QSSLSEND=1\r")
+        shell.read_until(b"data> ")
+        shell.write(b"hi")
+        shell.read_until(b"hi")  # readline has it
+        shell.write(b"\x1a")  # the Ctrl-Z key: sends the line so far, then Ctrl-Z
+        shell.read_until(b"SEND OK")
+        shell.read_until(YELLOW.encode() + b'+QSSLURC: "recv",1,2')
+        shell.read_until(MAGENTA.encode() + b"hi")
+        shell.write(b"\x04")  # Ctrl-D, whether readline reads a line yet or not
+        assert shell.exit_status() == 0
     finally:
-        if pid:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        os.close(fd)
+        shell.close()
     history = (tmp_path / "bg96" / "shell_history").read_text()
     assert 'AT+QSSLCFG="ciphersuite",1' in history
     assert "hi" not in history.splitlines()  # data lines are not kept
     assert bytes(echo.received) == b"hi"
+
+
+@linux_only
+def test_keys_typed_while_a_command_runs_wait_for_the_next_line(tmp_path: Path) -> None:
+    """Between two lines the terminal stays as readline wants it: a Ctrl-D typed while
+    AT+QIACT takes its time is still a Ctrl-D for the next prompt (a canonical terminal
+    would have turned it into a NUL byte, and the shell would not have exited)."""
+    with VirtualModule(config=ModuleConfig(pdp_activation_time=1.0)) as slow:
+        shell = PtyShell(slow.url, tmp_path, "--raw")
+        try:
+            shell.read_until(b"bg96> ")
+            shell.write(b"AT+QIACT=1\r")
+            shell.read_until(b">> AT+QIACT=1\\r")  # sent: readline is done with the line
+            shell.write(b"AT+CSQ\r\x04")  # typed ahead, before the answer comes
+            shell.read_until(b"<< \\r\\nOK\\r\\n")
+            shell.read_until(b"+CSQ: 24,99")
+            assert shell.exit_status() == 0
+        finally:
+            shell.close()

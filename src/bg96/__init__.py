@@ -1,6 +1,9 @@
 """A virtual Quectel BG96: the SSL AT command set over real TLS, and a driver for it."""
 
 from .host import (
+    AsyncModem,
+    AsyncSocketLike,
+    AsyncSslConnection,
     CommandError,
     ConnectionClosedByPeer,
     Modem,
@@ -13,7 +16,6 @@ from .host import (
     SocketLike,
     SslConnection,
 )
-from .host.aclient import AsyncModem, AsyncSslConnection
 from .module.faults import FaultError, Faults, FaultScript, FaultScriptError
 from .module.virtual import VirtualModule
 
@@ -21,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncModem",
+    "AsyncSocketLike",
     "AsyncSslConnection",
     "CommandError",
     "ConnectionClosedByPeer",

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, TypedDict
 import pytest
 
 from .host import Modem, ModemError
-from .host.connection import TRANSPARENT
+from .host.core import TRANSPARENT
 from .module.faults import FaultScript
 from .module.virtual import TransportKind, VirtualModule
 from .network import PROFILES, NetworkProfile

@@ -52,7 +52,7 @@ async def host_session(at: AtClient, port: int, ca_pem: bytes) -> None:
     for line in (
         'AT+QSSLCFG="sslversion",1,1',
         'AT+QSSLCFG="ciphersuite",1,0X0035',
-        'AT+QSSLCFG="secllevel",1,1',
+        'AT+QSSLCFG="seclevel",1,1',  # real firmware's spelling (the manual's: secllevel)
         'AT+QSSLCFG="cacert",1,"cacert.pem"',
     ):
         _expect(await at.command(line), b"OK")

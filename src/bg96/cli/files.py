@@ -22,7 +22,7 @@ List, upload, download and delete the module's files (UFS: where AT+QSSLCFG find
 certificates and keys) through the AT FILE commands, on the virtual module or a real BG96.
 The module's checksum (+QFUPL/+QFDWL) is compared with the data's.
 
-  bg96 files socket://127.0.0.1:5555 ls
+  bg96 files socket://127.0.0.1:5555 ls          # NAME SIZE lines; "no files" on stderr
   bg96 files /dev/ttyUSB2 put ca.pem cacert.pem
   bg96 files /dev/ttyUSB2 get cacert.pem -        # to stdout
   bg96 files /dev/ttyUSB2 rm cacert.pem
@@ -107,7 +107,8 @@ def module_name(name: str) -> str:
 
 def do_ls(modem: Modem, args: argparse.Namespace, out: TextIO) -> None:
     files = modem.list_files()
-    if not files:
+    if not files:  # said on stderr, so a script reading the listing sees no line at all
+        print("no files", file=sys.stderr)
         return
     width = max(len(name) for name in files)
     size_width = max(len(str(size)) for size in files.values())
@@ -210,7 +211,7 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     files.add_argument("url", help="pyserial URL or device: socket://HOST:PORT, /dev/ttyUSB2...")
     files.add_argument("--baudrate", type=int, default=115200, help="for serial ports (115200)")
     actions = files.add_subparsers(dest="action", required=True, metavar="ls|put|get|rm")
-    actions.add_parser("ls", help="list the files with their sizes")
+    actions.add_parser("ls", help="list the files with their sizes (or say there are none)")
     put = actions.add_parser("put", help="upload LOCAL as NAME (default: LOCAL's file name)")
     put.add_argument("local", metavar="LOCAL")
     put.add_argument("name", metavar="NAME", nargs="?")

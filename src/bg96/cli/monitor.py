@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, Log, Static
+from textual.widgets import DataTable, Footer, Input, Log, Static
 
 from ..module.control import ControlClient, ControlError
 from .monitor_model import (
@@ -28,12 +29,14 @@ from .monitor_model import (
     file_rows,
     pdp_summary,
     socket_rows,
+    sockets_summary,
     ssl_rows,
     summary,
     trace_lines,
 )
 
 TRACE_LINES = 5000  # the log keeps this many lines
+TALL = 40  # rows from which the socket table lists the free client IDs too
 _GONE = (OSError, ControlError, ValueError, asyncio.TimeoutError)  # the endpoint went away
 
 
@@ -41,14 +44,18 @@ class MonitorApp(App[None]):
     """The monitor of the module whose control endpoint is ``host:port``."""
 
     TITLE = "bg96 monitor"
+    # Fits 80x24: no header, borderless fault line, the tables as tall as their rows; on a
+    # short terminal (under TALL rows) the free client IDs are left out of the socket table.
     CSS = """
     #summary { height: 2; padding: 0 1; }
-    #sockets { height: 14; }
-    #lower { height: 9; }
-    #ssl { width: 3fr; }
-    #files { width: 1fr; }
-    #trace { height: 1fr; border: round $primary; }
+    #sockets { height: auto; max-height: 13; }
+    #lower { height: auto; max-height: 7; }
+    #ssl { width: auto; height: auto; max-height: 7; }
+    #files { width: 1fr; min-width: 16; height: auto; max-height: 7; }
+    #trace { height: 1fr; min-height: 4; border: round $primary; }
+    #fault { height: 1; border: none; padding: 0 1; background: $boost; }
     #message { height: 1; padding: 0 1; }
+    MonitorApp.-short #sockets { max-height: 8; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "quit"),
@@ -78,7 +85,6 @@ class MonitorApp(App[None]):
         return f"{self.host}:{self.port}"
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Static(Text(f"connecting to {self.endpoint} ..."), id="summary")
         yield DataTable(id="sockets", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="lower"):
@@ -88,6 +94,16 @@ class MonitorApp(App[None]):
         yield Input(placeholder="a fault line, e.g. server-reset 0 (Enter sends)", id="fault")
         yield Static(id="message")
         yield Footer()
+
+    @property
+    def short(self) -> bool:
+        """Too few rows for all 12 client IDs: the socket table lists those in use."""
+        return self.size.height < TALL
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(self.short, "-short")
+        if self.status:
+            self._show(self.status)
 
     def on_mount(self) -> None:
         for table_id, columns in (
@@ -183,9 +199,12 @@ class MonitorApp(App[None]):
         self.connected = True
         self.status = status
         self.query_one("#summary", Static).update(
-            Text(f"{self.endpoint} · {summary(status)}\n{pdp_summary(status)}")
+            Text(
+                f"{self.endpoint} · {summary(status)}\n"
+                f"{pdp_summary(status)} · {sockets_summary(status)}"
+            )
         )
-        _fill(self.query_one("#sockets", DataTable), socket_rows(status))
+        _fill(self.query_one("#sockets", DataTable), socket_rows(status, free=not self.short))
         _fill(self.query_one("#ssl", DataTable), ssl_rows(status))
         _fill(self.query_one("#files", DataTable), file_rows(status))
 

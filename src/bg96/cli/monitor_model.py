@@ -21,8 +21,8 @@ SECLEVELS = {0: "none", 1: "server", 2: "mutual"}
 REGISTRATION = {0: "not registered", 1: "registered", 2: "searching"}
 MARKERS = {"host": ">>", "module": "<<", "note": "--"}
 
-SOCKET_COLUMNS = ("ID", "mode", "state", "remote", "sent", "received", "buffered")
-SSL_COLUMNS = ("ctx", "version", "suite", "seclevel", "cacert", "clientcert", "clientkey")
+SOCKET_COLUMNS = ("ID", "mode", "state", "sent", "received", "buffered", "remote")
+SSL_COLUMNS = ("ctx", "version", "suite", "seclevel", "cacert", "cert", "key")
 FILE_COLUMNS = ("file", "size")
 
 MAX_EVENT_LINES = 40  # log lines one trace event may take; the rest is counted
@@ -48,14 +48,16 @@ def pdp_summary(status: Mapping[str, Any]) -> str:
     return " · ".join(parts) if parts else "no PDP context active"
 
 
-def socket_rows(status: Mapping[str, Any]) -> list[Row]:
-    """The 12 client IDs in order; those no socket uses are ``free``."""
+def socket_rows(status: Mapping[str, Any], *, free: bool = True) -> list[Row]:
+    """The 12 client IDs in order, those no socket uses ``free`` (left out with ``free``
+    False, for a short terminal). The server comes last: a long name is what may be cut."""
     used = {int(s["client_id"]): s for s in status.get("sockets", [])}
     rows: list[Row] = []
     for cid in CLIENT_IDS:
         sock = used.get(cid)
         if sock is None:
-            rows.append((str(cid), (str(cid), "", "free", "", "", "", "")))
+            if free:
+                rows.append((str(cid), (str(cid), "", "free", "", "", "", "")))
             continue
         rows.append(
             (
@@ -64,14 +66,19 @@ def socket_rows(status: Mapping[str, Any]) -> list[Row]:
                     str(cid),
                     ACCESS_MODES.get(int(sock["access_mode"]), str(sock["access_mode"])),
                     SOCKET_STATES.get(int(sock["state"]), str(sock["state"])),
-                    f"{sock['host']}:{sock['port']}",
                     str(sock.get("sent", "")),
                     str(sock.get("received", "")),
                     str(sock.get("buffered", "")),
+                    f"{sock['host']}:{sock['port']}",
                 ),
             )
         )
     return rows
+
+
+def sockets_summary(status: Mapping[str, Any]) -> str:
+    """How many of the 12 client IDs are in use."""
+    return f"client IDs in use: {len(status.get('sockets', []))} of {len(CLIENT_IDS)}"
 
 
 def ssl_rows(status: Mapping[str, Any]) -> list[Row]:

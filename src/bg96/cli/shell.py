@@ -36,7 +36,7 @@ from typing import TextIO
 import platformdirs
 import serial
 
-from ..host.client import DEFAULT_RESPONSE, MAX_RESPONSE, command_name
+from ..host.answers import DEFAULT_RESPONSE, MAX_RESPONSE, command_name
 from ..host.parser import FINAL_PREFIXES, FINALS, URC_PREFIXES, URC_WORDS, response_prefix
 from ..module.trace import Trace, escape
 
@@ -56,6 +56,10 @@ no line end, until the module answers. Escapes, on any line:
   \\r  \\n  \\t      CR, LF, TAB (e.g. "GET / HTTP/1.0\\r\\n\\r\\n^Z")
   \\xNN           any byte;  \\\\ is a backslash
 
+Outside a data phase a line holding ^Z or ^[ is still a command line: it is sent with a
+CR, as a module needs to end the line (otherwise its bytes would join the next command),
+and the module's answer (usually ERROR) is shown.
+
 Pressing Ctrl-Z (on a terminal) sends the line typed so far followed by Ctrl-Z; the shell
 is not suspended. In a data phase a line holding only "+++" is sent with the 1 s guard
 times before and after, to leave transparent mode or abort an upload.
@@ -66,7 +70,14 @@ With --raw every byte in both directions is shown escaped, as in the trace of
 Without a terminal (stdin piped) the lines are read from stdin, each one sent after the
 previous command has answered, and the shell exits at end of input once the module is
 quiet: "printf 'ATI\\nAT+CSQ\\n' | bg96 shell socket://127.0.0.1:5555".
+
+Exit status: 0 at the end of input (Ctrl-D); 1 the port closed; 2 bad arguments; 3 the
+port cannot be opened; 4 (stdin piped) a command answered ERROR or +CME ERROR.
 """
+
+EXIT_PORT_CLOSED = 1
+EXIT_NO_PORT = 3
+EXIT_COMMAND_FAILED = 4
 
 # The manuals' commands: the SSL manual, and the general, PDP/TCP and FILE commands a host
 # uses around it (COMPANION_COMMANDS.md). Completion offers these names.
@@ -121,6 +132,7 @@ CIPHERSUITES = (
 
 CTRL_Z = 0x1A
 ESC = 0x1B
+_CONTROL = bytes(range(0x21)) + b"\x7f"  # what a line of nothing but control bytes holds
 GUARD = 1.0  # s of silence around +++
 IDLE_FLUSH = 0.1  # s without bytes before a partial line (no LF yet) is shown
 
@@ -245,6 +257,7 @@ class ShellCore:
         self._block_left = 0
         self._block = bytearray()
         self.data_mode = False  # input lines are data (after "> " or an upload's CONNECT)
+        self.failures = 0  # commands answered ERROR or +CME ERROR
         self.transparent = False  # the port is a connection's (after CONNECT)
         self._carrier = b""  # the tail of transparent data, to see NO CARRIER
         self._trace = Trace(_TraceSink(self._raw_line), clock=clock, autoflush=True)
@@ -283,12 +296,13 @@ class ShellCore:
         data = decode_escapes(line)
         if not data.strip():
             return []
-        if data[-1] in (CTRL_Z, ESC):
-            out = data  # a stray Ctrl-Z or ESC: no command line, no CR
-            self._echo = out
-        else:
-            out = data + b"\r"
+        out = data + b"\r"  # the CR ends the module's line, a Ctrl-Z or ESC in it or not
+        if data.strip(_CONTROL):
             self._begin(data)
+            if CTRL_Z in data:
+                self.info("no data phase: ^Z is sent as part of this command line")
+        else:
+            self._echo += out  # control bytes only: a module may not answer such a line
         self._sent(out)
         return [Outgoing(out)]
 
@@ -315,12 +329,14 @@ class ShellCore:
         return [Outgoing(data)]
 
     def _begin(self, command: bytes) -> None:
+        # after a line of control bytes its echo may still be due, ahead of this one's
+        leftover = self._echo if self._pending is None else b""
         self._pending = command.strip()
         upper = self._pending.upper()
         self._prefix = response_prefix(upper)
         if self._prefix in _OPEN_URCS and not upper.endswith(b"=?"):
             self._prefix = b"\x00"  # only the test form answers with it; else it is the URC
-        self._echo = command + b"\r"
+        self._echo = leftover + command + b"\r"
         self._prompt_expected = upper.startswith(b"AT+QSSLSEND")
         self._pending_kind = _kind_of(upper)
         self._data_left = _data_length(upper)
@@ -421,6 +437,7 @@ class ShellCore:
                 self._connect(b"CONNECT")
                 return
             self._finish()
+            self.failures += line == b"4"  # ERROR
             self._show("error" if line not in (b"0", b"1") else "ok", escape(line))
             return
         push = _PUSH.match(line)
@@ -431,6 +448,7 @@ class ShellCore:
         if pending is not None:
             if line in FINALS or line.startswith(FINAL_PREFIXES):
                 self._finish()
+                self.failures += line == b"ERROR" or line.startswith(FINAL_PREFIXES)
                 self._show("error" if _is_error(line) else "ok", escape(line))
                 return
             if line == b"CONNECT" or line.startswith(b"CONNECT "):
@@ -750,12 +768,12 @@ def open_port(url: str, baudrate: int) -> serial.SerialBase:
 
 def run(args: argparse.Namespace) -> int:
     """``bg96 shell URL``: 0 at end of input (Ctrl-D), 1 if the port closed, 3 if it
-    cannot be opened."""
+    cannot be opened, 4 if a command read from a pipe answered ERROR or +CME ERROR."""
     try:
         port = open_port(args.url, args.baudrate)
     except (serial.SerialException, ValueError, OSError) as exc:
         print(f"bg96 shell: cannot open {args.url}: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_NO_PORT
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     colour = use_colour(args.color, sys.stdout)
     printer = TerminalPrinter(sys.stdout, None)
@@ -768,8 +786,11 @@ def run(args: argparse.Namespace) -> int:
     restore_tty: Callable[[], None] | None = None
     if interactive:
         core.info(f"bg96 shell on {args.url}: Tab completes, ^Z sends Ctrl-Z, Ctrl-D exits")
-        restore_tty = _ctrl_z_as_a_key(rl)
-        if rl is not None and restore_tty is None and hasattr(signal, "SIGTSTP"):
+        prepared = _terminal_for_readline(rl)
+        ctrl_z_key = False
+        if prepared is not None:
+            restore_tty, ctrl_z_key = prepared
+        if rl is not None and not ctrl_z_key and hasattr(signal, "SIGTSTP"):
 
             def on_ctrl_z(signum: int, frame: FrameType | None) -> None:
                 raise _CtrlZ(rl.get_line_buffer() if printer.reading else "")
@@ -787,32 +808,44 @@ def run(args: argparse.Namespace) -> int:
         session.close()
 
 
-def _ctrl_z_as_a_key(rl: ModuleType | None) -> Callable[[], None] | None:
-    """Make Ctrl-Z a key readline sees (the terminal's suspend character off) that types
-    ``^Z`` and ends the line: the line so far is sent with a Ctrl-Z, and no signal is
-    involved. Returns what restores the terminal; None where this cannot be done (no GNU
-    readline, no termios), and a SIGTSTP handler does the job instead."""
-    if rl is None or "libedit" in (rl.__doc__ or ""):
+def _terminal_for_readline(rl: ModuleType | None) -> tuple[Callable[[], None], bool] | None:
+    """Turn the terminal's canonical mode off for the whole session, not only while readline
+    reads a line, and make Ctrl-Z a key: returns what restores the terminal, and whether
+    Ctrl-Z is a key now; None without readline or termios.
+
+    Keys typed while a command runs (or a URC is printed) then wait for readline as they
+    are: a canonical terminal takes a Ctrl-D for its own end of file and hands readline a NUL
+    byte once readline switches modes, so the shell would not exit. Echo stays on: readline
+    shows what is typed only on a terminal that echoes. With GNU readline the suspend
+    character is off and Ctrl-Z types ``^Z`` and ends the line (the line so far is sent with
+    a Ctrl-Z, no signal involved); elsewhere a SIGTSTP handler does that job."""
+    if rl is None:
         return None
     try:
         import termios
     except ImportError:  # not a POSIX terminal
         return None
+    gnu = "libedit" not in (rl.__doc__ or "")
     try:
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
         changed = termios.tcgetattr(fd)
-        changed[6][termios.VSUSP] = b"\x00"  # _POSIX_VDISABLE on Linux and the BSDs
+        changed[3] &= ~termios.ICANON
+        changed[6][termios.VMIN] = 1
+        changed[6][termios.VTIME] = 0
+        if gnu:
+            changed[6][termios.VSUSP] = b"\x00"  # _POSIX_VDISABLE on Linux and the BSDs
         termios.tcsetattr(fd, termios.TCSANOW, changed)
     except (OSError, termios.error, ValueError):
         return None
-    rl.parse_and_bind(r'"\C-z": "^Z\n"')
+    if gnu:
+        rl.parse_and_bind(r'"\C-z": "^Z\n"')
 
     def restore() -> None:
         with contextlib.suppress(OSError, termios.error):
             termios.tcsetattr(fd, termios.TCSANOW, saved)
 
-    return restore
+    return restore, gnu
 
 
 def _loop(
@@ -841,10 +874,12 @@ def _loop(
             except (KeyboardInterrupt, _CtrlZ):
                 printer("")
     if session.closed is not None:
-        return 1
+        return EXIT_PORT_CLOSED
     if not interactive:
         session.wait_ready()
         session.wait_quiet()
+        if core.failures:
+            return EXIT_COMMAND_FAILED
     return 0
 
 

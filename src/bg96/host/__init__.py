@@ -1,7 +1,8 @@
 """The host side: a BG96 driver that runs against the virtual module or real hardware."""
 
+from .aclient import AsyncModem
 from .client import Modem
-from .connection import SslConnection
+from .connection import AsyncSslConnection, SslConnection
 from .errors import (
     CommandError,
     ConnectionClosedByPeer,
@@ -14,9 +15,12 @@ from .errors import (
     UnexpectedResponse,
 )
 from .parser import Connect, Data, DataPhase, DteParser, Prompt, Response, Urc
-from .socketlike import SocketLike
+from .socketlike import AsyncSocketLike, SocketLike
 
 __all__ = [
+    "AsyncModem",
+    "AsyncSocketLike",
+    "AsyncSslConnection",
     "CommandError",
     "Connect",
     "ConnectionClosedByPeer",

@@ -1,9 +1,11 @@
-"""``AsyncModem``: the BG96 driver for asyncio, on the same sans-IO ``DteParser``.
+"""``AsyncModem``: the BG96 driver for asyncio, ``Modem``'s API and meaning, awaited.
 
-A reader task feeds the port's bytes to the parser; responses complete futures, URCs go to
-callbacks, an async iterator (``async for urc in modem.urcs()``) and the connections.
-``socket://`` URLs use asyncio streams; any other pyserial URL (a device, ``rfc2217://``)
-is read by a thread that hands the bytes to the loop.
+It runs the same procedures as ``Modem`` (``operations``, ``ssl_operations``) on the event
+loop. A reader feeds the module's bytes into the ``ModemCore`` as they come, so URCs reach
+callbacks and connections at any time, and a task may wait in ``recv`` while another sends:
+a command and its data phase hold the port (a lock) only while they run. ``socket://``
+URLs use asyncio streams; any other pyserial port (a device, ``rfc2217://``) is read by a
+thread that hands the bytes to the loop.
 """
 
 from __future__ import annotations
@@ -11,76 +13,68 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections import deque
+from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar, cast
 from urllib.parse import urlparse
 
 import serial
 
-from ..protocol.checksum import checksum
-from .client import (
-    _OPEN,
-    _SSLURC,
-    QI_COMMANDS,
-    REGISTERED,
-    cereg_stat,
-    cme_error,
-    command_name,
-    parse_qigeterror,
-    response_timeout,
-)
-from .errors import (
-    CommandError,
-    ConnectionClosedByPeer,
-    ModemReset,
-    ModemTimeout,
-    OpenFailed,
-    PortClosed,
-    SendFailed,
-    UnexpectedResponse,
-)
-from .parser import Connect, Data, DataPhase, DteParser, Event, Prompt, Response, Urc
+from . import operations as ops
+from .connection import AsyncSslConnection
+from .core import ModemCore, SslLink, UrcCallback
+from .errors import ModemError, PortClosed
+from .faces import awaitable
+from .parser import DteParser, Urc
+from .requests import Claim, Procedure, Release, Reopen, SetDtr, Sleep, Wait, Write
+from .socketlike import AsyncSocketLike
 
-MAX_SEND = 1460
-MAX_RECV = 1500
+__all__ = ["AsyncModem", "AsyncSslConnection"]
+
+T = TypeVar("T")
+READ_TIMEOUT = 0.05  # s a port-reading thread blocks before it looks whether to stop
 
 
-class _Link:
-    """Bytes to and from the module: asyncio streams or a pyserial port read by a thread."""
+class _Transport:
+    """Moves bytes between the module and the loop; ``on_data``/``on_close`` run on the loop."""
+
+    port: serial.SerialBase | None = None
 
     def __init__(self, on_data: Callable[[bytes], None], on_close: Callable[[], None]) -> None:
         self.on_data = on_data
         self.on_close = on_close
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def set_dtr(self, on: bool) -> None:
+        raise ModemError("this port has no DTR line: use rfc2217:// or a serial device")
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class _StreamTransport(_Transport):
+    """``socket://host:port`` over asyncio streams."""
+
+    def __init__(
+        self, host: str, port: int, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+    ) -> None:
+        super().__init__(on_data, on_close)
+        self.host, self.tcp_port = host, port
         self._writer: asyncio.StreamWriter | None = None
-        self._port: serial.SerialBase | None = None
         self._task: asyncio.Task[None] | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
 
-    async def open(self, url: str, baudrate: int) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme == "socket" and parsed.hostname and parsed.port:
-            reader, self._writer = await asyncio.open_connection(parsed.hostname, parsed.port)
-            self._task = asyncio.get_running_loop().create_task(self._read_stream(reader))
-            return
-        loop = asyncio.get_running_loop()
-        port = await asyncio.to_thread(serial.serial_for_url, url, baudrate=baudrate, timeout=0.05)
-        self._port = port
+    async def start(self) -> None:
+        reader, self._writer = await asyncio.open_connection(self.host, self.tcp_port)
+        self._task = asyncio.get_running_loop().create_task(self._read(reader))
 
-        def pump() -> None:
-            while not self._stop.is_set():
-                try:
-                    data = port.read(max(1, int(getattr(port, "in_waiting", 0))))
-                except (serial.SerialException, OSError):
-                    break
-                if data:
-                    loop.call_soon_threadsafe(self.on_data, data)
-            loop.call_soon_threadsafe(self.on_close)
-
-        self._thread = threading.Thread(target=pump, daemon=True)
-        self._thread.start()
-
-    async def _read_stream(self, reader: asyncio.StreamReader) -> None:
+    async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while data := await reader.read(65536):
                 self.on_data(data)
@@ -88,141 +82,146 @@ class _Link:
             pass
         self.on_close()
 
-    def write(self, data: bytes) -> None:
-        if self._writer is not None:
-            self._writer.write(data)
-        elif self._port is not None:
-            self._port.write(data)
+    async def write(self, data: bytes) -> None:
+        assert self._writer is not None
+        self._writer.write(data)
+        await self._writer.drain()
 
     async def close(self) -> None:
-        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
-        if self._task is not None:
-            self._task.cancel()
+
+
+class _PortTransport(_Transport):
+    """A pyserial port, read by a thread of its own (pyserial has no asyncio API)."""
+
+    def __init__(
+        self,
+        port: serial.SerialBase,
+        on_data: Callable[[bytes], None],
+        on_close: Callable[[], None],
+    ) -> None:
+        super().__init__(on_data, on_close)
+        self.port = port
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    async def start(self) -> None:
+        port = self.port
+        assert port is not None
+        if not port.is_open:
+            reopen: Callable[[], None] | None = getattr(port, "open", None)
+            if reopen is None:
+                raise PortClosed("the port is closed and cannot be reopened")
+            await asyncio.to_thread(reopen)
+        port.timeout = READ_TIMEOUT
+        loop = asyncio.get_running_loop()
+        stop = self._stop = threading.Event()
+
+        def pump() -> None:
+            while not stop.is_set():
+                try:
+                    data = port.read(max(1, int(getattr(port, "in_waiting", 0) or 0)))
+                except (serial.SerialException, OSError, TypeError, AttributeError):
+                    break  # pyserial's socket:// raises TypeError/AttributeError once closed
+                if data and not stop.is_set():
+                    with contextlib.suppress(RuntimeError):  # the loop is gone
+                        loop.call_soon_threadsafe(self.on_data, data)
+            if not stop.is_set():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self.on_close)
+
+        self._thread = threading.Thread(target=pump, name="bg96-async-reader", daemon=True)
+        self._thread.start()
+
+    async def write(self, data: bytes) -> None:
+        assert self.port is not None
+        await asyncio.to_thread(self.port.write, data)
+
+    async def set_dtr(self, on: bool) -> None:
+        assert self.port is not None
+        await asyncio.to_thread(setattr, self.port, "dtr", on)
+
+    async def close(self) -> None:
+        self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 1.0)
-        if self._port is not None:
-            self._port.close()
+        if self.port is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                await asyncio.to_thread(self.port.close)
 
 
-class AsyncSslConnection:
-    """An SSL connection for asyncio code: ``await send``, ``await recv``, ``await close``."""
+def _connection(modem: AsyncModem, link: SslLink) -> AsyncSslConnection:
+    return AsyncSslConnection(modem, link)
 
-    def __init__(self, modem: AsyncModem, client_id: int, access_mode: int) -> None:
-        self.modem = modem
-        self.client_id = client_id
-        self.access_mode = access_mode
-        self.closed_by_peer = False
-        self.closed = False
-        self._buffer = bytearray()
-        self._changed = asyncio.Event()
-        self._module_has_data = True
 
-    def _notify(self, data: bytes = b"", *, closed: bool = False) -> None:
-        if data:
-            self._buffer += data
-        elif not closed:
-            self._module_has_data = True
-        self.closed_by_peer |= closed
-        self._changed.set()
-
-    async def send(self, data: bytes) -> None:
-        if self.closed:
-            raise ConnectionClosedByPeer(f"connection {self.client_id} is closed")
-        if self.access_mode == 2:
-            self.modem.write(data)
-            return
-        for start in range(0, len(data), MAX_SEND):
-            chunk = data[start : start + MAX_SEND]
-            line = f"AT+QSSLSEND={self.client_id},{len(chunk)}"
-            answer = await self.modem.command(line, check=False, payload=chunk)
-            if answer.final == b"SEND FAIL":
-                raise SendFailed(line, answer.raw(), None, "the module's send buffer is full")
-            if answer.final != b"SEND OK":
-                if self.closed_by_peer:
-                    raise ConnectionClosedByPeer(f"{line}: the server closed the connection")
-                code, text = await self.modem.last_error()
-                raise CommandError(line, answer.raw(), code, text)
-
-    async def recv(self, size: int = MAX_RECV, timeout: float | None = None) -> bytes:
-        """Up to ``size`` bytes; ``b""`` once the server closed and everything was read."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            if self._buffer:
-                out = bytes(self._buffer[:size])
-                del self._buffer[:size]
-                return out
-            if self.access_mode == 0 and self._module_has_data and not self.closed:
-                await self._fetch()
-                if self._buffer or self._module_has_data:
-                    continue  # data, or a recv URC came in during the read: read again
-            if self.closed_by_peer or self.closed:
-                return b""
-            self._changed.clear()
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                raise ModemTimeout(f"recv on connection {self.client_id}", timeout or 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
-
-    async def _fetch(self) -> None:
-        """QSSLRECV until the module's buffer is empty. The flag is cleared before each read:
-        a recv URC that arrives while the command runs sets it again."""
-        while True:
-            self._module_has_data = False
-            response = await self.modem.command(f"AT+QSSLRECV={self.client_id},{MAX_RECV}")
-            data = response.lines[1] if len(response.lines) > 1 else b""
-            self._buffer += data
-            if len(data) < MAX_RECV:
-                return
-
-    async def close(self, timeout: int = 10) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.modem.connections.pop(self.client_id, None)
-        await self.modem.command(
-            f"AT+QSSLCLOSE={self.client_id},{timeout}",
-            timeout=max(self.modem.min_timeout, timeout + 1.0),
-        )
+def _socket(
+    modem: AsyncModem, opened: tuple[SslLink, float | None]
+) -> AsyncSocketLike[AsyncSslConnection]:
+    link, timeout = opened
+    return AsyncSocketLike(AsyncSslConnection(modem, link), timeout)
 
 
 class AsyncModem:
-    """A BG96 for asyncio code: ``async with await AsyncModem.open(url) as modem``."""
+    """A BG96 for asyncio code: ``async with await AsyncModem.open(url) as modem``, or
+    ``AsyncModem(port)`` on an open pyserial port. Every method of ``Modem`` is here, with
+    the same parameters, answers and exceptions; those that talk to the module are
+    coroutines."""
 
-    def __init__(self, min_timeout: float = 1.0) -> None:
-        self.min_timeout = min_timeout
-        self.parser = DteParser()
-        self.connections: dict[int, AsyncSslConnection] = {}
-        self._link = _Link(self._on_data, self._on_close)
-        self._waiter: asyncio.Future[Event] | None = None
-        self._queue: asyncio.Queue[Urc] = asyncio.Queue()
-        self._callbacks: list[Callable[[Urc], None]] = []
-        self._open_results: dict[int, asyncio.Future[int]] = {}
-        self._lock = asyncio.Lock()
-        self._closed = False
-        self._transparent_data: asyncio.Queue[bytes] = asyncio.Queue()
+    def __init__(self, port: serial.SerialBase, *, min_timeout: float = 1.0) -> None:
+        baudrate = int(getattr(port, "baudrate", 115200) or 115200)
+        self._setup(_PortTransport(port, self._on_data, self._on_close), min_timeout, baudrate)
+
+    def _setup(self, transport: _Transport, min_timeout: float, baudrate: int) -> None:
+        self.core = ModemCore(
+            min_timeout=min_timeout, clock=time.monotonic, baudrate=baudrate, shared=True
+        )
+        self._state = self.core
+        self._transport = transport
+        self._started = False
+        self._closed = False  # the module's end closed, or close() was called
+        self._lock = asyncio.Lock()  # a command and its data phase at a time
+        self._waiters: list[asyncio.Future[None]] = []
 
     @classmethod
     async def open(
         cls, url: str, *, baudrate: int = 115200, min_timeout: float = 1.0
     ) -> AsyncModem:
+        """Open ``url`` (``/dev/ttyUSB2``, ``socket://host:port``, ``rfc2217://...``)."""
         if url.startswith("loop://"):
             raise ValueError("loop:// echoes what is written: it is not a module")
-        modem = cls(min_timeout)
+        modem = cls.__new__(cls)
+        parsed = urlparse(url)
+        transport: _Transport
+        if parsed.scheme == "socket" and parsed.hostname and parsed.port:
+            transport = _StreamTransport(
+                parsed.hostname, parsed.port, modem._on_data, modem._on_close
+            )
+        else:
+            try:
+                port = await asyncio.to_thread(
+                    serial.serial_for_url, url, baudrate=baudrate, timeout=READ_TIMEOUT
+                )
+            except (OSError, serial.SerialException) as exc:
+                raise PortClosed(f"cannot open {url}: {exc}") from exc
+            transport = _PortTransport(port, modem._on_data, modem._on_close)
+        modem._setup(transport, min_timeout, baudrate)
         try:
-            await modem._link.open(url, baudrate)
+            await modem._start()
         except (OSError, serial.SerialException) as exc:
             raise PortClosed(f"cannot open {url}: {exc}") from exc
         return modem
 
     async def close(self) -> None:
         self._closed = True
-        await self._link.close()
+        self._wake()
+        await self._transport.close()
 
     async def __aenter__(self) -> AsyncModem:
         return self
@@ -235,208 +234,190 @@ class AsyncModem:
     ) -> None:
         await self.close()
 
-    # ---- bytes in ----------------------------------------------------------------------
+    # ---- what the module said ------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    @property
+    def min_timeout(self) -> float:
+        """No command's wait is shorter (s)."""
+        return self.core.min_timeout
+
+    @min_timeout.setter
+    def min_timeout(self, value: float) -> None:
+        self.core.min_timeout = value
+
+    @property
+    def baudrate(self) -> int:
+        return self.core.baudrate
+
+    @property
+    def port(self) -> serial.SerialBase | None:
+        """The pyserial port, None for ``socket://`` (asyncio streams)."""
+        return self._transport.port
+
+    @property
+    def parser(self) -> DteParser:
+        """The sans-IO parser the module's bytes go through."""
+        return self.core.parser
+
+    @parser.setter
+    def parser(self, parser: DteParser) -> None:
+        self.core.parser = parser
+
+    @property
+    def urcs(self) -> deque[Urc]:
+        """URCs read and not yet taken by ``poll()`` or ``wait_urc()``."""
+        return self.core.urcs
+
+    @property
+    def connections(self) -> dict[int, AsyncSslConnection]:
+        """The open connections by client ID."""
+        links = self.core.links
+        return {
+            cid: cast(AsyncSslConnection, link.face) for cid, link in links.items() if link.opened
+        }
+
+    def on_urc(self, callback: UrcCallback) -> None:
+        """Call ``callback`` with every URC as it is read (on the event loop)."""
+        self.core.callbacks.append(callback)
+
+    # ---- the operations (operations.py, ssl_operations.py) --------------------------------
+
+    command = awaitable(ops.command)
+    last_error = awaitable(ops.last_error)
+    query = awaitable(ops.query)
+    poll = awaitable(ops.poll)
+    wait_urc = awaitable(ops.wait_urc)
+    sync = awaitable(ops.sync)
+    reset = awaitable(ops.reset)
+    identify = awaitable(ops.identify)
+    wait_registered = awaitable(ops.wait_registered)
+    configure_pdp = awaitable(ops.configure_pdp)
+    activate = awaitable(ops.activate)
+    deactivate = awaitable(ops.deactivate)
+    ip_address = awaitable(ops.ip_address)
+    list_files = awaitable(ops.list_files)
+    delete = awaitable(ops.delete)
+    upload = awaitable(ops.upload)
+    download = awaitable(ops.download)
+    ssl_config = awaitable(ops.ssl_config)
+    ssl_state = awaitable(ops.ssl_state)
+    open_ssl = awaitable(ops.open_ssl, _connection)
+    create_connection = awaitable(ops.create_connection, _socket)
+    create_connection.__doc__ = (ops.create_connection.__doc__ or "") + (
+        "\n\n    Returns an ``AsyncSocketLike``: ``await sendall(data)``, ``await recv(n)``"
+        " (``b''`` at the end, ``TimeoutError`` after ``settimeout``), ``await close()``,"
+        " ``async with``; its ``connection`` is the ``AsyncSslConnection``."
+    )
+
+    # ---- running procedures ---------------------------------------------------------------
+
+    async def _run(self, proc: Procedure[T]) -> T:
+        """Carry out what ``proc`` asks until it returns; a port failure is thrown into it.
+        Between ``Claim`` and ``Release`` (or the end) the port is this run's alone."""
+        if not self._started:
+            await self._start()
+        held = 0
+        try:
+            request = proc.send(None)
+            while True:
+                try:
+                    if isinstance(request, Wait):
+                        await self._wait(request.timeout)
+                    elif isinstance(request, Write):
+                        await self.write(request.data)
+                    elif isinstance(request, Claim):
+                        if not held:
+                            await self._lock.acquire()
+                        held += 1
+                    elif isinstance(request, Release):
+                        held -= 1
+                        if not held:
+                            self._lock.release()
+                    elif isinstance(request, Sleep):
+                        await asyncio.sleep(request.seconds)
+                    elif isinstance(request, SetDtr):
+                        await self._transport.set_dtr(request.on)
+                    elif isinstance(request, Reopen):
+                        await self._reopen()
+                except ModemError as exc:
+                    request = proc.throw(exc)
+                else:
+                    request = proc.send(None)
+        except StopIteration as stop:
+            return cast(T, stop.value)
+        finally:
+            if held:
+                self._lock.release()
+
+    # ---- the port ---------------------------------------------------------------------------
+
+    async def write(self, data: bytes) -> None:
+        """Write raw bytes to the module (the data of a prompt, of transparent mode...)."""
         if self._closed:
-            raise PortClosed("the port is closed")
-        self._link.write(data)
+            raise PortClosed("the port is closed or failed (sync() reopens it)")
+        if not self._started:
+            await self._start()
+        try:
+            await self._transport.write(data)
+        except (OSError, serial.SerialException, RuntimeError) as exc:
+            self._closed = True
+            raise PortClosed(f"the port failed: {exc or type(exc).__name__}") from exc
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Until the reader brought bytes, or ``timeout`` s."""
+        if self._closed:
+            raise PortClosed("the port is closed or failed (sync() reopens it)")
+        if timeout is not None and timeout <= 0:
+            await asyncio.sleep(0)
+        else:
+            loop = asyncio.get_running_loop()
+            woken: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(woken)
+            timer = None if timeout is None else loop.call_later(timeout, _settle, woken)
+            try:
+                await woken
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(woken)
+        if self._closed:
+            raise PortClosed("the module closed the port")
+
+    def _on_data(self, data: bytes) -> None:
+        try:
+            self.core.receive(data)
+        except Exception as exc:  # a URC callback failed: the reader goes on
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "bg96: a URC callback raised", "exception": exc}
+            )
+        self._wake()
 
     def _on_close(self) -> None:
         self._closed = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(PortClosed("the module closed the port"))
+        self._wake()
 
-    def _on_data(self, data: bytes) -> None:
-        self.parser.feed(data)
-        for event in self.parser.events():
-            if isinstance(event, Urc):
-                self._urc(event)
-            elif isinstance(event, Data):
-                self._transparent_data.put_nowait(event.data)
-                conn = next((c for c in self.connections.values() if c.access_mode == 2), None)
-                if conn is not None:
-                    conn._notify(event.data)
-            elif self._waiter is not None and not self._waiter.done():
-                self._waiter.set_result(event)
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for woken in waiters:
+            _settle(woken)
 
-    def _urc(self, urc: Urc) -> None:
-        line = urc.line
-        if line == b"RDY":
-            for conn in self.connections.values():
-                conn._notify(closed=True)
-            if self._waiter is not None and not self._waiter.done():
-                self._waiter.set_exception(ModemReset("the module restarted (RDY)"))
-        m = _OPEN.match(line)
-        if m:
-            future = self._open_results.get(int(m.group(1)))
-            if future is not None and not future.done():
-                future.set_result(int(m.group(2)))
-        ssl_urc = _SSLURC.match(line)
-        if ssl_urc:
-            target = self.connections.get(int(ssl_urc.group(2)))
-            if target is not None:
-                target._notify(urc.data, closed=ssl_urc.group(1) == b"closed")
-        for callback in self._callbacks:
-            callback(urc)
-        self._queue.put_nowait(urc)
+    async def _start(self) -> None:
+        await self._transport.start()
+        self._started = True
+        self._closed = False
 
-    # ---- URCs ----------------------------------------------------------------------------
-
-    def on_urc(self, callback: Callable[[Urc], None]) -> None:
-        self._callbacks.append(callback)
-
-    async def urcs(self) -> AsyncIterator[Urc]:
-        """Every URC from now on, as it arrives."""
-        while True:
-            yield await self._queue.get()
-
-    # ---- commands ----------------------------------------------------------------------
-
-    async def _next(self, line: str, deadline: float) -> Event:
-        loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
+    async def _reopen(self) -> None:
+        if self._started and not self._closed:
+            return
+        with contextlib.suppress(OSError, serial.SerialException):
+            await self._transport.close()
         try:
-            return await asyncio.wait_for(self._waiter, max(0.0, deadline - loop.time()))
-        except TimeoutError:
-            raise ModemTimeout(line, 0.0, bytes(self.parser._buf)) from None
-        finally:
-            self._waiter = None
+            await self._start()
+        except (OSError, serial.SerialException) as exc:
+            raise PortClosed(f"cannot reopen the port: {exc}") from exc
 
-    async def command(
-        self,
-        line: str,
-        timeout: float | None = None,
-        *,
-        check: bool = True,
-        phase: DataPhase | None = None,
-        payload: bytes | None = None,
-    ) -> Response:
-        """Send ``line``; with ``payload``, send it at the ``>`` prompt or after ``CONNECT``."""
-        async with self._lock:
-            data = line.encode("latin-1")
-            self.parser.begin(data, phase=phase, payload=payload or b"")
-            self.write(data + b"\r")
-            wait = timeout if timeout is not None else response_timeout(line, self.min_timeout)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + wait
-            while True:
-                try:
-                    event = await self._next(line, deadline)
-                except ModemTimeout as exc:
-                    raise ModemTimeout(line, wait, exc.partial) from None
-                if isinstance(event, Response):
-                    break
-                if isinstance(event, Connect) and phase is None:
-                    raise UnexpectedResponse(line, b"CONNECT", None, "no data phase was asked for")
-                if isinstance(event, (Prompt, Connect)):
-                    if payload is None:
-                        return Response(data, (), b"CONNECT")
-                    self.write(payload)
-                    deadline = loop.time() + max(wait, len(payload) * 10 / 115200 + 5)
-        if check and not event.ok:
-            await self._raise(line, event)
-        return event
 
-    async def _raise(self, line: str, response: Response) -> None:
-        cme = cme_error(line, response)
-        if cme is not None:
-            raise cme
-        code: int | None = None
-        text = ""
-        if command_name(line).startswith(QI_COMMANDS):
-            code, text = await self.last_error()
-        raise CommandError(line, response.raw(), code, text)
-
-    async def last_error(self) -> tuple[int, str]:
-        return parse_qigeterror(await self.command("AT+QIGETERROR", check=False))
-
-    async def sync(self, attempts: int = 10) -> None:
-        """Out of any prompt, ``AT`` answers, no echo, numeric errors."""
-        self.write(b"\x1b")
-        for _ in range(attempts):
-            await asyncio.sleep(0.1)  # let what is in flight arrive, then start clean
-            self.parser = DteParser()
-            try:
-                await self.command("AT", timeout=max(self.min_timeout, 0.5))
-                break
-            except (ModemTimeout, CommandError, ModemReset):
-                continue
-        else:
-            raise ModemTimeout("AT", attempts * max(self.min_timeout, 0.5))
-        await self.command("ATE0")
-        await self.command("AT+CMEE=1")
-
-    # ---- PDP, files, SSL ------------------------------------------------------------------
-
-    async def configure_pdp(self, ctx: int = 1, apn: str = "", username: str = "",
-                            password: str = "", auth: int = 0) -> None:  # fmt: skip
-        await self.command(f'AT+QICSGP={ctx},1,"{apn}","{username}","{password}",{auth}')
-
-    async def wait_registered(self, timeout: float = 60.0, poll: float = 0.5) -> int:
-        """Ask ``AT+CEREG?`` until the module is registered (stat 1 or 5); its stat."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (stat := cereg_stat(await self.command("AT+CEREG?"))) not in REGISTERED:
-            if loop.time() >= deadline:
-                raise ModemTimeout(f"AT+CEREG? (still stat {stat})", timeout)
-            await asyncio.sleep(poll)
-        return stat
-
-    async def activate(self, ctx: int = 1) -> None:
-        await self.command(f"AT+QIACT={ctx}")
-
-    async def deactivate(self, ctx: int = 1) -> None:
-        await self.command(f"AT+QIDEACT={ctx}")
-
-    async def upload(self, name: str, data: bytes, *, timeout: int = 5) -> None:
-        line = f'AT+QFUPL="{name}",{len(data)},{timeout}'
-        response = await self.command(line, phase=DataPhase.UPLOAD, payload=data)
-        for item in response.lines:
-            if item.startswith(b"+QFUPL:"):
-                size, value = item[7:].strip().split(b",")
-                if int(size) == len(data) and int(value, 16) == checksum(data):
-                    return
-        raise CommandError(line, response.raw(), None, "checksum mismatch")
-
-    async def ssl_config(self, ctx: int, **settings: int | str) -> None:
-        """``await modem.ssl_config(1, sslversion=3, seclevel=1, cacert="ca.pem")``."""
-        for key, value in settings.items():
-            shown = f'"{value}"' if isinstance(value, str) else str(value)
-            if key == "ciphersuite" and isinstance(value, int):
-                shown = f"0X{value:04X}"
-            await self.command(f'AT+QSSLCFG="{key}",{ctx},{shown}')
-
-    async def open_ssl(
-        self,
-        client_id: int,
-        host: str,
-        port: int,
-        *,
-        ssl_ctx: int = 0,
-        pdp_ctx: int = 1,
-        access_mode: int = 0,
-        timeout: float = 450.0,
-    ) -> AsyncSslConnection:
-        """AT+QSSLOPEN and wait for ``+QSSLOPEN`` (or ``CONNECT`` in transparent mode)."""
-        line = f'AT+QSSLOPEN={pdp_ctx},{ssl_ctx},{client_id},"{host}",{port},{access_mode}'
-        if access_mode == 2:
-            response = await self.command(line, timeout=timeout, phase=DataPhase.TRANSPARENT)
-            if response.final != b"CONNECT":
-                await self._raise(line, response)
-        else:
-            future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._open_results[client_id] = future
-            try:
-                await self.command(line)
-                err = await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                raise ModemTimeout(line + " (waiting for +QSSLOPEN)", timeout) from None
-            finally:
-                self._open_results.pop(client_id, None)
-            if err:
-                _, text = await self.last_error()
-                raise OpenFailed(line, f"+QSSLOPEN: {client_id},{err}".encode(), err, text)
-        conn = AsyncSslConnection(self, client_id, access_mode)
-        self.connections[client_id] = conn
-        return conn
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

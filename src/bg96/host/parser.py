@@ -43,6 +43,7 @@ MAX_BLOCK = 65536
 # a block length has at most 9 digits: more is garbage (and int() refuses over 4300 of them)
 _PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d{1,9})\Z')
 _RECV = re.compile(rb"\+QSSLRECV: (\d{1,9})\Z")
+_NAME = re.compile(rb"([+&$%^][A-Za-z0-9_]+)")
 
 
 class DataPhase(Enum):
@@ -115,7 +116,7 @@ class _Pending:
 def response_prefix(command: bytes) -> bytes:
     """``AT+CPIN?`` -> ``+CPIN:``: lines with it answer the command even if URC-like."""
     body = command[2:] if command[:2].upper() == b"AT" else command
-    m = re.match(rb"([+&$%^][A-Za-z0-9_]+)", body)
+    m = _NAME.match(body)
     return m.group(1).upper() + b":" if m else b"\x00"
 
 
@@ -168,6 +169,11 @@ class DteParser:
     @property
     def transparent(self) -> bool:
         return self._transparent
+
+    @property
+    def unparsed(self) -> bytes:
+        """Bytes received that make no event yet (a partial line): what a timeout shows."""
+        return bytes(self._buf)
 
     @property
     def busy(self) -> bool:

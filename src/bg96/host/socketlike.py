@@ -1,19 +1,39 @@
-"""A socket-shaped wrapper around an SSL connection, so socket-taking code runs over the modem."""
+"""Socket-shaped wrappers around an SSL connection, so socket-taking code runs over the modem:
+``SocketLike`` for sync code (``http.client`` can use it), ``AsyncSocketLike`` for asyncio."""
 
 from __future__ import annotations
 
 import io
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from .connection import SslConnection
 from .errors import ModemTimeout
+
+
+class Connection(Protocol):
+    """What ``SocketLike`` needs of a connection (``SslConnection`` has it)."""
+
+    def send(self, data: bytes) -> None: ...
+    def recv(self, size: int = ..., timeout: float | None = ...) -> bytes: ...
+    def close(self, timeout: int = ...) -> None: ...
+
+
+class AsyncConnection(Protocol):
+    """What ``AsyncSocketLike`` needs of a connection (``AsyncSslConnection`` has it)."""
+
+    async def send(self, data: bytes) -> None: ...
+    async def recv(self, size: int = ..., timeout: float | None = ...) -> bytes: ...
+    async def close(self, timeout: int = ...) -> None: ...
+
+
+C = TypeVar("C", bound=Connection)
+A = TypeVar("A", bound=AsyncConnection)
 
 
 class _RawFile(io.RawIOBase):
     """A ``makefile`` raw layer; it holds the socket open until it is closed (as sockets do)."""
 
-    def __init__(self, owner: SocketLike) -> None:
+    def __init__(self, owner: SocketLike[Any]) -> None:
         self._owner = owner
         owner._io_refs += 1
 
@@ -45,13 +65,13 @@ class _RawWriter(_RawFile):
         return len(payload)
 
 
-class SocketLike:
+class SocketLike(Generic[C]):
     """``sendall``, ``send``, ``recv``, ``makefile``, ``settimeout``, ``close`` over the modem.
 
     Timeouts raise ``socket.timeout`` (``TimeoutError``) like a real socket.
     """
 
-    def __init__(self, connection: SslConnection, timeout: float | None = None) -> None:
+    def __init__(self, connection: C, timeout: float | None = None) -> None:
         self.connection = connection
         self._timeout = timeout
         self._io_refs = 0  # open makefile() objects
@@ -113,7 +133,7 @@ class SocketLike:
     def fileno(self) -> int:
         return -1
 
-    def __enter__(self) -> SocketLike:
+    def __enter__(self) -> SocketLike[C]:
         return self
 
     def __exit__(
@@ -123,3 +143,49 @@ class SocketLike:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class AsyncSocketLike(Generic[A]):
+    """``await sendall``, ``send``, ``recv``, ``close`` over the modem, for asyncio code.
+
+    Timeouts (``settimeout``; None waits forever) raise ``TimeoutError`` like a socket's; the
+    driver's other exceptions (``ConnectionClosedByPeer``, ``CommandError``...) pass through.
+    ``recv`` returns ``b""`` once the server closed and everything was read.
+    """
+
+    def __init__(self, connection: A, timeout: float | None = None) -> None:
+        self.connection = connection
+        self._timeout = timeout
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._timeout = timeout
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    async def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        await self.connection.send(bytes(data))
+
+    async def send(self, data: bytes | bytearray | memoryview) -> int:
+        await self.sendall(data)
+        return len(data)
+
+    async def recv(self, size: int, flags: int = 0) -> bytes:
+        try:
+            return await self.connection.recv(size, self._timeout)
+        except ModemTimeout as exc:
+            raise TimeoutError(str(exc)) from exc
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+    async def __aenter__(self) -> AsyncSocketLike[A]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
