@@ -323,9 +323,10 @@ def test_qping_answers_each_echo_then_the_summary() -> None:
         b'\r\n+QPING: 0,"93.184.216.34",32,192,255\r\n'
     )
     (second,) = m.intents()
+    assert isinstance(second, Ping)
     assert m.advance(2.0) == b"\r\n+QPING: 569\r\n"  # its 2 s passed with no answer
     (third,) = m.intents()
-    assert third.seq == 3
+    assert isinstance(third, Ping) and third.seq == 3
     assert m.event(Pinged(third.request, 3, 479, 255)) == (
         b'\r\n+QPING: 0,"93.184.216.34",32,479,255\r\n\r\n+QPING: 0,3,2,1,192,479,336\r\n'
     )
@@ -336,6 +337,7 @@ def test_qping_failures_and_busy() -> None:
     m = ip_module()
     assert m.cmd('AT+QPING=1,"nowhere.example"') == OK
     (resolve,) = m.intents()
+    assert isinstance(resolve, Resolve)
     assert m.event(Resolved(resolve.request, code=565, reason="no such name")) == (
         b"\r\n+QPING: 565\r\n"
     )
@@ -357,6 +359,7 @@ def test_qntp_sets_the_clock_in_the_modules_time_zone() -> None:
     assert m.cmd('AT+QNTP=1,"pool.ntp.org"') == OK
     assert m.cmd("AT+QNTP?") == b'\r\n+QNTP: "pool.ntp.org",123\r\n' + OK
     (resolve,) = m.intents()
+    assert isinstance(resolve, Resolve)
     m.event(Resolved(resolve.request, ("10.1.2.3",)))
     (query,) = m.intents()
     assert isinstance(query, NtpQuery) and (query.address, query.port) == ("10.1.2.3", 123)
