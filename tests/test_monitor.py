@@ -72,6 +72,16 @@ def test_the_socket_table_has_all_twelve_client_ids() -> None:
     assert rows[11][1] == ("11", "transparent", "closing", "0", "0", "0", "10.0.0.1:8883")
     assert [key for key, _ in socket_rows(STATUS, free=False)] == ["4", "11"]
     assert sockets_summary(STATUS) == "client IDs in use: 2 of 12"
+    plain = {
+        "sockets": [
+            {**STATUS["sockets"][0], "client_id": 1, "service": "TCP"},
+            {**STATUS["sockets"][0], "client_id": 2, "service": "TCP LISTENER", "state": 3,
+             "local_port": 2020, "host_port": 40123},
+        ]
+    }  # fmt: skip
+    by_id = dict(socket_rows(plain, free=False))
+    assert by_id["1"][6] == "tcp example.com:443"
+    assert by_id["2"][2:] == ("listening", "120", "4096", "1000", "listen :2020 at :40123")
 
 
 def test_ssl_and_file_rows() -> None:

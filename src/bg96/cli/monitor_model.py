@@ -15,7 +15,8 @@ Row = tuple[str, tuple[str, ...]]
 
 CLIENT_IDS = range(12)
 ACCESS_MODES = {0: "buffer", 1: "push", 2: "transparent"}
-SOCKET_STATES = {0: "initial", 1: "opening", 2: "connected", 4: "closing"}
+SOCKET_STATES = {0: "initial", 1: "opening", 2: "connected", 3: "listening", 4: "closing"}
+SERVICES = {"TCP LISTENER": "listen", "UDP SERVICE": "udp svc", "TCP INCOMING": "incoming"}
 SSL_VERSIONS = {0: "SSL3.0", 1: "TLS1.0", 2: "TLS1.1", 3: "TLS1.2", 4: "all"}
 SECLEVELS = {0: "none", 1: "server", 2: "mutual"}
 REGISTRATION = {0: "not registered", 1: "registered", 2: "searching"}
@@ -69,11 +70,23 @@ def socket_rows(status: Mapping[str, Any], *, free: bool = True) -> list[Row]:
                     str(sock.get("sent", "")),
                     str(sock.get("received", "")),
                     str(sock.get("buffered", "")),
-                    f"{sock['host']}:{sock['port']}",
+                    _remote(sock),
                 ),
             )
         )
     return rows
+
+
+def _remote(sock: Mapping[str, Any]) -> str:
+    """The other end: a server (SSL sockets as they always were shown), a plain socket's
+    kind first, a listener's module port and where it is reached on this machine."""
+    service = str(sock.get("service", "SSLClient"))
+    if service in ("TCP LISTENER", "UDP SERVICE"):
+        return f"{SERVICES[service]} :{sock.get('local_port', '')} at :{sock.get('host_port', '')}"
+    where = f"{sock['host']}:{sock['port']}"
+    if service == "SSLClient":
+        return where
+    return f"{SERVICES.get(service, service.lower())} {where}"
 
 
 def sockets_summary(status: Mapping[str, Any]) -> str:
