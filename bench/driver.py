@@ -9,8 +9,8 @@ host at a time, so the raw socket and the driver (``Modem.open("socket://...")``
 * **command round trip**: ``Modem.command("AT")`` against ``AT\\r`` -> ``\\r\\nOK\\r\\n`` on a
   blocking socket with TCP_NODELAY (after ``ATE0``), as in ``at_roundtrip.py``; blocks of
   each alternate. Prints medians, p90 and the ratio.
-* **throughput**: the payload through ``modem.create_connection((host, port))`` to a loopback
-  TLS echo server (``ThreadedTlsEchoServer``, a thread of this process, as in
+* **throughput**: the payload through ``modem.create_connection((host, port), ssl_ctx=0)`` to
+  a loopback TLS echo server (``ThreadedTlsEchoServer``, a thread of this process, as in
   ``throughput.py``): ``sendall`` of each 1460-byte chunk, then a non-blocking ``recv`` for
   what has come back, then blocking ``recv`` until every byte is back. The baseline is
   ``throughput.py``'s raw AT (per chunk ``AT+QSSLSEND`` and one ``AT+QSSLRECV``, then
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-from bg96 import Modem, SocketLike, SslConnection
+from bg96 import Modem, SocketLike, StreamConnection
 from bg96.testing import TestPki, ThreadedTlsEchoServer
 from common import (
     CHUNK,
@@ -139,7 +139,7 @@ def raw_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, bytes,
     return elapsed, echoed, trips / -(-len(data) // CHUNK)
 
 
-def socket_echo(sock: SocketLike[SslConnection], data: bytes) -> tuple[float, bytes]:
+def socket_echo(sock: SocketLike[StreamConnection], data: bytes) -> tuple[float, bytes]:
     """``data`` through ``sock`` and back, chunk by chunk like ``common.qssl_echo``."""
     echoed = bytearray()
     start = time.perf_counter()
@@ -159,7 +159,7 @@ def driver_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, byt
     modem = open_modem(port)
     try:
         modem.activate()
-        sock = modem.create_connection((LOOPBACK, tls_port), timeout=10.0)
+        sock = modem.create_connection((LOOPBACK, tls_port), ssl_ctx=0, timeout=10.0)
         modem.writes = 0
         elapsed, echoed = socket_echo(sock, data)
         trips = modem.writes

@@ -26,7 +26,7 @@ from adafruit_minimqtt.adafruit_minimqtt import MQTT
 from amqtt.broker import Broker
 
 from bg96 import VirtualModule
-from bg96.host import Modem, SocketLike, SslConnection
+from bg96.host import Modem, SocketLike, StreamConnection
 from bg96.testing import TestPki
 
 TOPIC = "bg96/example/temperature"
@@ -42,7 +42,7 @@ class ModemSocket:
     def __init__(self, modem: Modem) -> None:
         self.modem = modem
         self.timeout: float | None = None
-        self.conn: SocketLike[SslConnection] | None = None
+        self.conn: SocketLike[StreamConnection] | None = None
 
     def settimeout(self, timeout: float | None) -> None:
         self.timeout = timeout

@@ -17,10 +17,18 @@ from bg96 import (
     AsyncModem,
     AsyncSocketLike,
     AsyncSslConnection,
+    AsyncTcpConnection,
+    AsyncTcpListener,
+    AsyncUdpConnection,
+    AsyncUdpSocket,
     Modem,
     ModemTimeout,
     SocketLike,
     SslConnection,
+    TcpConnection,
+    TcpListener,
+    UdpConnection,
+    UdpSocket,
     VirtualModule,
 )
 from bg96.host import Urc
@@ -69,7 +77,9 @@ async def read_exactly(conn: AsyncSslConnection, size: int) -> bytes:
 
 
 def public(cls: type) -> dict[str, object]:
-    return {name: value for name, value in vars(cls).items() if not name.startswith("_")}
+    """Its public members, inherited ones too (``SslConnection``'s are ``StreamConnection``'s)."""
+    names = {name for klass in cls.__mro__[:-1] for name in vars(klass)}
+    return {n: inspect.getattr_static(cls, n) for n in sorted(names) if not n.startswith("_")}
 
 
 def parameters(member: object) -> list[tuple[str, object, object]]:
@@ -87,8 +97,15 @@ def parameters(member: object) -> list[tuple[str, object, object]]:
 
 @pytest.mark.parametrize(
     ("sync", "asynchronous"),
-    [(Modem, AsyncModem), (SslConnection, AsyncSslConnection)],
-    ids=["modem", "connection"],
+    [
+        (Modem, AsyncModem),
+        (SslConnection, AsyncSslConnection),
+        (TcpConnection, AsyncTcpConnection),
+        (UdpConnection, AsyncUdpConnection),
+        (UdpSocket, AsyncUdpSocket),
+        (TcpListener, AsyncTcpListener),
+    ],
+    ids=["modem", "ssl", "tcp", "udp", "udp-service", "listener"],
 )
 def test_the_async_face_has_the_sync_faces_methods_with_the_same_parameters(
     sync: type, asynchronous: type

@@ -28,12 +28,20 @@ import ipaddress
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from bg96 import VirtualModule
-from bg96.host import CommandError, Modem, ModemError, OpenFailed, SslConnection, Urc
+from bg96.host import (
+    CommandError,
+    Modem,
+    ModemError,
+    OpenFailed,
+    SslConnection,
+    StreamConnection,
+    Urc,
+)
 from bg96.host.core import TRANSPARENT
 from bg96.testing import TestPki
 from bg96.testing.blocking import DRIVERS, open_driver
@@ -79,7 +87,7 @@ def modem(request: pytest.FixtureRequest, driver: str, bg96_url: str) -> Iterato
             for conn in list(handle.connections.values()):
                 with contextlib.suppress(ModemError):
                     if conn.access_mode == TRANSPARENT and not conn.closed_by_peer:
-                        conn.leave_transparent()
+                        cast(StreamConnection, conn).leave_transparent()  # only they can be
                     conn.close()
     finally:
         handle.close()
@@ -438,7 +446,7 @@ def test_create_connection_skips_an_id_another_host_left_open(
         first.open_ssl(0, bg96_tls_server.host, bg96_tls_server.port)
     with open_driver(driver, bg96_module.url) as second:  # knows nothing of ID 0
         second.sync()
-        sock = second.create_connection((bg96_tls_server.host, bg96_tls_server.port))
+        sock = second.create_connection((bg96_tls_server.host, bg96_tls_server.port), ssl_ctx=0)
         assert sock.connection.client_id == 1
         sock.close()
         second.command("AT+QSSLCLOSE=0")

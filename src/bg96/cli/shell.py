@@ -108,9 +108,7 @@ TCPIP_COMMANDS = (
     "AT+QISDE",
 )  # fmt: skip
 COMMANDS: tuple[str, ...] = tuple(
-    sorted(
-        set(GENERAL_COMMANDS + PDP_COMMANDS + FILE_COMMANDS + SSL_COMMANDS + TCPIP_COMMANDS)
-    )
+    sorted(set(GENERAL_COMMANDS + PDP_COMMANDS + FILE_COMMANDS + SSL_COMMANDS + TCPIP_COMMANDS))
 )
 
 # Keys of the "key"-style commands. QSSLCFG's "seclevel" is the real module's spelling
