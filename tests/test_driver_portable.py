@@ -38,7 +38,6 @@ from bg96.host import (
     Modem,
     ModemError,
     OpenFailed,
-    SslConnection,
     StreamConnection,
     Urc,
 )
@@ -150,7 +149,7 @@ def online(bg96_tls_server: LoopbackTlsServer, modem: Modem, ufs: Ufs) -> Modem:
     return modem
 
 
-def read_exactly(conn: SslConnection, size: int, timeout: float = 10.0) -> bytes:
+def read_exactly(conn: StreamConnection, size: int, timeout: float = 10.0) -> bytes:
     out = bytearray()
     deadline = time.monotonic() + timeout
     while len(out) < size:
@@ -160,7 +159,7 @@ def read_exactly(conn: SslConnection, size: int, timeout: float = 10.0) -> bytes
     return bytes(out)
 
 
-def round_trip(conn: SslConnection, data: bytes) -> None:
+def round_trip(conn: StreamConnection, data: bytes) -> None:
     conn.send(data)
     assert read_exactly(conn, len(data)) == data
 
