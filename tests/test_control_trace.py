@@ -69,6 +69,8 @@ def test_status_has_registration_pdp_every_socket_field_ssl_contexts_and_files(
                 "received": 5,
                 "read": 0,
                 "buffered": 5,
+                "service": "SSLClient",
+                "host_port": 0,
             }
             assert await at.command("AT+QSSLRECV=4,2") == b"\r\n+QSSLRECV: 2\r\nhe\r\n" + OK
             status = (await request("127.0.0.1", port, {"op": "status"}))["status"]

@@ -88,13 +88,16 @@ def pki() -> TestPki:
 
 
 class Peer:
-    """The server end of one TLS connection: what it received, ``send``, ``close``.
+    """The server end of one TLS (or, with no ``tls``, plain TCP) connection: what it
+    received, ``send``, ``close``.
 
     ``ending`` says how the connection ended once it has: ``"close_notify"`` (the module
     closed cleanly), ``"eof"`` (TCP FIN without close_notify), ``"server closed"``, ...
     """
 
-    def __init__(self, tls: ssl.SSLObject, outgoing: ssl.MemoryBIO, writer: asyncio.StreamWriter):
+    def __init__(
+        self, tls: ssl.SSLObject | None, outgoing: ssl.MemoryBIO, writer: asyncio.StreamWriter
+    ):
         self._tls = tls
         self._outgoing = outgoing
         self._writer = writer
@@ -105,6 +108,9 @@ class Peer:
     def send(self, data: bytes) -> None:
         if self.ending is not None or self.closed_by_server:
             raise ConnectionError("the connection is over")
+        if self._tls is None:
+            self._writer.write(data)
+            return
         self._tls.write(data)
         self._flush()
 
@@ -115,7 +121,8 @@ class Peer:
         """close_notify, then FIN."""
         self.closed_by_server = True
         with contextlib.suppress(ssl.SSLError):
-            self._tls.unwrap()
+            if self._tls is not None:
+                self._tls.unwrap()
         self._flush()
         self._writer.close()
 
@@ -125,9 +132,10 @@ class Peer:
 
 
 class TlsServer(LoopbackServer):
-    """A loopback TLS server over MemoryBIOs; echoes what it receives unless ``echo=False``."""
+    """A loopback TLS server over MemoryBIOs (plain TCP with no ``ctx``); echoes what it
+    receives unless ``echo=False``."""
 
-    def __init__(self, ctx: ssl.SSLContext, *, echo: bool = True) -> None:
+    def __init__(self, ctx: ssl.SSLContext | None, *, echo: bool = True) -> None:
         super().__init__()
         self._ctx = ctx
         self._echo = echo
@@ -144,6 +152,16 @@ class TlsServer(LoopbackServer):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        if self._ctx is None:
+            plain = Peer(None, outgoing, writer)
+            self.peers.append(plain)
+            while data := await reader.read(65536):
+                plain.received += data
+                if self._echo and not plain.closed_by_server:
+                    plain.send(data)
+                    await plain.drain()
+            plain.ending = "server closed" if plain.closed_by_server else "eof"
+            return
         tls = self._ctx.wrap_bio(incoming, outgoing, server_side=True)
         while True:
             try:
@@ -450,15 +468,15 @@ class SerialHost:
         if first == b"> ":
             return "prompt", b""
         line = first + self.read_until(b"\r\n", timeout)[:-2]
-        if line.startswith(b'+QSSLURC: "recv",'):
+        if line.startswith((b'+QSSLURC: "recv",', b'+QIURC: "recv",')):
             fields = line.split(b",")
             if len(fields) == 2:
                 return "recv urc", line
             data = self.read_exactly(int(fields[2]), timeout)
             self.expect(b"\r\n", timeout)
             return "push", data
-        if line.startswith(b"+QSSLRECV: "):
-            count = int(line[11:])
+        if line.startswith((b"+QSSLRECV: ", b"+QIRD: ")):
+            count = int(line.split(b": ")[1])
             data = self.read_exactly(count, timeout) if count else b""
             self.expect(b"\r\n" + OK if count else OK, timeout)
             return "recv", data
@@ -492,9 +510,10 @@ class SwitchingHost:
     ``AT+QSSLSEND`` or raw, and is hashed into ``sent``.
     """
 
-    def __init__(self, host: SerialHost, cid: int, seed: str) -> None:
+    def __init__(self, host: SerialHost, cid: int, seed: str, *, ssl: bool = True) -> None:
         self.h = host
         self.cid = cid
+        self.send_cmd, self.recv_cmd = ("QSSLSEND", "QSSLRECV") if ssl else ("QISEND", "QIRD")
         self.rng = random.Random(seed)
         self.got = Stream()
         self.sent = Stream()
@@ -522,14 +541,14 @@ class SwitchingHost:
 
     def qsslsend(self) -> None:
         data = self.payload()
-        self.h.write(f"AT+QSSLSEND={self.cid},{len(data)}\r".encode())
+        self.h.write(f"AT+{self.send_cmd}={self.cid},{len(data)}\r".encode())
         self._until("prompt")
         self.h.write(data)
         self._until("line", b"SEND OK")
 
     def qsslrecv(self, reads: int) -> None:
         for _ in range(reads):
-            self.h.write(f"AT+QSSLRECV={self.cid},1500\r".encode())
+            self.h.write(f"AT+{self.recv_cmd}={self.cid},1500\r".encode())
             while True:
                 kind, data = self.h.item()
                 if kind == "recv":
@@ -623,19 +642,23 @@ def open_serial(url: str) -> SerialHost:
     return host
 
 
-@pytest.mark.parametrize("transport", ["tcp", "rfc2217"])
-def test_mode_switches_under_load_lose_nothing(pki: TestPki, transport: str) -> None:
+@pytest.mark.parametrize(
+    ("transport", "family"), [("tcp", "ssl"), ("rfc2217", "ssl"), ("tcp", "plain")]
+)
+def test_mode_switches_under_load_lose_nothing(pki: TestPki, transport: str, family: str) -> None:
     """Buffer, push and transparent mode in turn on one connection while both sides send.
 
     Over TCP the host switches 0 <-> 1 many times and ends in 2; over RFC 2217 it also
     leaves transparent mode by dropping DTR (AT&D1) and returns with ATO or AT+QISWTMD.
-    SHA-256 of each direction: no byte lost, duplicated or reordered.
+    SHA-256 of each direction: no byte lost, duplicated or reordered. ``family`` ``plain``: a
+    plain TCP socket (AT+QIOPEN, QISEND, QIRD) to a plain server, through the same mechanics.
     """
     rfc2217 = transport == "rfc2217"
+    ssl_socket = family == "ssl"
 
     async def main() -> None:
         async with (
-            TlsServer(pki.server_ctx(), echo=False) as server,
+            TlsServer(pki.server_ctx() if ssl_socket else None, echo=False) as server,
             virtual_bg96(rfc2217=rfc2217) as bg96,
         ):
             stop, done = threading.Event(), threading.Event()
@@ -652,12 +675,18 @@ def test_mode_switches_under_load_lose_nothing(pki: TestPki, transport: str) -> 
             def host_side() -> SwitchingHost:
                 h = open_serial(bg96.transport.url)
                 assert h.command("AT+QIACT=1") == OK
-                h.write(open_line(0, server.port, 0))
-                h.expect(OK)
-                h.expect(b"\r\n+QSSLOPEN: 0,0\r\n")
+                if ssl_socket:
+                    h.write(open_line(0, server.port, 0))
+                    h.expect(OK)
+                    h.expect(b"\r\n+QSSLOPEN: 0,0\r\n")
+                else:
+                    h.write(f'AT+QIOPEN=1,0,"TCP","{LOOPBACK}",{server.port},0,0\r'.encode())
+                    h.expect(OK)
+                    h.expect(b"\r\n+QIOPEN: 0,0\r\n")
+                wait_for(lambda: bool(server.peers), what="the server's side")
                 loop.call_soon_threadsafe(start_pump)
                 assert connected.wait(5)
-                s = SwitchingHost(h, 0, f"host {transport}")
+                s = SwitchingHost(h, 0, f"host {transport}", ssl=ssl_socket)
                 if rfc2217:
                     for n in range(6):
                         s.traffic()

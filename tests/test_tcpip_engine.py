@@ -13,9 +13,15 @@ from bg96.engine import (
     Listen,
     Listening,
     ModuleConfig,
+    NtpAnswer,
+    NtpQuery,
     PeerClosed,
+    Ping,
+    Pinged,
     Received,
     Refuse,
+    Resolve,
+    Resolved,
     Send,
     Sent,
     TcpConnected,
@@ -299,3 +305,88 @@ def test_qisde_and_the_test_forms() -> None:
     m.cmd("AT+QISEND=0")
     assert m.send(b"quiet\x1a") == b"\r\nSEND OK\r\n"  # AT+QISDE=0: no echo even with ATE1
     assert m.intents() == [Send(0, seq, b"quiet")]
+
+
+def test_qping_answers_each_echo_then_the_summary() -> None:
+    m = ip_module()
+    assert m.cmd('AT+QPING=1,"example.com",2,3') == OK
+    (resolve,) = m.intents()
+    assert isinstance(resolve, Resolve) and resolve.host == "example.com"
+    m.event(Resolved(resolve.request, ("93.184.216.34",)))
+    (ping,) = m.intents()
+    assert isinstance(ping, Ping) and (ping.address, ping.seq, ping.size) == (
+        "93.184.216.34",
+        1,
+        32,
+    )
+    assert m.event(Pinged(ping.request, 1, 192, 255)) == (
+        b'\r\n+QPING: 0,"93.184.216.34",32,192,255\r\n'
+    )
+    (second,) = m.intents()
+    assert isinstance(second, Ping)
+    assert m.advance(2.0) == b"\r\n+QPING: 569\r\n"  # its 2 s passed with no answer
+    (third,) = m.intents()
+    assert isinstance(third, Ping) and third.seq == 3
+    assert m.event(Pinged(third.request, 3, 479, 255)) == (
+        b'\r\n+QPING: 0,"93.184.216.34",32,479,255\r\n\r\n+QPING: 0,3,2,1,192,479,336\r\n'
+    )
+    assert m.event(Pinged(second.request, 2, 5, 255)) == b""  # too late: ignored
+
+
+def test_qping_failures_and_busy() -> None:
+    m = ip_module()
+    assert m.cmd('AT+QPING=1,"nowhere.example"') == OK
+    (resolve,) = m.intents()
+    assert isinstance(resolve, Resolve)
+    assert m.event(Resolved(resolve.request, code=565, reason="no such name")) == (
+        b"\r\n+QPING: 565\r\n"
+    )
+    assert m.cmd('AT+QPING=2,"example.com"') == OK + b"\r\n+QPING: 561\r\n"  # not active
+    assert m.cmd('AT+QPING=1,"example.com",1,1') == OK
+    assert m.cmd('AT+QPING=1,"example.com"') == ERROR  # one at a time
+    assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 568,")
+    (resolve,) = [i for i in m.intents() if isinstance(i, Resolve)]
+    m.event(Resolved(resolve.request, ("1.2.3.4",)))
+    assert m.advance(1.0) == b"\r\n+QPING: 569\r\n\r\n+QPING: 0,1,0,1\r\n"  # all lost
+    for bad in ('AT+QPING=1,"h",0', 'AT+QPING=1,"h",256', 'AT+QPING=1,"h",4,11', "AT+QPING=1"):
+        assert m.cmd(bad) == ERROR, bad
+    assert m.cmd("AT+QPING=?") == b"\r\n+QPING: (1-16),<host>,(1-255),(1-10)\r\n" + OK
+
+
+def test_qntp_sets_the_clock_in_the_modules_time_zone() -> None:
+    m = ip_module(ModuleConfig(ntp_timeout=10.0))
+    assert m.cmd('AT+CCLK="80/01/06,00:00:00+32"') == OK  # UTC+8, as the manual's example
+    assert m.cmd('AT+QNTP=1,"pool.ntp.org"') == OK
+    assert m.cmd("AT+QNTP?") == b'\r\n+QNTP: "pool.ntp.org",123\r\n' + OK
+    (resolve,) = m.intents()
+    assert isinstance(resolve, Resolve)
+    m.event(Resolved(resolve.request, ("10.1.2.3",)))
+    (query,) = m.intents()
+    assert isinstance(query, NtpQuery) and (query.address, query.port) == ("10.1.2.3", 123)
+    when = 1376910610.0  # 2013-08-19 11:10:10 UTC
+    assert m.event(NtpAnswer(query.request, when)) == (b'\r\n+QNTP: 0,"2013/08/19,19:10:10+32"\r\n')
+    assert m.cmd("AT+CCLK?") == b'\r\n+CCLK: "13/08/19,19:10:10+32"\r\n' + OK
+    assert m.cmd("AT+QNTP?") == OK
+
+
+def test_qntp_without_setting_the_clock_and_its_failures() -> None:
+    m = ip_module(ModuleConfig(ntp_timeout=5.0))
+    assert m.cmd('AT+QNTP=1,"10.1.2.3",1123,0') == OK
+    (resolve,) = m.intents()  # an address: the runner gives it back as it is
+    assert isinstance(resolve, Resolve)
+    m.event(Resolved(resolve.request, ("10.1.2.3",)))
+    (query,) = [i for i in m.intents() if isinstance(i, NtpQuery)]
+    assert query.port == 1123
+    assert m.event(NtpAnswer(query.request, 1376910610.0)) == (
+        b'\r\n+QNTP: 0,"2013/08/19,11:10:10+00"\r\n'
+    )
+    assert m.cmd("AT+CCLK?").startswith(b'\r\n+CCLK: "80/01/06,')  # autosettime 0
+    assert m.cmd('AT+QNTP=1,"10.1.2.3"') == OK
+    assert m.advance(5.0) == b"\r\n+QNTP: 569\r\n"  # no answer in time
+    m.intents()
+    assert m.cmd('AT+QNTP=1,"nowhere.example"') == OK
+    (resolve,) = [i for i in m.intents() if isinstance(i, Resolve)]
+    assert m.event(Resolved(resolve.request, code=565)) == b"\r\n+QNTP: 565\r\n"
+    assert m.cmd('AT+QNTP=3,"10.1.2.3"') == OK + b"\r\n+QNTP: 561\r\n"
+    assert m.cmd('AT+QNTP=1,"10.1.2.3"') == OK
+    assert m.cmd('AT+QNTP=1,"10.1.2.3"') == ERROR  # one at a time

@@ -51,6 +51,14 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _expose(text: str) -> tuple[int, int]:
+    module, sep, host = text.partition(":")
+    ports = (module, host if sep else module)
+    if not all(p.isascii() and p.isdigit() and 1 <= int(p) <= 65535 for p in ports):
+        raise argparse.ArgumentTypeError(f"expected MODULE_PORT[:HOST_PORT], got {text!r}")
+    return int(ports[0]), int(ports[1])
+
+
 def _override(text: str) -> tuple[str, str]:
     try:
         return parse_override(text)
@@ -130,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["relative", "absolute"],
         default="relative",
         help="seconds since start (default) or wall-clock time, both to the microsecond",
+    )
+    serve.add_argument(
+        "--expose",
+        metavar="MODULE_PORT[:HOST_PORT]",
+        type=_expose,
+        action="append",
+        default=[],
+        help='a "TCP LISTENER" or "UDP SERVICE" on this module port is reached at '
+        "127.0.0.1:HOST_PORT (default the same port); others take a free one (repeatable)",
     )
     serve.add_argument(
         "--control",
@@ -219,6 +236,7 @@ async def serve(args: argparse.Namespace) -> int:
         faults=args.faults,
         network=network,
         allow_remote=args.allow_remote,
+        expose=dict(args.expose),
     )
     if kind != "pty" and not is_loopback(host):
         print(

@@ -11,13 +11,25 @@ from __future__ import annotations
 import calendar
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from . import commands as _commands  # also fills the command table
 from . import hints
 from .cmdline import Command, Kind, LineError, split_commands
 from .codes import CME_TEXT, QiError, Result
-from .events import Incoming, Intent, Listening, NetEvent, Note, Received, Resolved, Send
+from .events import (
+    Incoming,
+    Intent,
+    Listening,
+    NetEvent,
+    Note,
+    NtpAnswer,
+    Pinged,
+    Received,
+    Resolve,
+    Resolved,
+    Send,
+)
 from .faults import Fault, ModuleFaults, Trigger
 from .files import FileStore, MemoryStore
 from .outcome import ERROR, OK, Error, Final, Outcome, Pending, Transparent
@@ -38,6 +50,9 @@ from .state import (
 from .timers import Timer, Timers
 from .transparent import TransparentLink
 from .urcs import PushBlock, UrcQueue
+
+if TYPE_CHECKING:
+    from .commands.nettools import NtpRun, PingRun
 
 LF = 10
 LF_WAIT = 0.02  # s a prompt waits for the LF of a CR LF host's command line
@@ -281,7 +296,11 @@ class Engine:
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
         if isinstance(event, Resolved):
-            _commands.pdp.on_resolved(self, event)
+            then = self.lookups.pop(event.request, None)
+            if then is not None:
+                then(event)
+        elif isinstance(event, Pinged | NtpAnswer):
+            _commands.nettools.on_event(self, event)
         elif isinstance(event, Listening | Incoming):
             _commands.tcpip.incoming_event(self, event)
         elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
@@ -445,6 +464,13 @@ class Engine:
         """``callback`` in ``delay`` s; ``persistent`` timers survive a restart (faults)."""
         return self._timers.call_at(self.now + delay, callback, persistent=persistent)
 
+    def resolve(self, host: str, then: Callable[[Resolved], None]) -> int:
+        """Look ``host`` up; ``then`` gets the answer. Returns the request's number."""
+        request = self.next_conn_seq()
+        self.lookups[request] = then
+        self.emit(Resolve(request, host))
+        return request
+
     def next_conn_seq(self) -> int:
         self._conn_seq += 1
         return self._conn_seq
@@ -546,6 +572,7 @@ class Engine:
         self._line_overflow = False
         self._inbuf.clear()
         self.dns_requests.clear()
+        self.lookups.clear()
         self.ipr = self.saved_ipr  # AT+IPR without AT&W does not survive a restart
         self.mode = Mode.BOOTING
         self._timers.call_at(self.now + self.config.reboot_time, self.power_on)
@@ -562,6 +589,9 @@ class Engine:
         self.sockets: dict[int, Socket] = {}
         self.closing: dict[int, Timer] = {}  # conn_seq -> QSSLCLOSE deadline
         self.dns_requests: set[int] = set()  # AT+QIDNSGIP lookups under way
+        self.lookups: dict[int, Callable[[Resolved], None]] = {}  # request -> what follows
+        self.ping: PingRun | None = None  # AT+QPING under way
+        self.ntp: NtpRun | None = None  # AT+QNTP under way
         self.qicfg = QiConfig()
         self.ifc = (0, 0)  # AT+IFC <dce_by_dte>,<dte_by_dce>: 0 none, 2 RTS/CTS (not in AT&W)
         self.qisde = True  # AT+QISDE: QISEND data typed is echoed (with ATE1)

@@ -121,6 +121,27 @@ class Resolve:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """One ICMP echo request to ``address`` (AT+QPING); the answer is ``Pinged``, or none."""
+
+    request: int
+    address: str
+    seq: int
+    size: int = 32
+    timeout: float = 4.0  # the module gives up on this echo then
+
+
+@dataclass(frozen=True)
+class NtpQuery:
+    """One SNTP exchange with ``address``:``port`` (AT+QNTP); the answer is ``NtpAnswer``."""
+
+    request: int
+    address: str
+    port: int
+    timeout: float = 20.0  # the module gives up then
+
+
+@dataclass(frozen=True)
 class Note:
     """A line for the trace: what the module did and why."""
 
@@ -136,7 +157,20 @@ class NetFault:
     conn_seq: int = 0
 
 
-Intent = Connect | Listen | Accept | Refuse | Send | Close | SetReading | Resolve | Note | NetFault
+Intent = (
+    Connect
+    | Listen
+    | Accept
+    | Refuse
+    | Send
+    | Close
+    | SetReading
+    | Resolve
+    | Ping
+    | NtpQuery
+    | Note
+    | NetFault
+)
 
 
 # ---- events: runner -> engine --------------------------------------------------------
@@ -240,6 +274,25 @@ class Resolved:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Pinged:
+    """The echo reply to ``Ping`` ``seq``: its round trip in milliseconds and the TTL."""
+
+    request: int
+    seq: int
+    rtt_ms: int
+    ttl: int
+    size: int = 32
+
+
+@dataclass(frozen=True)
+class NtpAnswer:
+    """The server's time (POSIX seconds, UTC, already corrected for the way back)."""
+
+    request: int
+    time: float
+
+
 SocketEvent = (
     TcpConnected
     | Listening
@@ -251,7 +304,7 @@ SocketEvent = (
     | PeerClosed
     | Closed
 )
-NetEvent = SocketEvent | Resolved
+NetEvent = SocketEvent | Resolved | Pinged | NtpAnswer
 
 __all__ = [
     "Accept",
@@ -267,7 +320,11 @@ __all__ = [
     "NetEvent",
     "NetFault",
     "Note",
+    "NtpAnswer",
+    "NtpQuery",
     "PeerClosed",
+    "Ping",
+    "Pinged",
     "Protocol",
     "Received",
     "Refuse",

@@ -33,6 +33,7 @@ class ModuleConfig:
     pdp_activation_time: float = 0.0  # seconds AT+QIACT takes
     attach_time: float = 0.0  # seconds from power-on (or AT+CFUN=1) to registered
     tcp_connect_timeout: float = 150.0  # the manual's maximum network response time
+    ntp_timeout: float = 20.0  # seconds AT+QNTP waits for the server before +QNTP: 569
     max_active_pdp: int = 3
 
 

@@ -14,7 +14,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..engine import (
     Closed,
@@ -502,8 +502,8 @@ class DatagramConnection(asyncio.DatagramProtocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # asyncio's selector transport for datagrams is not a DatagramTransport subclass
+        self.transport = cast(asyncio.DatagramTransport, transport)
         if self.service:
             host_port = transport.get_extra_info("sockname")[1]
             self.sink(Listening(self.client_id, self.conn_seq, host_port))

@@ -12,9 +12,9 @@ import contextlib
 import ipaddress
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..engine import (
     Accept,
@@ -28,6 +28,10 @@ from ..engine import (
     NetEvent,
     NetFault,
     Note,
+    NtpAnswer,
+    NtpQuery,
+    Ping,
+    Pinged,
     Received,
     Refuse,
     Resolve,
@@ -54,6 +58,7 @@ from .connections import (
     StreamConnection,
     TcpListener,
 )
+from .nettools import Pinger, sntp_query
 from .port import HostPort
 from .resolve import ResolveError, Resolver
 from .trace import Trace
@@ -95,7 +100,8 @@ class Runner:
         self._incoming: dict[int, StreamConnection] = {}  # token -> accepted, not yet adopted
         self._tokens = 0
         self.expose = dict(expose or {})  # module port -> host port for listeners
-        self._lookups: set[asyncio.Task[None]] = set()  # AT+QIDNSGIP lookups under way
+        self._lookups: set[asyncio.Task[None]] = set()  # lookups, pings, NTP under way
+        self._pinger = Pinger(self.trace.note)
         self._powered = False
         self._stopped = asyncio.Event()
         self.port = HostPort(engine, transport, self.trace, pace=pace, wake=self._pump)
@@ -337,10 +343,11 @@ class Runner:
         elif isinstance(intent, Close):
             self._close(intent)
         elif isinstance(intent, Resolve):
-            assert self._loop is not None
-            lookup = self._loop.create_task(self._lookup(intent))
-            self._lookups.add(lookup)
-            lookup.add_done_callback(self._lookups.discard)
+            self._task(self._lookup(intent))
+        elif isinstance(intent, Ping):
+            self._task(self._ping(intent))
+        elif isinstance(intent, NtpQuery):
+            self._task(self._ntp(intent))
         elif isinstance(intent, SetReading):
             conn = self._conns.get(intent.conn_seq)
             if conn is not None:
@@ -416,6 +423,32 @@ class Runner:
             self._dns_failures -= 1
             raise ResolveError(f"cannot resolve {host!r}: DNS failure (fault dns-failure)")
         return await self.resolver.resolve(host)
+
+    def _task(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """A lookup, ping or NTP exchange under way (cancelled when the runner stops)."""
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _ping(self, intent: Ping) -> None:
+        if self.network is not None:
+            await asyncio.sleep(self.network.round_trip(f"ping/{intent.request}/{intent.seq}"))
+        answer = await self._pinger.echo(intent.address, intent.seq, intent.size, intent.timeout)
+        if answer is not None:
+            rtt, ttl = answer
+            self._event(Pinged(intent.request, intent.seq, rtt, ttl, intent.size))
+
+    async def _ntp(self, intent: NtpQuery) -> None:
+        if self.network is not None:
+            await asyncio.sleep(self.network.round_trip(f"ntp/{intent.request}"))
+        try:
+            now = await sntp_query(intent.address, intent.port, intent.timeout)
+        except OSError as exc:
+            self.trace.note(f"QNTP: {intent.address}:{intent.port}: {exc}")
+            return  # the module's own timeout answers
+        if now is not None:
+            self._event(NtpAnswer(intent.request, now))
 
     async def _lookup(self, intent: Resolve) -> None:
         try:

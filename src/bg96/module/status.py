@@ -83,6 +83,8 @@ def socket_status(sock: Socket) -> dict[str, Any]:
         "received": sock.total_received,
         "read": sock.total_read,
         "buffered": len(sock.recv),
+        "service": sock.service.value,
+        "host_port": sock.host_port,
     }
 
 

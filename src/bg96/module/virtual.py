@@ -15,12 +15,13 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, TypeVar
 
 from ..engine import Engine, FileStore, MemoryStore, ModuleConfig
+from ..engine.state import Service
 from ..network import Network, NetworkProfile, profile
 from .faults import Faults, FaultScript
 from .filestore import DirStore
@@ -84,14 +85,24 @@ class VirtualModule:
         faults: FaultScript | str | Path | None = None,
         network: NetworkProfile | str | None = None,
         allow_remote: bool = False,
+        expose: Mapping[int, int] | Iterable[int] | None = None,
     ) -> None:
         """``faults``: a fault script, or the path of one (``FaultScriptError`` at once
         when it does not parse). ``network``: a profile or its name (``ideal``, ``lte-m``,
         ``nb-iot``); it shapes the TLS traffic and sets the attach and AT+QIACT times (those
         ``config`` leaves at their defaults). ``host``: a loopback address unless
         ``allow_remote`` (``RemoteBindError`` otherwise): the AT port has no authentication,
-        and whoever reaches it reads, writes and deletes the files and opens TLS anywhere."""
+        and whoever reaches it reads, writes and deletes the files and opens TLS anywhere.
+        ``expose``: module ports (or module port -> host port) a ``"TCP LISTENER"`` or
+        ``"UDP SERVICE"`` takes on this machine's loopback; any other listener gets a free
+        port (``host_port`` tells which)."""
         check_bind(transport, host, allow_remote=allow_remote)
+        if expose is None:
+            self.expose: dict[int, int] = {}
+        elif isinstance(expose, Mapping):
+            self.expose = dict(expose)
+        else:
+            self.expose = {port: port for port in expose}
         self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
         self.network = profile(network) if isinstance(network, str) else network
         self.config = config or ModuleConfig()
@@ -157,6 +168,7 @@ class VirtualModule:
             pace=self._pace,
             keylog=self._keylog,
             network=Network(self.network) if self.network is not None else None,
+            expose=self.expose,
         )
         await self.runner.start()
 
@@ -238,6 +250,19 @@ class VirtualModule:
         if runner is None:
             raise RuntimeError("the module is not running")
         return self.call(lambda: runner.act(fn))
+
+    def host_port(self, module_port: int, protocol: str = "tcp") -> int | None:
+        """Where a listener (``"tcp"``) or UDP service (``"udp"``) on the module's
+        ``module_port`` is reached on this machine (127.0.0.1), or None while there is none."""
+        service = Service.TCP_LISTENER if protocol == "tcp" else Service.UDP_SERVICE
+
+        def find(engine: Engine) -> int | None:
+            for sock in engine.sockets.values():
+                if sock.service is service and sock.local_port == module_port and sock.host_port:
+                    return sock.host_port
+            return None
+
+        return self.with_engine(find)
 
     # ---- the module's clock ------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..cmdline import Command, Kind
 from ..codes import QI_ERROR_TEXT, QiError
-from ..events import Resolve, Resolved
+from ..events import Resolved
 from ..outcome import ERROR, OK, Outcome
 from ..params import ParamError, arity
 from ..registry import WRITE, command
@@ -200,16 +200,13 @@ def qidnsgip(engine: Engine, cmd: Command) -> Outcome:
     if engine.dns_requests:
         engine.last_error = QiError.DNS_BUSY
         return ERROR
-    request = engine.next_conn_seq()
+    request = engine.resolve(host, lambda event: _resolved(engine, event))
     engine.dns_requests.add(request)
-    engine.emit(Resolve(request, host))
     return OK
 
 
-def on_resolved(engine: Engine, event: Resolved) -> None:
+def _resolved(engine: Engine, event: Resolved) -> None:
     """The answer to AT+QIDNSGIP, as +QIURC "dnsgip" URCs."""
-    if event.request not in engine.dns_requests:
-        return
     engine.dns_requests.discard(event.request)
     if event.code or not event.addresses:
         code = event.code or int(QiError.DNS_PARSE)
