@@ -1,12 +1,14 @@
-"""The host driver's plain sockets end to end, each test run on both drivers: ``bg96.Modem`` and
-``bg96.AsyncModem`` (behind blocking calls, ``bg96.testing.blocking``).
+"""The host driver's plain sockets and network tools end to end, each test run on both
+drivers: ``bg96.Modem`` and ``bg96.AsyncModem`` (behind blocking calls,
+``bg96.testing.blocking``).
 
 A ``VirtualModule`` on a loopback TCP port makes real TCP and UDP connections to loopback
 servers (a TCP echo server, an HTTP server, a UDP echo server) and takes connections on its
 listeners, which this machine reaches on 127.0.0.1 at the port the module's runner took
 (read from the engine here). Plain TCP in the three access modes, ``http.client`` over
 ``create_connection()`` without an SSL context, UDP datagrams with their boundaries and
-senders, ``listen``/``accept``, ``dns_lookup``, and the open failures with their codes.
+senders, ``listen``/``accept``, ``dns_lookup``, ``ping``, ``ntp_sync`` (from a loopback SNTP
+server), and the failures with their codes.
 
 Only ``test_plain_tcp_in_transparent_mode_with_plus_plus_plus`` waits out real ``+++``
 guard times (2 s).
@@ -14,6 +16,7 @@ guard times (2 s).
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import http.server
 import socket
@@ -24,22 +27,27 @@ from typing import Any
 
 import pytest
 
+from bg96.engine import ModuleConfig
 from bg96.host import (
     ConnectionClosedByPeer,
     DnsFailed,
     Modem,
     ModemTimeout,
+    NtpFailed,
     OpenFailed,
+    PingFailed,
     SocketLike,
     Urc,
 )
 from bg96.module.virtual import VirtualModule
 from bg96.testing import EchoServer, UdpEchoServer
 from bg96.testing.blocking import DRIVERS, open_driver
+from bg96.testing.ntp_server import SntpServer
 
 from .test_driver import ALL_BYTES_50K, HOST, TRICKY, close_soon
 from .test_driver_portable import HELLO, HttpsHandler, round_trip
 
+NTP_TIMEOUT = 0.5  # s the virtual module waits for an NTP server
 TRICKY_QI = TRICKY + b'+QIURC: "recv",0,3\r\n+QIRD: 9\r\n+QIURC: "closed",0\r\n'
 
 
@@ -51,8 +59,9 @@ def driver(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def vm() -> Iterator[VirtualModule]:
-    with VirtualModule(resolve={HOST: "127.0.0.1"}, system_resolver=False) as module:
-        yield module
+    config = ModuleConfig(ntp_timeout=NTP_TIMEOUT)
+    with VirtualModule(resolve={HOST: "127.0.0.1"}, system_resolver=False, config=config) as vm:
+        yield vm
 
 
 @pytest.fixture
@@ -94,9 +103,11 @@ def http_server() -> Iterator[http.server.ThreadingHTTPServer]:
         thread.join(timeout=5)
 
 
-def host_port(vm: VirtualModule, client_id: int) -> int:
+def host_port(vm: VirtualModule, module_port: int, protocol: str = "tcp") -> int:
     """Where this machine reaches a listener or UDP service of the module (127.0.0.1)."""
-    return vm.with_engine(lambda engine: engine.sockets[client_id].host_port)
+    port = vm.host_port(module_port, protocol)
+    assert port is not None
+    return port
 
 
 def free_port() -> int:
@@ -166,8 +177,6 @@ def test_plain_tcp_in_transparent_mode_with_plus_plus_plus(online: Modem, echo: 
     round_trip(conn, b"now in buffer mode")
     conn.resume_transparent()
     round_trip(conn, TRICKY_QI + b"transparent again")
-    conn.close()  # leaves transparent mode first (+++ again)
-    assert online.tcpip_state() == []
 
 
 # ---- create_connection and http.client ----------------------------------------------------------
@@ -268,7 +277,7 @@ def test_a_udp_service_keeps_datagrams_and_senders(
 ) -> None:
     service = online.udp_service(3030, access_mode=mode)
     assert (service.service, service.local_port) == ("UDP SERVICE", 3030)
-    target = ("127.0.0.1", host_port(vm, service.client_id))
+    target = ("127.0.0.1", host_port(vm, 3030, "udp"))
     with (
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second,
@@ -326,7 +335,7 @@ def test_listen_and_accept(vm: VirtualModule, online: Modem, mode: int) -> None:
     assert (listener.service, listener.local_port) == ("TCP LISTENER", 2020)
     with pytest.raises(ModemTimeout):
         listener.accept(timeout=0.2)
-    address = ("127.0.0.1", host_port(vm, listener.client_id))
+    address = ("127.0.0.1", host_port(vm, 2020))
     with socket.create_connection(address, timeout=5) as client:
         client.sendall(b"hello before accept")
         sock, peer = listener.accept(timeout=5)
@@ -356,7 +365,7 @@ def test_listen_and_accept(vm: VirtualModule, online: Modem, mode: int) -> None:
 
 def test_closing_a_listener_closes_what_nobody_accepted(vm: VirtualModule, online: Modem) -> None:
     listener = online.listen(2021)
-    address = ("127.0.0.1", host_port(vm, listener.client_id))
+    address = ("127.0.0.1", host_port(vm, 2021))
     with socket.create_connection(address, timeout=5) as client:
         online.wait_urc(b'+QIURC: "incoming"', 5)
         listener.close()
@@ -375,3 +384,46 @@ def test_dns_lookup(online: Modem) -> None:
         online.dns_lookup("nowhere.invalid")
     assert failed.value.code == 565
     assert failed.value.command == 'AT+QIDNSGIP=1,"nowhere.invalid"'
+
+
+# ---- ping and NTP -------------------------------------------------------------------------------
+
+
+def test_ping(online: Modem) -> None:
+    result = online.ping(HOST, timeout=2, count=3)
+    assert (result.host, result.sent, result.received, result.lost) == (HOST, 3, 3, 0)
+    assert result.ip == "127.0.0.1" and result.errors == ()
+    assert [reply.size for reply in result.replies] == [32, 32, 32]
+    assert result.min_ms is not None and result.max_ms is not None and result.avg_ms is not None
+    assert result.min_ms <= result.avg_ms <= result.max_ms
+    with pytest.raises(PingFailed) as unknown:
+        online.ping("nowhere.invalid")
+    assert (unknown.value.code, unknown.value.response) == (565, b"+QPING: 565")
+    with pytest.raises(PingFailed) as inactive:
+        online.ping(HOST, pdp_ctx=2)
+    assert inactive.value.code == 561
+    assert online.ping(HOST, timeout=1, count=1).received == 1  # nothing was left over
+
+
+def test_ntp_sync_sets_the_module_clock(vm: VirtualModule, online: Modem) -> None:
+    offset = dt.timedelta(days=200)  # the server says 200 days from now
+    vm.set_clock(dt.datetime(1980, 1, 6), tz_quarters=32)  # a module in UTC+8
+    with SntpServer(offset=offset.total_seconds()) as ntp:
+        before = dt.datetime.now(dt.UTC) + offset
+        got = online.ntp_sync("127.0.0.1", port=ntp.port)
+        after = dt.datetime.now(dt.UTC) + offset
+    assert got.utcoffset() == dt.timedelta(hours=8)
+    assert before - dt.timedelta(seconds=1) <= got <= after  # whole seconds
+    assert abs(vm.clock - got) < dt.timedelta(seconds=5)  # AT+CCLK's clock
+
+
+def test_ntp_failures_carry_the_code(online: Modem) -> None:
+    with SntpServer(silent=True) as silent:
+        with pytest.raises(NtpFailed) as timed_out:
+            online.ntp_sync("127.0.0.1", port=silent.port)
+        assert silent.requests == 1
+    assert (timed_out.value.code, timed_out.value.response) == (569, b"+QNTP: 569")
+    with pytest.raises(NtpFailed) as unknown:
+        online.ntp_sync("nowhere.invalid")
+    assert unknown.value.code == 565
+    assert unknown.value.command == 'AT+QNTP=1,"nowhere.invalid",123'

@@ -1,22 +1,18 @@
-"""Loopback servers without TLS, for tests and examples: a TCP echo server, a UDP echo server
-and a tiny SNTP server. Each listens on 127.0.0.1 only, on a port the OS picks, in a thread
-of its own (``with ... as server``), and stops when the block ends.
+"""Loopback servers without TLS, for tests and examples: a TCP echo server and a UDP echo
+server (the SNTP server is ``ntp_server.SntpServer``). Each listens on 127.0.0.1 only, on a
+port the OS picks, in a thread of its own (``with ... as server``), and stops when the block
+ends.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import selectors
 import socket
-import struct
 import threading
-from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
 LOOPBACK = "127.0.0.1"
-NTP_EPOCH = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)  # NTP timestamps count from here
-NTP_PACKET = 48  # bytes of an NTP header, request or reply
 
 
 class _Served:
@@ -131,37 +127,3 @@ class UdpEchoServer(_Served):
         with self._lock:
             self._datagrams.append((data, sender))
         sock.sendto(data, sender)
-
-
-def ntp_timestamp(when: dt.datetime) -> bytes:
-    """``when`` as an NTP timestamp: seconds since 1900 and the fraction, 32 bits each."""
-    seconds = (when - NTP_EPOCH).total_seconds()
-    whole = int(seconds)
-    return struct.pack("!II", whole & 0xFFFFFFFF, int((seconds - whole) * 2**32) & 0xFFFFFFFF)
-
-
-class SntpServer(_Served):
-    """A tiny SNTP server (RFC 4330): a 48-byte request gets a 48-byte reply, stratum 1, whose
-    receive and transmit timestamps are ``clock()`` (now, UTC, by default). ``requests``
-    counts what it answered; anything shorter than a header is ignored."""
-
-    kind = socket.SOCK_DGRAM
-
-    def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
-        super().__init__()
-        self.requests = 0
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-
-    def _ready(self, sock: socket.socket) -> None:
-        try:
-            request, sender = sock.recvfrom(512)
-        except OSError:
-            return
-        if len(request) < NTP_PACKET:
-            return
-        self.requests += 1
-        now = ntp_timestamp(self._clock())
-        version = (request[0] >> 3) & 0x7 or 4
-        header = bytes([(version << 3) | 4, 1, request[2], 0xEC])  # no leap; server; stratum 1
-        reply = header + bytes(8) + b"LOCL" + now + request[40:48] + now + now
-        sock.sendto(reply, sender)
