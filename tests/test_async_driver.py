@@ -247,3 +247,52 @@ def test_async_socket_like_sends_receives_times_out_and_closes(pki: TestPki) -> 
             await modem.wait_urc(b"+NOTHING", 0.05)
 
     online(pki, body)
+
+
+# ---- plain sockets, listeners, network tools ------------------------------------------------
+
+
+def test_tasks_wait_in_accept_and_recvfrom_while_others_ping_and_send() -> None:
+    """``accept`` and ``recvfrom`` hold nothing while they wait: a ping, a plain connection's
+    traffic and the listener's own incoming URC all go by meanwhile."""
+
+    async def main() -> None:
+        async with (
+            VirtualModule(resolve={"here.test": "127.0.0.1"}, system_resolver=False) as vm,
+            await AsyncModem.open(vm.url) as modem,
+        ):
+            await modem.sync()
+            await modem.activate()
+            listener = await modem.listen(2020)
+            service = await modem.udp_service(3030, access_mode=1)
+            accepting = asyncio.create_task(listener.accept(timeout=10))
+            receiving = asyncio.create_task(service.recvfrom(timeout=10))
+            pinged = await modem.ping("here.test", timeout=2, count=2)
+            assert pinged.received == 2 and not accepting.done() and not receiving.done()
+            listen_port, udp_port = vm.host_port(2020), vm.host_port(3030, "udp")
+            assert listen_port is not None and udp_port is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", listen_port)
+            sock, peer = await asyncio.wait_for(accepting, 10)
+            assert isinstance(sock, AsyncSocketLike)
+            assert isinstance(sock.connection, AsyncTcpConnection)
+            assert peer == writer.get_extra_info("sockname")
+            sock.settimeout(5)
+            writer.write(b"to the module")
+            assert await sock.recv(100) == b"to the module"
+            await sock.sendall(PAYLOAD)
+            assert await reader.readexactly(len(PAYLOAD)) == PAYLOAD
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, remote_addr=("127.0.0.1", udp_port)
+            )
+            transport.sendto(b"datagram")
+            data, sender = await asyncio.wait_for(receiving, 10)
+            assert (data, sender) == (b"datagram", transport.get_extra_info("sockname"))
+            transport.close()
+            writer.close()
+            await sock.close()
+            await listener.close()
+            await service.close()
+            assert await modem.tcpip_state() == []
+
+    run(main)

@@ -488,3 +488,17 @@ def test_one_lookup_at_a_time() -> None:
         core.await_urcs(b"+QPING:")
     core.stop_awaiting(b"+QPING:")
     core.await_urcs(b"+QPING:")
+
+
+def test_a_connection_that_comes_while_its_listener_closes_is_closed_too() -> None:
+    module = ScriptedModule(
+        {
+            b'AT+QIOPEN=1,0,"TCP LISTENER","127.0.0.1",0,2020,0\r': [OK + b"\r\n+QIOPEN: 0,0\r\n"],
+            b"AT+QICLOSE=0,10\r": [b'\r\n+QIURC: "incoming",11,0,"10.0.0.9",5000\r\n' + OK],
+            b"AT+QICLOSE=11,10\r": [OK],
+        }
+    )
+    listener = module.run(operations.listen(module.core, 2020))
+    module.run(socket_operations.close(listener))
+    assert module.written()[-2:] == [b"AT+QICLOSE=0,10\r", b"AT+QICLOSE=11,10\r"]
+    assert module.core.links == {}

@@ -286,12 +286,14 @@ def close(link: Link, timeout: int = 10) -> Procedure[None]:
         if link.access_mode == TRANSPARENT:
             yield from leave_transparent(link)
     link.closed = True
-    if core.links.get(link.client_id) is link:
-        del core.links[link.client_id]
-    yield from command(
-        core,
-        f"{link.family.close}={link.client_id},{timeout}",
-        timeout=max(core.min_timeout, timeout + 1.0),
-    )
+    try:  # registered until the answer: a listener's "incoming" URC may come before it
+        yield from command(
+            core,
+            f"{link.family.close}={link.client_id},{timeout}",
+            timeout=max(core.min_timeout, timeout + 1.0),
+        )
+    finally:
+        if core.links.get(link.client_id) is link:
+            del core.links[link.client_id]
     while link.incoming:
         yield from close(link.incoming.popleft(), timeout)
