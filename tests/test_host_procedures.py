@@ -13,6 +13,7 @@ import pytest
 
 from bg96.host import (
     DnsFailed,
+    ModemError,
     ModemReset,
     ModemTimeout,
     NtpFailed,
@@ -263,7 +264,7 @@ def test_a_udp_service_reads_datagrams_with_their_senders() -> None:
         }
     )
     service = module.run(operations.udp_service(module.core, 3030))
-    assert service.local_port == 3030
+    assert (service.local_port, service.peer) == (3030, ("", 0))
     got = module.run(socket_operations.recvfrom(service, timeout=1))
     assert got == (b"AAAA", ("10.7.76.34", 7687))
     got = module.run(socket_operations.recvfrom(service, 1, timeout=1))  # as a socket: cut
@@ -484,7 +485,7 @@ def test_ntp_failures_carry_the_code() -> None:
 def test_one_lookup_at_a_time() -> None:
     core = ModemCore()
     core.await_urcs(b"+QPING:")
-    with pytest.raises(ValueError, match="one at a time"):
+    with pytest.raises(ModemError, match="one at a time"):
         core.await_urcs(b"+QPING:")
     core.stop_awaiting(b"+QPING:")
     core.await_urcs(b"+QPING:")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from .errors import ModemError
 from .parser import Data, DataPhase, DteParser, Event, Urc
 
 BUFFER, PUSH, TRANSPARENT = 0, 1, 2  # <access_mode>
@@ -147,9 +148,10 @@ class ModemCore:
 
     def await_urcs(self, prefix: bytes) -> deque[Urc]:
         """From now on keep the URCs starting with ``prefix`` for the procedure that asks (as
-        well as queueing them as every URC); ``stop_awaiting`` ends it. One at a time."""
+        well as queueing them as every URC); ``stop_awaiting`` ends it. One procedure at a
+        time (``ModemError``: the module runs one lookup, ping or NTP sync at a time too)."""
         if prefix in self.awaited:
-            raise ValueError(f"{prefix.decode()} is awaited already: one at a time")
+            raise ModemError(f"another {prefix.decode()} is under way: one at a time")
         queue: deque[Urc] = deque()
         self.awaited[prefix] = queue
         return queue

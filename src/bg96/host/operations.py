@@ -402,7 +402,8 @@ def _qiopen(
         f'AT+QIOPEN={pdp_ctx},{client_id},"{service.value}","{host}",{remote_port},'
         f"{local_port},{access_mode}"
     )
-    link = Link(core, service, client_id, access_mode, (host, remote_port))
+    server = service in (Service.TCP_LISTENER, Service.UDP_SERVICE)
+    link = Link(core, service, client_id, access_mode, ("", 0) if server else (host, remote_port))
     link.local_port = local_port
     return (yield from _open(core, link, line, timeout))
 

@@ -192,7 +192,8 @@ def recv_datagram(
 ) -> Procedure[bytes]:
     """The next datagram (its first ``size`` bytes, as a socket gives them). Waits up to
     ``timeout`` s (None: forever); ``ModemTimeout`` when none came,
-    ``ConnectionClosedByPeer`` once the module closed the socket."""
+    ``ConnectionClosedByPeer`` once the module closed the socket. A datagram over 1500 bytes
+    comes in pieces of 1500, as the module hands it out."""
     data, _ = yield from _next_datagram(link, timeout)
     return data[:size]
 
@@ -201,7 +202,8 @@ def recvfrom(
     link: Link, size: int = MAX_RECV, timeout: float | None = None
 ) -> Procedure[tuple[bytes, Address]]:
     """The next datagram (its first ``size`` bytes) and who sent it, ``(ip, port)``. Waits
-    up to ``timeout`` s (None: forever); ``ModemTimeout`` when none came."""
+    up to ``timeout`` s (None: forever); ``ModemTimeout`` when none came. A datagram over
+    1500 bytes comes in pieces of 1500, as the module hands it out."""
     data, sender = yield from _next_datagram(link, timeout)
     return data[:size], sender
 
