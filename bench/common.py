@@ -183,19 +183,21 @@ class AtClient:
         self.sock.sendall(data)
         self.read_until(b"OK\r\n")
 
-    def qsslsend(self, cid: int, data: bytes) -> None:
-        """``AT+QSSLSEND=<cid>,<len>``, wait for ``> ``, the data, wait for ``SEND OK``."""
-        self.sock.sendall(b"AT+QSSLSEND=%d,%d\r" % (cid, len(data)))
+    def qsslsend(self, cid: int, data: bytes, command: bytes = b"AT+QSSLSEND") -> None:
+        """``AT+QSSLSEND=<cid>,<len>``, wait for ``> ``, the data, wait for ``SEND OK``
+        (``command`` ``AT+QISEND`` for a plain socket)."""
+        self.sock.sendall(b"%s=%d,%d\r" % (command, cid, len(data)))
         self.read_until(b"> ")
         self.sock.sendall(data)
         self.read_until(b"SEND OK\r\n")
         self.at_round_trips += 2
 
-    def qsslrecv(self, cid: int) -> bytes:
-        """One ``AT+QSSLRECV=<cid>,1500``: what the module holds, maybe nothing."""
-        self.sock.sendall(b"AT+QSSLRECV=%d,%d\r" % (cid, RECV))
+    def qsslrecv(self, cid: int, command: bytes = b"AT+QSSLRECV") -> bytes:
+        """One ``AT+QSSLRECV=<cid>,1500``: what the module holds, maybe nothing (``command``
+        ``AT+QIRD`` for a plain socket)."""
+        self.sock.sendall(b"%s=%d,%d\r" % (command, cid, RECV))
         self.at_round_trips += 1
-        self.read_until(b"+QSSLRECV: ")  # URCs before it are skipped
+        self.read_until(command[2:] + b": ")  # URCs before it are skipped
         count = int(self.read_until(b"\r\n")[:-2])
         data = self.read_exactly(count)
         tail = self.read_exactly(8 if count else 6)
@@ -240,20 +242,29 @@ def open_ssl(host: AtClient, tls_port: int) -> None:
     assert b"+QSSLOPEN: 0,0" in host.read_until(b"+QSSLOPEN: 0,") + host.read_exactly(1)
 
 
-def qssl_echo(host: AtClient, data: bytes) -> tuple[float, bytes]:
+def open_tcp(host: AtClient, port: int) -> None:
+    """``AT+QIACT=1`` and ``AT+QIOPEN`` of a plain TCP client 0 to ``port``, buffer mode."""
+    host.command(b"AT+QIACT=1")
+    host.command(b'AT+QIOPEN=1,0,"TCP","127.0.0.1",%d,0,0' % port)
+    assert b"+QIOPEN: 0,0" in host.read_until(b"+QIOPEN: 0,") + host.read_exactly(1)
+
+
+def qssl_echo(host: AtClient, data: bytes, *, plain: bool = False) -> tuple[float, bytes]:
     """Move ``data`` through client 0 and back: per ``CHUNK`` one QSSLSEND and one QSSLRECV
     for what has come back, then QSSLRECV until every byte is back; (seconds, echo).
+    ``plain``: QISEND and QIRD, on a plain TCP socket.
 
     ``host.at_round_trips`` counts from 0 the round trips it made.
     """
+    send, recv = (b"AT+QISEND", b"AT+QIRD") if plain else (b"AT+QSSLSEND", b"AT+QSSLRECV")
     host.at_round_trips = 0
     echoed = bytearray()
     start = time.perf_counter()
     for i in range(0, len(data), CHUNK):
-        host.qsslsend(0, data[i : i + CHUNK])
-        echoed += host.qsslrecv(0)
+        host.qsslsend(0, data[i : i + CHUNK], send)
+        echoed += host.qsslrecv(0, recv)
     while len(echoed) < len(data):
-        got = host.qsslrecv(0)
+        got = host.qsslrecv(0, recv)
         if not got:
             time.sleep(0.0002)
         echoed += got

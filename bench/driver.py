@@ -9,13 +9,16 @@ host at a time, so the raw socket and the driver (``Modem.open("socket://...")``
 * **command round trip**: ``Modem.command("AT")`` against ``AT\\r`` -> ``\\r\\nOK\\r\\n`` on a
   blocking socket with TCP_NODELAY (after ``ATE0``), as in ``at_roundtrip.py``; blocks of
   each alternate. Prints medians, p90 and the ratio.
-* **throughput**: the payload through ``modem.create_connection((host, port))`` to a loopback
-  TLS echo server (``ThreadedTlsEchoServer``, a thread of this process, as in
+* **throughput**: the payload through ``modem.create_connection((host, port), ssl_ctx=0)`` to
+  a loopback TLS echo server (``ThreadedTlsEchoServer``, a thread of this process, as in
   ``throughput.py``): ``sendall`` of each 1460-byte chunk, then a non-blocking ``recv`` for
   what has come back, then blocking ``recv`` until every byte is back. The baseline is
   ``throughput.py``'s raw AT (per chunk ``AT+QSSLSEND`` and one ``AT+QSSLRECV``, then
   ``AT+QSSLRECV`` until all is back) to the same module and echo server. Runs alternate,
   best of each shown. Prints MB/s and the ratio.
+* **plain TCP throughput**: the same through ``modem.create_connection((host, port))``
+  without an SSL context (AT+QIOPEN ``"TCP"``) to a loopback TCP echo server (a thread,
+  ``bg96.testing.EchoServer``), against raw ``AT+QISEND``/``AT+QIRD`` the same way.
 
 Asserts no timing.
 """
@@ -29,8 +32,8 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-from bg96 import Modem, SocketLike, SslConnection
-from bg96.testing import TestPki, ThreadedTlsEchoServer
+from bg96 import Modem, SocketLike, StreamConnection
+from bg96.testing import EchoServer, TestPki, ThreadedTlsEchoServer
 from common import (
     CHUNK,
     LOOPBACK,
@@ -40,6 +43,7 @@ from common import (
     cpu_pair,
     module_cmd,
     open_ssl,
+    open_tcp,
     p90,
     payload,
     pin_client,
@@ -125,21 +129,27 @@ def driver_round_trips(port: int, n: int) -> list[float]:
 # ---- throughput ----------------------------------------------------------------------------
 
 
-def raw_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, bytes, float]:
-    """throughput.py's method; (seconds, echo, AT round trips per chunk)."""
+def raw_throughput(
+    port: int, echo_port: int, data: bytes, plain: bool
+) -> tuple[float, bytes, float]:
+    """throughput.py's method (``plain``: QISEND/QIRD); (seconds, echo, AT round trips per
+    chunk)."""
     host = raw_host(port, read_size=262144)
     try:
-        open_ssl(host, tls_port)
-        elapsed, echoed = qssl_echo(host, data)
+        if plain:
+            open_tcp(host, echo_port)
+        else:
+            open_ssl(host, echo_port)
+        elapsed, echoed = qssl_echo(host, data, plain=plain)
         trips = host.at_round_trips
-        host.command(b"AT+QSSLCLOSE=0")
+        host.command(b"AT+QICLOSE=0" if plain else b"AT+QSSLCLOSE=0")
         host.command(b"AT+QIDEACT=1")
     finally:
         hang_up(host.close)
     return elapsed, echoed, trips / -(-len(data) // CHUNK)
 
 
-def socket_echo(sock: SocketLike[SslConnection], data: bytes) -> tuple[float, bytes]:
+def socket_echo(sock: SocketLike[StreamConnection], data: bytes) -> tuple[float, bytes]:
     """``data`` through ``sock`` and back, chunk by chunk like ``common.qssl_echo``."""
     echoed = bytearray()
     start = time.perf_counter()
@@ -154,12 +164,16 @@ def socket_echo(sock: SocketLike[SslConnection], data: bytes) -> tuple[float, by
     return time.perf_counter() - start, bytes(echoed)
 
 
-def driver_throughput(port: int, tls_port: int, data: bytes) -> tuple[float, bytes, float]:
-    """``create_connection`` and ``socket_echo``; (seconds, echo, AT round trips per chunk)."""
+def driver_throughput(
+    port: int, echo_port: int, data: bytes, plain: bool
+) -> tuple[float, bytes, float]:
+    """``create_connection`` (``plain``: without an SSL context) and ``socket_echo``;
+    (seconds, echo, AT round trips per chunk)."""
     modem = open_modem(port)
     try:
         modem.activate()
-        sock = modem.create_connection((LOOPBACK, tls_port), timeout=10.0)
+        ssl_ctx = None if plain else 0
+        sock = modem.create_connection((LOOPBACK, echo_port), ssl_ctx=ssl_ctx, timeout=10.0)
         modem.writes = 0
         elapsed, echoed = socket_echo(sock, data)
         trips = modem.writes
@@ -177,10 +191,14 @@ def main() -> None:
     pki = TestPki("bg96 bench CA")
     raw_times: list[float] = []
     driver_times: list[float] = []
-    runs: dict[str, list[tuple[float, float]]] = {"raw": [], "driver": []}
+    kinds = (("raw", raw_throughput), ("driver", driver_throughput))
+    runs: dict[tuple[str, bool], list[tuple[float, float]]] = {
+        (name, plain): [] for name, _ in kinds for plain in (False, True)
+    }
     with (
         tempfile.TemporaryDirectory() as files,
         ThreadedTlsEchoServer(pki.server_ctx()) as tls_echo,
+        EchoServer() as tcp_echo,
         server(module_cmd(files), server_cpus) as module,
     ):
         first = AtClient(module.port)
@@ -191,13 +209,14 @@ def main() -> None:
             raw_times += raw_round_trips(module.port, n)
             driver_times += driver_round_trips(module.port, n)
         for _ in range(ARGS.runs):
-            for name, run in (("raw", raw_throughput), ("driver", driver_throughput)):
-                elapsed, echoed, per_chunk = run(module.port, tls_echo.port, data)
-                assert echoed == data, f"{name}: the echo differs"
-                runs[name].append((elapsed, per_chunk))
+            for plain, echo_port in ((False, tls_echo.port), (True, tcp_echo.port)):
+                for name, run in kinds:
+                    elapsed, echoed, per_chunk = run(module.port, echo_port, data, plain)
+                    assert echoed == data, f"{name}: the echo differs"
+                    runs[name, plain].append((elapsed, per_chunk))
     r_med, d_med = statistics.median(raw_times), statistics.median(driver_times)
     print("Host driver (bg96.Modem over socket://) versus raw AT, same bg96 serve --tcp process")
-    print(f"  ({where(PLACEMENT)}; the TLS echo server is a thread of the client process)")
+    print(f"  ({where(PLACEMENT)}; the echo servers are threads of the client process)")
     print(f"command round trip, N={N} each (microseconds)")
     print(f"  {'':32} {'median':>9} {'p90':>9} {'min':>9}")
     rows = (("raw socket: AT\\r -> OK", raw_times), ('Modem.command("AT")', driver_times))
@@ -206,21 +225,26 @@ def main() -> None:
         print(f"  {label:32} {med:9.1f} {tail:9.1f} {low:9.1f}")
     print(f"ratio (median driver / median raw): {d_med / r_med:.2f}x   (target: within 1.3x)")
     print(f"ratio (p90 driver / p90 raw):       {p90(driver_times) / p90(raw_times):.2f}x")
-    print(
-        f"{ARGS.mib} MiB through a TLS connection to a loopback echo, {CHUNK}-byte sends "
-        f"({ARGS.runs} runs each, alternating; best shown)"
-    )
-    best: dict[str, float] = {}
-    labels = {"raw": "raw AT (throughput.py)", "driver": "modem.create_connection()"}
-    for name, label in labels.items():
-        best[name] = TOTAL / min(t for t, _ in runs[name]) / 1e6
-        seconds = ", ".join(f"{t:.3f}" for t, _ in runs[name])
-        per_chunk = statistics.median(p for _, p in runs[name])
+    labels = {
+        False: {"raw": "raw AT (throughput.py)", "driver": "modem.create_connection()"},
+        True: {"raw": "raw AT+QISEND/AT+QIRD", "driver": "create_connection(), no ssl_ctx"},
+    }
+    for plain, what in ((False, "a TLS"), (True, "a plain TCP")):
         print(
-            f"  {label:28} {best[name]:6.2f} MB/s each way   "
-            f"({per_chunk:.2f} AT round trips per chunk; runs: {seconds} s)"
+            f"{ARGS.mib} MiB through {what} connection to a loopback echo, {CHUNK}-byte sends "
+            f"({ARGS.runs} runs each, alternating; best shown)"
         )
-    print(f"ratio driver / raw AT: {best['driver'] / best['raw']:.0%} (target >= 80%)")
+        best: dict[str, float] = {}
+        for name, label in labels[plain].items():
+            done = runs[name, plain]
+            best[name] = TOTAL / min(t for t, _ in done) / 1e6
+            seconds = ", ".join(f"{t:.3f}" for t, _ in done)
+            per_chunk = statistics.median(p for _, p in done)
+            print(
+                f"  {label:31} {best[name]:6.2f} MB/s each way   "
+                f"({per_chunk:.2f} AT round trips per chunk; runs: {seconds} s)"
+            )
+        print(f"ratio driver / raw AT: {best['driver'] / best['raw']:.0%} (target >= 80%)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ network stacks that are not the host's: Wi-Fi co-processors, cellular modules, a
 BG96, whose sockets are SSL connections opened with ``AT+QSSLOPEN``. The broker is amqtt,
 on 127.0.0.1 with TLS (a server certificate from a throw-away CA made now); the client
 subscribes, publishes with QoS 1, and gets its message back from the broker.
+``mqtt_plain.py`` does the same over plain TCP with this file's pool and broker.
 
     pip install -e '.[examples]'
     python examples/mqtt_publish.py
@@ -26,7 +27,7 @@ from adafruit_minimqtt.adafruit_minimqtt import MQTT
 from amqtt.broker import Broker
 
 from bg96 import VirtualModule
-from bg96.host import Modem, SocketLike, SslConnection
+from bg96.host import Modem, SocketLike, StreamConnection
 from bg96.testing import TestPki
 
 TOPIC = "bg96/example/temperature"
@@ -37,12 +38,14 @@ SSL_CTX = 1  # the module's SSL context (AT+QSSLCFG) every connection uses
 
 
 class ModemSocket:
-    """A socket of the pool: ``connect`` opens an SSL connection in the module."""
+    """A socket of the pool: ``connect`` opens a connection in the module, TLS on SSL context
+    ``ssl_ctx`` (AT+QSSLOPEN) or plain TCP without one (AT+QIOPEN)."""
 
-    def __init__(self, modem: Modem) -> None:
+    def __init__(self, modem: Modem, ssl_ctx: int | None) -> None:
         self.modem = modem
+        self.ssl_ctx = ssl_ctx
         self.timeout: float | None = None
-        self.conn: SocketLike[SslConnection] | None = None
+        self.conn: SocketLike[StreamConnection] | None = None
 
     def settimeout(self, timeout: float | None) -> None:
         self.timeout = timeout
@@ -50,7 +53,9 @@ class ModemSocket:
             self.conn.settimeout(timeout)
 
     def connect(self, address: tuple[str, int]) -> None:
-        self.conn = self.modem.create_connection(address, ssl_ctx=SSL_CTX, timeout=self.timeout)
+        self.conn = self.modem.create_connection(
+            address, ssl_ctx=self.ssl_ctx, timeout=self.timeout
+        )
 
     def send(self, data: bytes) -> int:
         assert self.conn is not None
@@ -71,14 +76,15 @@ class ModemSocketPool:
     AF_INET, SOCK_STREAM = socket.AF_INET, socket.SOCK_STREAM
     timeout = TimeoutError  # what a read that times out raises
 
-    def __init__(self, modem: Modem) -> None:
+    def __init__(self, modem: Modem, ssl_ctx: int | None = SSL_CTX) -> None:
         self.modem = modem
+        self.ssl_ctx = ssl_ctx
 
     def getaddrinfo(self, host: str, port: int, *args: Any) -> list[tuple[Any, ...]]:
         return [(self.AF_INET, self.SOCK_STREAM, 0, "", (host, port))]  # the module resolves
 
     def socket(self, *args: Any) -> ModemSocket:
-        return ModemSocket(self.modem)
+        return ModemSocket(self.modem, self.ssl_ctx)
 
 
 class ModuleTls:
@@ -88,7 +94,7 @@ class ModuleTls:
         return sock
 
 
-# ---- a loopback MQTT broker with TLS --------------------------------------------------------
+# ---- a loopback MQTT broker ----------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -99,23 +105,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def tls_broker(pki: TestPki) -> Iterator[int]:
-    """amqtt on 127.0.0.1 with TLS, on its own event loop in a thread; yields its port."""
+def broker(pki: TestPki | None) -> Iterator[int]:
+    """amqtt on 127.0.0.1, with TLS (a server certificate of ``pki``) or without (None), on
+    its own event loop in a thread; yields its port."""
     with tempfile.TemporaryDirectory() as tmp:
-        cert, key = Path(tmp, "broker.crt"), Path(tmp, "broker.key")
-        cert.write_bytes(pki.server_cert().cert_pem)
-        key.write_bytes(pki.server_cert().key_pem)
         port = free_port()  # amqtt binds the port its configuration names
+        listener: dict[str, Any] = {"type": "tcp", "bind": f"127.0.0.1:{port}"}
+        if pki is not None:
+            cert, key = Path(tmp, "broker.crt"), Path(tmp, "broker.key")
+            cert.write_bytes(pki.server_cert().cert_pem)
+            key.write_bytes(pki.server_cert().key_pem)
+            listener |= {"ssl": True, "certfile": str(cert), "keyfile": str(key)}
         config = {
-            "listeners": {
-                "default": {
-                    "type": "tcp",
-                    "bind": f"127.0.0.1:{port}",
-                    "ssl": True,
-                    "certfile": str(cert),
-                    "keyfile": str(key),
-                }
-            },
+            "listeners": {"default": listener},
             "plugins": {
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
             },
@@ -125,15 +127,15 @@ def tls_broker(pki: TestPki) -> Iterator[int]:
         thread.start()
 
         async def start() -> Any:
-            broker = Broker(config)
-            await broker.start()
-            return broker
+            server = Broker(config)
+            await server.start()
+            return server
 
-        broker = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+        server = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
         try:
             yield port
         finally:
-            asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(timeout=10)
+            asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(timeout=10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             loop.close()
@@ -144,7 +146,7 @@ def main() -> int:
     pki = TestPki("example CA")
     received: list[tuple[str, str]] = []
 
-    with tls_broker(pki) as port, VirtualModule() as module, Modem.open(module.url) as modem:
+    with broker(pki) as port, VirtualModule() as module, Modem.open(module.url) as modem:
         modem.sync()
         modem.configure_pdp(1, apn="internet")
         print("PDP context 1 active:", modem.activate(1))

@@ -17,10 +17,18 @@ from bg96 import (
     AsyncModem,
     AsyncSocketLike,
     AsyncSslConnection,
+    AsyncTcpConnection,
+    AsyncTcpListener,
+    AsyncUdpConnection,
+    AsyncUdpSocket,
     Modem,
     ModemTimeout,
     SocketLike,
     SslConnection,
+    TcpConnection,
+    TcpListener,
+    UdpConnection,
+    UdpSocket,
     VirtualModule,
 )
 from bg96.host import Urc
@@ -69,7 +77,9 @@ async def read_exactly(conn: AsyncSslConnection, size: int) -> bytes:
 
 
 def public(cls: type) -> dict[str, object]:
-    return {name: value for name, value in vars(cls).items() if not name.startswith("_")}
+    """Its public members, inherited ones too (``SslConnection``'s are ``StreamConnection``'s)."""
+    names = {name for klass in cls.__mro__[:-1] for name in vars(klass)}
+    return {n: inspect.getattr_static(cls, n) for n in sorted(names) if not n.startswith("_")}
 
 
 def parameters(member: object) -> list[tuple[str, object, object]]:
@@ -87,8 +97,15 @@ def parameters(member: object) -> list[tuple[str, object, object]]:
 
 @pytest.mark.parametrize(
     ("sync", "asynchronous"),
-    [(Modem, AsyncModem), (SslConnection, AsyncSslConnection)],
-    ids=["modem", "connection"],
+    [
+        (Modem, AsyncModem),
+        (SslConnection, AsyncSslConnection),
+        (TcpConnection, AsyncTcpConnection),
+        (UdpConnection, AsyncUdpConnection),
+        (UdpSocket, AsyncUdpSocket),
+        (TcpListener, AsyncTcpListener),
+    ],
+    ids=["modem", "ssl", "tcp", "udp", "udp-service", "listener"],
 )
 def test_the_async_face_has_the_sync_faces_methods_with_the_same_parameters(
     sync: type, asynchronous: type
@@ -230,3 +247,52 @@ def test_async_socket_like_sends_receives_times_out_and_closes(pki: TestPki) -> 
             await modem.wait_urc(b"+NOTHING", 0.05)
 
     online(pki, body)
+
+
+# ---- plain sockets, listeners, network tools ------------------------------------------------
+
+
+def test_tasks_wait_in_accept_and_recvfrom_while_others_ping_and_send() -> None:
+    """``accept`` and ``recvfrom`` hold nothing while they wait: a ping, a plain connection's
+    traffic and the listener's own incoming URC all go by meanwhile."""
+
+    async def main() -> None:
+        async with (
+            VirtualModule(resolve={"here.test": "127.0.0.1"}, system_resolver=False) as vm,
+            await AsyncModem.open(vm.url) as modem,
+        ):
+            await modem.sync()
+            await modem.activate()
+            listener = await modem.listen(2020)
+            service = await modem.udp_service(3030, access_mode=1)
+            accepting = asyncio.create_task(listener.accept(timeout=10))
+            receiving = asyncio.create_task(service.recvfrom(timeout=10))
+            pinged = await modem.ping("here.test", timeout=2, count=2)
+            assert pinged.received == 2 and not accepting.done() and not receiving.done()
+            listen_port, udp_port = vm.host_port(2020), vm.host_port(3030, "udp")
+            assert listen_port is not None and udp_port is not None
+            reader, writer = await asyncio.open_connection("127.0.0.1", listen_port)
+            sock, peer = await asyncio.wait_for(accepting, 10)
+            assert isinstance(sock, AsyncSocketLike)
+            assert isinstance(sock.connection, AsyncTcpConnection)
+            assert peer == writer.get_extra_info("sockname")
+            sock.settimeout(5)
+            writer.write(b"to the module")
+            assert await sock.recv(100) == b"to the module"
+            await sock.sendall(PAYLOAD)
+            assert await reader.readexactly(len(PAYLOAD)) == PAYLOAD
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, remote_addr=("127.0.0.1", udp_port)
+            )
+            transport.sendto(b"datagram")
+            data, sender = await asyncio.wait_for(receiving, 10)
+            assert (data, sender) == (b"datagram", transport.get_extra_info("sockname"))
+            transport.close()
+            writer.close()
+            await sock.close()
+            await listener.close()
+            await service.close()
+            assert await modem.tcpip_state() == []
+
+    run(main)

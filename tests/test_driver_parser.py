@@ -78,9 +78,12 @@ def answer(command: bytes, *lines: bytes, final: bytes = b"OK") -> Exchange:
     return Exchange(command, tuple(pieces))
 
 
-def recv(command: bytes, data: bytes, *, final: bytes = b"OK") -> Exchange:
-    """AT+QSSLRECV: ``+QSSLRECV: <n>``, then n raw bytes (anything at all), then OK."""
-    header = b"+QSSLRECV: %d" % len(data)
+def recv(
+    command: bytes, data: bytes, *, final: bytes = b"OK", head: bytes = b"+QSSLRECV: %d"
+) -> Exchange:
+    """AT+QSSLRECV: ``+QSSLRECV: <n>``, then n raw bytes (anything at all), then OK; AT+QIRD
+    alike with its ``head`` (``+QIRD: <n>``, a UDP service's ``+QIRD: <n>,"<ip>",<port>``)."""
+    header = head % len(data)
     if not data:
         return answer(command, header)
     return Exchange(
@@ -396,6 +399,62 @@ TRANSCRIPTS: dict[str, Transcript] = {
     "pdp deactivated by the network": (urc(b'+QIURC: "pdpdeact",1'),),
 }
 
+# The TCP/IP manual (TCPIP_SOCKETS.md): sockets, services and their URCs
+QIOPEN_0 = b'AT+QIOPEN=1,0,"TCP","220.180.239.212",8009,0,0'
+QIOPEN_0_TRANSPARENT = b'AT+QIOPEN=1,0,"TCP","220.180.239.212",8009,0,2'
+QISTATE_0 = b'+QISTATE: 0,"TCP","220.180.239.212",8009,15190,2,1,0,0,"uart1"'
+QIRD_SENDER = b'+QIRD: %d,"10.7.76.34",7687'
+PING_OK = (
+    b'+QPING: 0,"172.217.169.36",32,596,255',
+    b'+QPING: 0,"172.217.169.36",32,341,255',
+    b"+QPING: 0,2,2,0,341,596,468",
+)
+TRANSCRIPTS |= {
+    "qiopen ok": (answer(QIOPEN_0), urc(b"+QIOPEN: 0,0")),
+    "qiopen id in use": (answer(QIOPEN_0), urc(b"+QIOPEN: 0,563")),
+    "qiopen transparent": (transparent_session(QIOPEN_0_TRANSPARENT, NASTY),),
+    "qistate one": (answer(b"AT+QISTATE=1,0", QISTATE_0),),
+    "qistate none": (answer(b"AT+QISTATE=1,0"),),
+    "qisend variable": (
+        send(b"AT+QISEND=0", TEST_DATA + b"\x1a", b"SEND OK", echo_of_payload=TEST_DATA),
+    ),
+    "qisend fixed": (send(b"AT+QISEND=0,18", TEST_DATA, b"SEND OK"),),
+    "qisend nasty": (send(b"AT+QISEND=0,%d" % len(NASTY), NASTY, b"SEND OK"),),
+    "qisend udp service": (send(b'AT+QISEND=2,18,"10.7.89.10",6969', TEST_DATA, b"SEND OK"),),
+    "qisend totals": (answer(b"AT+QISEND=0,0", b"+QISEND: 9,9,0"),),
+    "qisendex": (answer(b'AT+QISENDEX=0,"3132333435"', final=b"SEND OK"),),
+    "qird data": (recv(b"AT+QIRD=0,1500", NASTY, head=b"+QIRD: %d"),),
+    "qird empty": (recv(b"AT+QIRD=0,1500", b"", head=b"+QIRD: %d"),),
+    "qird udp service": (recv(b"AT+QIRD=2", NASTY, head=QIRD_SENDER),),
+    "qird udp service empty": (answer(b"AT+QIRD=2", b"+QIRD: 0"),),
+    "qird totals": (answer(b"AT+QIRD=0,0", b"+QIRD: 3524,3005,519"),),
+    "qiclose": (answer(b"AT+QICLOSE=0,10"),),
+    "qiurc recv buffer": (urc(b'+QIURC: "recv",0'),),
+    "qiurc recv push": (urc(b'+QIURC: "recv",1,%d' % len(NASTY), NASTY),),
+    "qiurc recv push udp service": (urc(b'+QIURC: "recv",2,2,"10.7.76.36",9', b"CC"),),
+    "qiurc closed": (urc(b'+QIURC: "closed",0'),),
+    "qiurc incoming": (urc(b'+QIURC: "incoming",11,1,"172.31.242.222",54091'),),
+    "qiurc incoming full": (urc(b'+QIURC: "incoming full"'),),
+    "qidnsgip": (
+        answer(b'AT+QIDNSGIP=1,"www.example.com"'),
+        urc(b'+QIURC: "dnsgip",0,2,600'),
+        urc(b'+QIURC: "dnsgip","93.184.216.34"'),
+        urc(b'+QIURC: "dnsgip","93.184.216.35"'),
+    ),
+    "qidnsgip fails": (answer(b'AT+QIDNSGIP=1,"nowhere.test"'), urc(b'+QIURC: "dnsgip",565')),
+    "qping": (answer(b'AT+QPING=1,"www.example.com",4,2'), *(urc(x) for x in PING_OK)),
+    "qping timeouts": (
+        answer(b'AT+QPING=1,"10.0.0.1",1,2'),
+        urc(b"+QPING: 569"),
+        urc(b"+QPING: 569"),
+        urc(b"+QPING: 0,2,0,2"),
+    ),
+    "qping dns fails": (answer(b'AT+QPING=1,"nowhere.test"'), urc(b"+QPING: 565")),
+    "qntp": (answer(b'AT+QNTP=1,"pool.ntp.org",123'), urc(b'+QNTP: 0,"2013/08/19,11:10:10+32"')),
+    "qntp fails": (answer(b'AT+QNTP=1,"pool.ntp.org",123'), urc(b"+QNTP: 565")),
+    "qntp read": (answer(b"AT+QNTP?", b'+QNTP: "pool.ntp.org",123'),),
+}
+
 
 def _mid(exchange: Exchange, at: int, *inserted: Piece) -> Exchange:
     """``exchange`` with pieces inserted after its ``at``-th piece."""
@@ -436,6 +495,31 @@ TRANSCRIPTS |= {
     ),
     "urc before the prompt": (
         _mid(send(b"AT+QSSLSEND=4,18", TEST_DATA, b"SEND OK"), 0, urc_piece(b'+QSSLURC: "recv",4')),
+    ),
+    "qping's results before its ok": (  # the write form's lines are URCs wherever they come
+        _mid(
+            answer(b'AT+QPING=1,"1.2.3.4",4,1'),
+            0,
+            urc_piece(b'+QPING: 0,"1.2.3.4",32,5,255'),
+            urc_piece(b"+QPING: 0,1,1,0,5,5,5"),
+        ),
+    ),
+    "qntp's result inside another answer": (
+        _mid(answer(b"AT+QIACT?", b'+QIACT: 1,1,1,"10.7.157.1"'), 1, urc_piece(b"+QNTP: 565")),
+    ),
+    "push data of a udp service inside qird": (
+        _mid(
+            recv(b"AT+QIRD=0,1500", TEST_DATA, head=b"+QIRD: %d"),
+            1,
+            urc_piece(b'+QIURC: "recv",2,%d,"10.0.0.9",53' % len(NASTY), NASTY),
+        ),
+    ),
+    "incoming inside qistate": (
+        _mid(
+            answer(b"AT+QISTATE=1,0", QISTATE_0),
+            1,
+            urc_piece(b'+QIURC: "incoming",11,1,"172.31.242.222",54091'),
+        ),
     ),
     "urc inside qfdwl's answer": (
         _mid(
@@ -563,7 +647,7 @@ POOL: list[Exchange] = [
     if ex.command is not None
     and not ex.leave_transparent
     and ex.command != b"AT+QSSLOPEN=?"  # its lines are +QSSLOPEN:, like a URC in URC_POOL
-    and ex.command != b"AT+CPIN?"
+    and ex.command not in (b"AT+CPIN?", b"AT+QNTP?")  # their lines look like URCs too
 ]
 URC_POOL: list[Piece] = [
     urc_piece(b'+QSSLURC: "recv",4'),
@@ -572,6 +656,11 @@ URC_POOL: list[Piece] = [
     urc_piece(b'+QSSLURC: "recv",1,%d' % len(NASTY), NASTY),
     urc_piece(b'+QIURC: "pdpdeact",1'),
     urc_piece(b"+QSSLOPEN: 2,0"),
+    urc_piece(b'+QIURC: "recv",2,4,"10.0.0.9",53', b"\r\n> "),
+    urc_piece(b'+QIURC: "incoming",11,1,"10.0.0.9",5000'),
+    urc_piece(b"+QIOPEN: 3,0"),
+    urc_piece(b'+QPING: 0,"1.2.3.4",32,5,255'),
+    urc_piece(b'+QNTP: 0,"2024/01/01,00:00:00+00"'),
     urc_piece(b"RDY"),
     urc_piece(b"+QIND: SMS DONE"),
 ]

@@ -28,12 +28,19 @@ import ipaddress
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from bg96 import VirtualModule
-from bg96.host import CommandError, Modem, ModemError, OpenFailed, SslConnection, Urc
+from bg96.host import (
+    CommandError,
+    Modem,
+    ModemError,
+    OpenFailed,
+    StreamConnection,
+    Urc,
+)
 from bg96.host.core import TRANSPARENT
 from bg96.testing import TestPki
 from bg96.testing.blocking import DRIVERS, open_driver
@@ -79,7 +86,7 @@ def modem(request: pytest.FixtureRequest, driver: str, bg96_url: str) -> Iterato
             for conn in list(handle.connections.values()):
                 with contextlib.suppress(ModemError):
                     if conn.access_mode == TRANSPARENT and not conn.closed_by_peer:
-                        conn.leave_transparent()
+                        cast(StreamConnection, conn).leave_transparent()  # only they can be
                     conn.close()
     finally:
         handle.close()
@@ -142,7 +149,7 @@ def online(bg96_tls_server: LoopbackTlsServer, modem: Modem, ufs: Ufs) -> Modem:
     return modem
 
 
-def read_exactly(conn: SslConnection, size: int, timeout: float = 10.0) -> bytes:
+def read_exactly(conn: StreamConnection, size: int, timeout: float = 10.0) -> bytes:
     out = bytearray()
     deadline = time.monotonic() + timeout
     while len(out) < size:
@@ -152,7 +159,7 @@ def read_exactly(conn: SslConnection, size: int, timeout: float = 10.0) -> bytes
     return bytes(out)
 
 
-def round_trip(conn: SslConnection, data: bytes) -> None:
+def round_trip(conn: StreamConnection, data: bytes) -> None:
     conn.send(data)
     assert read_exactly(conn, len(data)) == data
 
@@ -438,7 +445,7 @@ def test_create_connection_skips_an_id_another_host_left_open(
         first.open_ssl(0, bg96_tls_server.host, bg96_tls_server.port)
     with open_driver(driver, bg96_module.url) as second:  # knows nothing of ID 0
         second.sync()
-        sock = second.create_connection((bg96_tls_server.host, bg96_tls_server.port))
+        sock = second.create_connection((bg96_tls_server.host, bg96_tls_server.port), ssl_ctx=0)
         assert sock.connection.client_id == 1
         sock.close()
         second.command("AT+QSSLCLOSE=0")

@@ -17,6 +17,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
         ("https_get.py", "OK: fetched https://www.example.test:"),
         ("mqtt_publish.py", "OK: received bg96/example/temperature = 21.5 back from the broker"),
         ("mutual_tls.py", "OK: mutual TLS with the client certificate; refused (566) without it"),
+        ("mqtt_plain.py", "OK: received bg96/example/temperature = 21.5 back over plain TCP"),
+        (
+            "ntp_then_tls.py",
+            "OK: TLS refused before the NTP sync (the module's clock said 1980), accepted after",
+        ),
     ],
 )
 def test_example_runs(script: str, success: str) -> None:

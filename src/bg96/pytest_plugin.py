@@ -28,7 +28,7 @@ virtual module starts: tests that ask for ``bg96_module`` or are marked
 ``@pytest.mark.bg96_virtual_only`` are skipped, and ``bg96_tls_server`` is skipped unless
 the URL is a ``socket://`` or ``rfc2217://`` one on this machine's loopback (a module
 elsewhere cannot reach 127.0.0.1 here). The module outlives each test there, so
-``bg96_modem`` closes the SSL connections a test left open.
+``bg96_modem`` closes the sockets a test left open.
 
 ``pytest --bg96-network nb-iot`` (or ``lte-m``) runs every virtual module over that network
 profile (docs/network.md), unless a test's ``bg96_module_options`` names its own.
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 
-from .host import Modem, ModemError
+from .host import Modem, ModemError, StreamConnection
 from .host.core import TRANSPARENT
 from .module.faults import FaultScript
 from .module.virtual import TransportKind, VirtualModule
@@ -180,10 +180,12 @@ def bg96_modem(request: pytest.FixtureRequest, bg96_url: str) -> Iterator[Modem]
 
 
 def _close_connections(modem: Modem) -> None:
-    """Close what a test left open, so the next test finds its client IDs free."""
+    """Close what a test left open (connections, UDP sockets, listeners), so the next test
+    finds its client IDs free."""
     for conn in list(modem.connections.values()):
         with contextlib.suppress(ModemError):
-            if conn.access_mode == TRANSPARENT and not conn.closed_by_peer:
+            transparent = conn.access_mode == TRANSPARENT and not conn.closed_by_peer
+            if transparent and isinstance(conn, StreamConnection):
                 conn.leave_transparent()
             conn.close()
 

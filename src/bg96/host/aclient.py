@@ -1,11 +1,11 @@
 """``AsyncModem``: the BG96 driver for asyncio, ``Modem``'s API and meaning, awaited.
 
-It runs the same procedures as ``Modem`` (``operations``, ``ssl_operations``) on the event
-loop. A reader feeds the module's bytes into the ``ModemCore`` as they come, so URCs reach
-callbacks and connections at any time, and a task may wait in ``recv`` while another sends:
-a command and its data phase hold the port (a lock) only while they run. ``socket://``
-URLs use asyncio streams; any other pyserial port (a device, ``rfc2217://``) is read by a
-thread that hands the bytes to the loop.
+It runs the same procedures as ``Modem`` (``operations``, ``socket_operations``,
+``net_operations``) on the event loop. A reader feeds the module's bytes into the
+``ModemCore`` as they come, so URCs reach callbacks and connections at any time, and a task
+may wait in ``recv`` while another sends: a command and its data phase hold the port (a
+lock) only while they run. ``socket://`` URLs use asyncio streams; any other pyserial port
+(a device, ``rfc2217://``) is read by a thread that hands the bytes to the loop.
 """
 
 from __future__ import annotations
@@ -22,16 +22,25 @@ from urllib.parse import urlparse
 
 import serial
 
+from . import net_operations as net
 from . import operations as ops
-from .connection import AsyncSslConnection
-from .core import ModemCore, SslLink, UrcCallback
+from .connection import (
+    AsyncModuleSocket,
+    AsyncSslConnection,
+    AsyncStreamConnection,
+    AsyncTcpConnection,
+    AsyncTcpListener,
+    AsyncUdpConnection,
+    AsyncUdpSocket,
+)
+from .core import SSL, Link, ModemCore, UrcCallback
 from .errors import ModemError, PortClosed
 from .faces import awaitable
 from .parser import DteParser, Urc
 from .requests import Claim, Procedure, Release, Reopen, SetDtr, Sleep, Wait, Write
 from .socketlike import AsyncSocketLike
 
-__all__ = ["AsyncModem", "AsyncSslConnection"]
+__all__ = ["AsyncModem"]
 
 T = TypeVar("T")
 READ_TIMEOUT = 0.05  # s a port-reading thread blocks before it looks whether to stop
@@ -157,15 +166,34 @@ class _PortTransport(_Transport):
                 await asyncio.to_thread(self.port.close)
 
 
-def _connection(modem: AsyncModem, link: SslLink) -> AsyncSslConnection:
+def _connection(modem: AsyncModem, link: Link) -> AsyncSslConnection:
     return AsyncSslConnection(modem, link)
 
 
+def _tcp(modem: AsyncModem, link: Link) -> AsyncTcpConnection:
+    return AsyncTcpConnection(modem, link)
+
+
 def _socket(
-    modem: AsyncModem, opened: tuple[SslLink, float | None]
-) -> AsyncSocketLike[AsyncSslConnection]:
+    modem: AsyncModem, opened: tuple[Link, float | None]
+) -> AsyncSocketLike[AsyncStreamConnection]:
     link, timeout = opened
-    return AsyncSocketLike(AsyncSslConnection(modem, link), timeout)
+    conn: AsyncStreamConnection = (
+        _connection(modem, link) if link.family is SSL else _tcp(modem, link)
+    )
+    return AsyncSocketLike(conn, timeout)
+
+
+def _udp_connection(modem: AsyncModem, link: Link) -> AsyncUdpConnection:
+    return AsyncUdpConnection(modem, link)
+
+
+def _udp_socket(modem: AsyncModem, link: Link) -> AsyncUdpSocket:
+    return AsyncUdpSocket(modem, link)
+
+
+def _listener(modem: AsyncModem, link: Link) -> AsyncTcpListener:
+    return AsyncTcpListener(modem, link)
 
 
 class AsyncModem:
@@ -269,18 +297,19 @@ class AsyncModem:
         return self.core.urcs
 
     @property
-    def connections(self) -> dict[int, AsyncSslConnection]:
-        """The open connections by client ID."""
-        links = self.core.links
+    def connections(self) -> dict[int, AsyncModuleSocket]:
+        """The open sockets by client ID (connections, UDP sockets, listeners; not the
+        connections a listener took that nobody accepted yet)."""
+        links = self.core.links.items()
         return {
-            cid: cast(AsyncSslConnection, link.face) for cid, link in links.items() if link.opened
+            cid: cast(AsyncModuleSocket, link.face) for cid, link in links if link.face is not None
         }
 
     def on_urc(self, callback: UrcCallback) -> None:
         """Call ``callback`` with every URC as it is read (on the event loop)."""
         self.core.callbacks.append(callback)
 
-    # ---- the operations (operations.py, ssl_operations.py) --------------------------------
+    # ---- the operations (operations.py, socket_operations.py, net_operations.py) ----------
 
     command = awaitable(ops.command)
     last_error = awaitable(ops.last_error)
@@ -301,13 +330,23 @@ class AsyncModem:
     download = awaitable(ops.download)
     ssl_config = awaitable(ops.ssl_config)
     ssl_state = awaitable(ops.ssl_state)
+    tcpip_state = awaitable(ops.tcpip_state)
     open_ssl = awaitable(ops.open_ssl, _connection)
+    open_tcp = awaitable(ops.open_tcp, _tcp)
     create_connection = awaitable(ops.create_connection, _socket)
     create_connection.__doc__ = (ops.create_connection.__doc__ or "") + (
         "\n\n    Returns an ``AsyncSocketLike``: ``await sendall(data)``, ``await recv(n)``"
         " (``b''`` at the end, ``TimeoutError`` after ``settimeout``), ``await close()``,"
-        " ``async with``; its ``connection`` is the ``AsyncSslConnection``."
+        " ``async with``; its ``connection`` is the ``AsyncTcpConnection`` (plain) or"
+        " ``AsyncSslConnection`` (with ``ssl_ctx``)."
     )
+
+    create_udp_connection = awaitable(ops.create_udp_connection, _udp_connection)
+    udp_service = awaitable(ops.udp_service, _udp_socket)
+    listen = awaitable(ops.listen, _listener)
+    dns_lookup = awaitable(net.dns_lookup)
+    ping = awaitable(net.ping)
+    ntp_sync = awaitable(net.ntp_sync)
 
     # ---- running procedures ---------------------------------------------------------------
 

@@ -1,14 +1,18 @@
 """Reading the module's answers: response times, error codes and the information lines the
-driver's operations parse (``+QIACT:``, ``+QFLST:``, ``+QSSLSTATE:``, file checksums...).
+driver's operations parse (``+QIACT:``, ``+QFLST:``, ``+QSSLSTATE:``, ``+QISTATE:``, file
+checksums...), and the URCs of the TCP/IP services (``+QIURC: "dnsgip"``, ``+QPING:``,
+``+QNTP:``).
 
-Pure functions of a command line and its ``Response``; the procedures call them, both faces
-share them.
+Pure functions of a command line and its ``Response`` (or a URC line); the procedures call
+them, both faces share them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
+from dataclasses import dataclass
 
 from ..protocol.checksum import checksum
 from .errors import CommandError, UnexpectedResponse
@@ -19,6 +23,7 @@ MAX_RESPONSE = {
     "+QIACT": 150.0,
     "+QIDEACT": 40.0,
     "+QSSLOPEN": 150.0,
+    "+QIOPEN": 150.0,
     "+QIDNSGIP": 60.0,
     "+CFUN": 15.0,
     "+COPS": 180.0,
@@ -27,7 +32,7 @@ MAX_RESPONSE = {
     "+QNTP": 125.0,
 }
 DEFAULT_RESPONSE = 0.3
-QI_COMMANDS = ("+QI", "+QSSL")  # their ERROR is explained by AT+QIGETERROR
+QI_COMMANDS = ("+QI", "+QSSL", "+QPING", "+QNTP")  # their ERROR is explained by AT+QIGETERROR
 REGISTERED = (1, 5)  # +CEREG <stat>: home, roaming
 SUITE_CODES = frozenset(
     {0x0035, 0x002F, 0x0005, 0x0004, 0x000A, 0x003D, 0xC011, 0xC012}
@@ -44,9 +49,16 @@ _FILE_SUM = re.compile(rb"\+QF(?:UPL|DWL): (\d+),([0-9a-fA-F]{1,4})\Z")
 _STATE = re.compile(
     rb'\+QSSLSTATE: (\d+),"SSLClient","([^"]*)",(\d+),(\d+),(\d+),(\d+),(\d+),(\d+),"([^"]*)",(\d+)'
 )
-_RECV_HEAD = re.compile(rb"\+QSSLRECV: (\d+)\Z")
-OPEN_URC = re.compile(rb"\+QSSLOPEN: (\d+),(\d+)")
-SSL_URC = re.compile(rb'\+QSSLURC: "(recv|closed)",(\d+)')
+_IP_STATE = re.compile(
+    rb'\+QISTATE: (\d+),"([^"]*)","([^"]*)",(\d+),(\d+),(\d+),(\d+),(\d+),(\d+),"([^"]*)"'
+)
+_RECV_HEAD = re.compile(rb'\+Q(?:SSLRECV|IRD): (\d+)(?:,"([^"]*)",(\d+))?\Z')
+_DNS_HEAD = re.compile(rb'\+QIURC: "dnsgip",(\d+)(?:,(\d+),(\d+))?\Z')
+_DNS_ADDRESS = re.compile(rb'\+QIURC: "dnsgip","([^"]*)"\Z')
+_PING_REPLY = re.compile(rb'\+QPING: (\d+),"([^"]*)",(\d+),(\d+),(\d+)\Z')
+_PING_SUMMARY = re.compile(rb"\+QPING: (\d+),(\d+),(\d+),(\d+)(?:,(\d+),(\d+),(\d+))?\Z")
+_PING_ERROR = re.compile(rb"\+QPING: (\d+)\Z")
+_NTP = re.compile(rb'\+QNTP: (\d+)(?:,"(\d{4})/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-])(\d\d)")?\Z')
 
 
 def command_name(line: str) -> str:
@@ -172,13 +184,139 @@ def ssl_states(response: Response) -> list[dict[str, str | int]]:
     return out
 
 
-def qsslrecv_data(line: str, response: Response) -> bytes:
-    """The data of an ``AT+QSSLRECV=<id>,<len>`` answer (``+QSSLRECV: <n>`` then n bytes)."""
+def ip_states(response: Response) -> list[dict[str, str | int]]:
+    """``+QISTATE:`` lines as dictionaries with the manual's field names."""
+    out: list[dict[str, str | int]] = []
+    for item in response.lines:
+        m = _IP_STATE.match(item)
+        if m:
+            g = m.groups()
+            out.append(
+                {
+                    "connectID": int(g[0]),
+                    "service_type": g[1].decode(),
+                    "IP_address": g[2].decode(),
+                    "remote_port": int(g[3]),
+                    "local_port": int(g[4]),
+                    "socket_state": int(g[5]),
+                    "contextID": int(g[6]),
+                    "serverID": int(g[7]),
+                    "access_mode": int(g[8]),
+                    "AT_port": g[9].decode(),
+                }
+            )
+    return out
+
+
+def recv_data(line: str, response: Response) -> tuple[bytes, tuple[str, int] | None]:
+    """The data of an ``AT+QSSLRECV`` or ``AT+QIRD`` answer (``+QSSLRECV: <n>`` or
+    ``+QIRD: <n>`` then n bytes), and a UDP service's sender (``+QIRD: <n>,"<ip>",<port>``)."""
     for at, item in enumerate(response.lines):
         m = _RECV_HEAD.match(item)
         if m:
-            return response.lines[at + 1] if int(m.group(1)) else b""
-    raise UnexpectedResponse(line, response.raw(), None, "no +QSSLRECV: <n> line")
+            sender = None if m.group(2) is None else (m.group(2).decode(), int(m.group(3)))
+            return (response.lines[at + 1] if int(m.group(1)) else b""), sender
+    head = "+QSSLRECV" if line.startswith("AT+QSSL") else "+QIRD"
+    raise UnexpectedResponse(line, response.raw(), None, f"no {head}: <n> line")
+
+
+# ---- DNS, ping, NTP ------------------------------------------------------------------------
+
+
+def dns_head(line: bytes) -> tuple[int, int] | None:
+    """``+QIURC: "dnsgip",<err>[,<IP_count>,<DNS_ttl>]`` as (err, count); None for an
+    address line."""
+    m = _DNS_HEAD.match(line)
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def dns_address(line: bytes) -> str | None:
+    """The address of a ``+QIURC: "dnsgip","<ip>"`` line, None for any other."""
+    m = _DNS_ADDRESS.match(line)
+    return m.group(1).decode("latin-1") if m else None
+
+
+@dataclass(frozen=True)
+class PingReply:
+    """One echo answered: ``+QPING: 0,"<ip>",<bytes>,<time>,<ttl>``."""
+
+    ip: str
+    size: int  # bytes of the echo
+    time_ms: int
+    ttl: int
+
+
+@dataclass(frozen=True)
+class PingSummary:
+    """The last line: ``+QPING: 0,<sent>,<rcvd>,<lost>[,<min>,<max>,<avg>]``."""
+
+    result: int
+    sent: int
+    received: int
+    lost: int
+    min_ms: int | None
+    max_ms: int | None
+    avg_ms: int | None
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """What ``AT+QPING`` reported: each echo's reply, the codes of the echoes that failed
+    (569: timed out), the summary's counts and times (None when no echo came back)."""
+
+    host: str
+    replies: tuple[PingReply, ...]
+    errors: tuple[int, ...]
+    sent: int
+    received: int
+    lost: int
+    min_ms: int | None
+    max_ms: int | None
+    avg_ms: int | None
+
+    @property
+    def ip(self) -> str | None:
+        """The address that answered (None when none did)."""
+        return self.replies[0].ip if self.replies else None
+
+
+def ping_line(line: bytes) -> PingReply | PingSummary | int:
+    """A ``+QPING:`` URC: an echo's reply, the summary, or a bare error code (an echo that
+    timed out, 569, or the whole ping failing: 565 DNS, 561 no PDP context...).
+    ``ValueError`` for anything else."""
+    m = _PING_REPLY.match(line)
+    if m is not None:
+        if int(m.group(1)):
+            return int(m.group(1))
+        return PingReply(m.group(2).decode("latin-1"), *(int(m.group(i)) for i in (3, 4, 5)))
+    m = _PING_SUMMARY.match(line)
+    if m is not None:
+        result, sent, received, lost = (int(m.group(i)) for i in range(1, 5))
+        times: tuple[int | None, int | None, int | None] = (None, None, None)
+        if m.group(5) is not None and received:
+            times = (int(m.group(5)), int(m.group(6)), int(m.group(7)))
+        return PingSummary(result, sent, received, lost, *times)
+    m = _PING_ERROR.match(line)
+    if m is not None:
+        return int(m.group(1))
+    raise ValueError(f"not a +QPING line: {line!r}")
+
+
+def ntp_time(line: bytes) -> tuple[int, dt.datetime | None]:
+    """``+QNTP: <err>,"YYYY/MM/DD,hh:mm:ss±zz"`` (zz: quarter hours) as (err, an aware
+    datetime), or ``+QNTP: <err>`` alone as (err, None). ``ValueError`` for anything else,
+    a date that does not exist included."""
+    m = _NTP.match(line)
+    if m is None:
+        raise ValueError(f"not a +QNTP line: {line!r}")
+    if m.group(2) is None:
+        return int(m.group(1)), None
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(2, 8))
+    quarters = int(m.group(9)) * (-1 if m.group(8) == b"-" else 1)
+    zone = dt.timezone(dt.timedelta(minutes=15 * quarters))
+    return int(m.group(1)), dt.datetime(year, month, day, hour, minute, second, tzinfo=zone)
 
 
 def ssl_config_lines(

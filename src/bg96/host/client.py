@@ -1,6 +1,7 @@
 """``Modem``: a synchronous BG96 driver over any pyserial port, real or virtual.
 
-It runs the shared procedures (``operations``, ``ssl_operations``) in the caller's thread:
+It runs the shared procedures (``operations``, ``socket_operations``, ``net_operations``)
+in the caller's thread:
 a ``Wait`` reads what the port has into the ``ModemCore`` (URCs are dispatched to
 connections, callbacks and the ``urcs`` queue there), a ``Write`` writes. ``AsyncModem`` runs
 the same procedures on an event loop.
@@ -20,10 +21,19 @@ from typing import TypeVar, cast
 import serial
 from serial.urlhandler import protocol_socket
 
+from . import net_operations as net
 from . import operations as ops
 from .answers import DEFAULT_RESPONSE, MAX_RESPONSE, command_name, response_timeout
-from .connection import SslConnection
-from .core import ModemCore, SslLink, UrcCallback
+from .connection import (
+    ModuleSocket,
+    SslConnection,
+    StreamConnection,
+    TcpConnection,
+    TcpListener,
+    UdpConnection,
+    UdpSocket,
+)
+from .core import SSL, Link, ModemCore, UrcCallback
 from .errors import ModemError, PortClosed
 from .faces import blocking
 from .parser import DteParser, Urc
@@ -61,13 +71,30 @@ def _open_socket(port: serial.SerialBase) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _connection(modem: Modem, link: SslLink) -> SslConnection:
+def _connection(modem: Modem, link: Link) -> SslConnection:
     return SslConnection(modem, link)
 
 
-def _socket(modem: Modem, opened: tuple[SslLink, float | None]) -> SocketLike[SslConnection]:
+def _tcp(modem: Modem, link: Link) -> TcpConnection:
+    return TcpConnection(modem, link)
+
+
+def _socket(modem: Modem, opened: tuple[Link, float | None]) -> SocketLike[StreamConnection]:
     link, timeout = opened
-    return SocketLike(SslConnection(modem, link), timeout)
+    conn: StreamConnection = _connection(modem, link) if link.family is SSL else _tcp(modem, link)
+    return SocketLike(conn, timeout)
+
+
+def _udp_connection(modem: Modem, link: Link) -> UdpConnection:
+    return UdpConnection(modem, link)
+
+
+def _udp_socket(modem: Modem, link: Link) -> UdpSocket:
+    return UdpSocket(modem, link)
+
+
+def _listener(modem: Modem, link: Link) -> TcpListener:
+    return TcpListener(modem, link)
 
 
 class Modem:
@@ -146,16 +173,17 @@ class Modem:
         return self.core.urcs
 
     @property
-    def connections(self) -> dict[int, SslConnection]:
-        """The open connections by client ID."""
-        links = self.core.links
-        return {cid: cast(SslConnection, link.face) for cid, link in links.items() if link.opened}
+    def connections(self) -> dict[int, ModuleSocket]:
+        """The open sockets by client ID (connections, UDP sockets, listeners; not the
+        connections a listener took that nobody accepted yet)."""
+        links = self.core.links.items()
+        return {cid: cast(ModuleSocket, link.face) for cid, link in links if link.face is not None}
 
     def on_urc(self, callback: UrcCallback) -> None:
         """Call ``callback`` with every URC as it is read."""
         self.core.callbacks.append(callback)
 
-    # ---- the operations (operations.py, ssl_operations.py) --------------------------------
+    # ---- the operations (operations.py, socket_operations.py, net_operations.py) ----------
 
     command = blocking(ops.command)
     last_error = blocking(ops.last_error)
@@ -176,12 +204,23 @@ class Modem:
     download = blocking(ops.download)
     ssl_config = blocking(ops.ssl_config)
     ssl_state = blocking(ops.ssl_state)
+    tcpip_state = blocking(ops.tcpip_state)
     open_ssl = blocking(ops.open_ssl, _connection)
+    open_tcp = blocking(ops.open_tcp, _tcp)
     create_connection = blocking(ops.create_connection, _socket)
     create_connection.__doc__ = (ops.create_connection.__doc__ or "") + (
         "\n\n    Returns a ``SocketLike`` (``sendall``, ``recv``, ``makefile``, ``settimeout``,"
-        " ``close``): ``http.client`` and other socket-taking code run over it."
+        " ``close``): ``http.client`` and other socket-taking code run over it. Its"
+        " ``connection`` is the ``TcpConnection`` (plain) or ``SslConnection`` (with"
+        " ``ssl_ctx``)."
     )
+
+    create_udp_connection = blocking(ops.create_udp_connection, _udp_connection)
+    udp_service = blocking(ops.udp_service, _udp_socket)
+    listen = blocking(ops.listen, _listener)
+    dns_lookup = blocking(net.dns_lookup)
+    ping = blocking(net.ping)
+    ntp_sync = blocking(net.ntp_sync)
 
     # ---- running procedures ---------------------------------------------------------------
 

@@ -1,18 +1,21 @@
 """The host side's sans-IO state, shared by ``Modem`` and ``AsyncModem``: module bytes in,
 the parser's events sorted out (answers for the command under way, URCs dispatched to the
-connections, callbacks and the ``urcs`` queue, transparent-mode data), the time as an input.
+sockets, callbacks and the ``urcs`` queue, transparent-mode data), the time as an input.
 
 No socket, no thread, no event loop: the runners feed ``receive`` and the procedures
-(``exchange``, ``operations``, ``ssl_operations``) read and change this state.
+(``exchange``, ``operations``, ``socket_operations``) read and change this state.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 
-from .answers import OPEN_URC, SSL_URC
+from .errors import ModemError
 from .parser import Data, DataPhase, DteParser, Event, Urc
 
 BUFFER, PUSH, TRANSPARENT = 0, 1, 2  # <access_mode>
@@ -20,6 +23,54 @@ NO_CARRIER = b"\r\nNO CARRIER\r\n"  # ends transparent mode when the connection 
 SETTLE = 0.02  # s of quiet after which a NO CARRIER at the end of the stream is the module's
 
 UrcCallback = Callable[[Urc], None]
+Address = tuple[str, int]
+
+# +QSSLURC/+QIURC "recv" (buffer mode, or push mode with its length and a UDP service's
+# sender) and "closed"; +QSSLOPEN/+QIOPEN; a listener's "incoming"
+_SOCKET_URC = re.compile(rb'\+Q(?:SSL|I)URC: "(recv|closed)",(\d+)(?:,\d+(?:,"([^"]*)",(\d+))?)?')
+_OPEN_URC = re.compile(rb"(\+Q(?:SSL|I)OPEN:) (\d+),(\d+)")
+_INCOMING_URC = re.compile(rb'\+QIURC: "incoming",(\d+),(\d+),"([^"]*)",(\d+)')
+
+
+@dataclass(frozen=True, eq=False)
+class Family:
+    """The commands and URCs of a socket: the SSL manual's or the TCP/IP manual's. The
+    socket operations are written once and name their commands through this."""
+
+    name: str
+    open: str  # the command that opens
+    send: str
+    recv: str
+    close: str
+    open_urc: bytes  # the URC that reports an open's result
+    urc: bytes  # the URC of "recv" and "closed"
+
+
+SSL = Family(
+    "SSL", "AT+QSSLOPEN", "AT+QSSLSEND", "AT+QSSLRECV", "AT+QSSLCLOSE", b"+QSSLOPEN:", b"+QSSLURC:"
+)
+TCPIP = Family("TCP/IP", "AT+QIOPEN", "AT+QISEND", "AT+QIRD", "AT+QICLOSE", b"+QIOPEN:", b"+QIURC:")
+
+
+class Service(Enum):
+    """What a socket is (``<service_type>`` in ``AT+QISTATE``, ``"SSLClient"`` in
+    ``AT+QSSLSTATE``)."""
+
+    SSL = "SSLClient"
+    TCP = "TCP"
+    UDP = "UDP"
+    TCP_LISTENER = "TCP LISTENER"
+    UDP_SERVICE = "UDP SERVICE"
+    TCP_INCOMING = "TCP INCOMING"
+
+    @property
+    def family(self) -> Family:
+        return SSL if self is Service.SSL else TCPIP
+
+    @property
+    def datagram(self) -> bool:
+        """Its data comes and goes in datagrams, whose boundaries are kept."""
+        return self in (Service.UDP, Service.UDP_SERVICE)
 
 
 def _carrier_overlap(data: bytes | bytearray) -> int:
@@ -50,8 +101,12 @@ class ModemCore:
         self.events: deque[Event] = deque()  # responses, prompts, CONNECTs of the command
         self.urcs: deque[Urc] = deque()  # for poll() and wait_urc()
         self.callbacks: list[UrcCallback] = []
-        self.links: dict[int, SslLink] = {}  # client ID -> connection, opening ones too
-        self.open_results: dict[int, int] = {}  # client ID -> +QSSLOPEN <err>
+        self.links: dict[int, Link] = {}  # client ID -> socket, opening ones too
+        # client ID -> a socket being opened, which its +QSSLOPEN/+QIOPEN reaches even if an
+        # incoming connection took the ID meanwhile (the open then fails with 563)
+        self.opening: dict[int, Link] = {}
+        # URC prefix -> the URCs a procedure waits for (+QIURC: "dnsgip", +QPING, +QNTP)
+        self.awaited: dict[bytes, deque[Urc]] = {}
         self.boots = 0  # RDY seen: a procedure that saw this change knows the module restarted
         self.app_ready = 0  # APP RDY seen
         self.data = bytearray()  # transparent-mode bytes no connection has taken yet
@@ -91,28 +146,35 @@ class ModemCore:
         self.parser = DteParser()
         self.events.clear()
 
+    def await_urcs(self, prefix: bytes) -> deque[Urc]:
+        """From now on keep the URCs starting with ``prefix`` for the procedure that asks (as
+        well as queueing them as every URC); ``stop_awaiting`` ends it. One procedure at a
+        time (``ModemError``: the module runs one lookup, ping or NTP sync at a time too)."""
+        if prefix in self.awaited:
+            raise ModemError(f"another {prefix.decode()} is under way: one at a time")
+        queue: deque[Urc] = deque()
+        self.awaited[prefix] = queue
+        return queue
+
+    def stop_awaiting(self, prefix: bytes) -> None:
+        self.awaited.pop(prefix, None)
+
     def _urc(self, urc: Urc, failed: list[Exception]) -> None:
         line = urc.line
         if line == b"APP RDY":
             self.app_ready += 1
         elif line == b"RDY":  # the module restarted: every connection is gone
             self.boots += 1
-            self.open_results.clear()
-            for link in self.links.values():
+            for link in (*self.links.values(), *self.opening.values()):
                 link.module_reset()
             self.links.clear()
-        elif line.startswith(b"+QSSL"):
-            m = OPEN_URC.match(line)
-            if m:
-                self.open_results[int(m.group(1))] = int(m.group(2))
-            ssl_urc = SSL_URC.match(line)
-            if ssl_urc:
-                target = self.links.get(int(ssl_urc.group(2)))
-                if target is not None:
-                    if ssl_urc.group(1) == b"closed":
-                        target.peer_closed()
-                    else:
-                        target.data_arrived(urc.data)
+            self.opening.clear()
+        elif line.startswith((b"+QSSL", b"+QI")):
+            self._socket_urc(line, urc.data)
+        if self.awaited:
+            for prefix, queue in self.awaited.items():
+                if line.startswith(prefix):
+                    queue.append(urc)
         self.urcs.append(urc)
         for callback in self.callbacks:
             try:
@@ -120,39 +182,85 @@ class ModemCore:
             except Exception as exc:
                 failed.append(exc)
 
+    def _socket_urc(self, line: bytes, data: bytes) -> None:
+        """A socket's URC reaches its link (a URC of the other family on its ID does not)."""
+        m = _SOCKET_URC.match(line)
+        if m is not None:
+            link = self.links.get(int(m.group(2)))
+            if link is not None and line.startswith(link.family.urc):
+                if m.group(1) == b"closed":
+                    link.peer_closed()
+                else:
+                    sender = None if m.group(3) is None else (m.group(3).decode(), int(m.group(4)))
+                    link.data_arrived(data, sender)
+            return
+        m = _OPEN_URC.match(line)
+        if m is not None:
+            link = self.opening.get(int(m.group(2)))
+            if link is not None and link.family.open_urc == m.group(1):
+                link.open_code = int(m.group(3))
+            return
+        m = _INCOMING_URC.match(line)
+        if m is not None:
+            listener = self.links.get(int(m.group(2)))
+            if listener is not None and listener.service is Service.TCP_LISTENER:
+                peer = (m.group(3).decode(), int(m.group(4)))
+                link = Link(self, Service.TCP_INCOMING, int(m.group(1)), listener.access_mode, peer)
+                link.opened = True
+                link.local_port = listener.local_port
+                self.links[link.client_id] = link  # its data may come before accept()
+                listener.incoming.append(link)
 
-class SslLink:
-    """One SSL connection's state: what was received and not yet handed out, whether the
-    module holds more, how it ended. The faces (``SslConnection``, ``AsyncSslConnection``)
-    show it; ``ssl_operations`` change it."""
 
-    def __init__(self, core: ModemCore, client_id: int, access_mode: int) -> None:
+class Link:
+    """One socket's state: what was received and not yet handed out, whether the module
+    holds more, how it ended; a listener's connections not yet accepted. The faces
+    (``SslConnection``, ``TcpConnection``, ``UdpSocket``... and their async twins) show it;
+    ``socket_operations`` change it."""
+
+    def __init__(
+        self,
+        core: ModemCore,
+        service: Service,
+        client_id: int,
+        access_mode: int,
+        peer: Address = ("", 0),
+    ) -> None:
         self.core = core
+        self.service = service
+        self.family = service.family
         self.client_id = client_id
         self.access_mode = access_mode
-        self.opened = False  # +QSSLOPEN: <id>,0 (or CONNECT) came
+        self.peer = peer  # the remote end of a client, of an incoming connection
+        self.local_port = 0  # a listener's or UDP service's port
+        self.open_code: int | None = None  # +QSSLOPEN/+QIOPEN: <id>,<err> came
+        self.opened = False  # the open succeeded (or CONNECT came)
         self.closed_by_peer = False
         self.closed = False
         self.buffer = bytearray()  # received and not yet handed to the caller
-        self.module_has_data = True  # buffer mode: a QSSLRECV may find something
+        self.datagrams: deque[tuple[bytes, Address]] = deque()  # the same, UDP: with senders
+        self.incoming: deque[Link] = deque()  # a listener's connections not yet accepted
+        self.module_has_data = True  # buffer mode: a read may find something
         self.tail = bytearray()  # transparent: bytes that may be the start of NO CARRIER
         self.tail_since = 0.0
         self.leaving = False  # +++ under way: its OK is not connection data
-        self.face: object = None  # the SslConnection or AsyncSslConnection showing it
+        self.face: object = None  # the connection object showing it
 
     # ---- what the module said ----------------------------------------------------------
 
-    def data_arrived(self, data: bytes) -> None:
-        if data:
-            self.buffer += data  # push mode: the data came with the URC
-        else:
+    def data_arrived(self, data: bytes, sender: Address | None = None) -> None:
+        if not data:
             self.module_has_data = True
+        elif self.service.datagram:  # push mode: one datagram, with its sender
+            self.datagrams.append((data, sender or self.peer))
+        else:
+            self.buffer += data  # push mode: the data came with the URC
 
     def peer_closed(self) -> None:
         self.closed_by_peer = True
 
     def urcs_may_be_lost(self) -> None:
-        """After ``sync()``: a ``+QSSLURC: "recv"`` may have gone by unread, and the module
+        """After ``sync()``: a ``"recv"`` URC may have gone by unread, and the module
         repeats it only once its buffer is read empty, so read at the next ``recv``."""
         self.module_has_data = True
 
@@ -196,7 +304,7 @@ class SslLink:
 
     def carrier_lost(self) -> None:
         """NO CARRIER: the server closed a transparent connection; the port is in command
-        mode again and the socket waits for AT+QSSLCLOSE."""
+        mode again and the socket waits for its close command."""
         self.closed_by_peer = True
         self.module_has_data = False
         self.core.parser.leave_transparent()

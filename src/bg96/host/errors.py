@@ -10,7 +10,8 @@ class ModemError(Exception):
 class CommandError(ModemError):
     """A command answered ``ERROR``, ``+CME ERROR`` or a failure code.
 
-    ``code`` is the +CME code, or the table-3 code (AT+QIGETERROR / ``+QSSLOPEN: <id>,<err>``);
+    ``code`` is the +CME code, or the table-3 code (AT+QIGETERROR, ``+QSSLOPEN: <id>,<err>``,
+    the error of a URC that reports a result);
     ``text`` its meaning; ``response`` the raw bytes of the answer.
     """
 
@@ -31,11 +32,25 @@ class UnexpectedResponse(CommandError):
 
 
 class SendFailed(CommandError):
-    """QSSLSEND answered ``SEND FAIL``: the module's send buffer is full."""
+    """QSSLSEND or QISEND answered ``SEND FAIL``: the module's send buffer is full."""
 
 
 class OpenFailed(CommandError):
-    """AT+QSSLOPEN reported a non-zero error code."""
+    """AT+QSSLOPEN or AT+QIOPEN failed: the code of its URC (``+QIOPEN: <id>,<err>``) or of
+    AT+QIGETERROR after an ``ERROR`` (563 ID in use, 565 DNS, 566 connect, 574 port busy...)."""
+
+
+class DnsFailed(CommandError):
+    """AT+QIDNSGIP found no address: ``+QIURC: "dnsgip",<err>`` (565 DNS failed...)."""
+
+
+class PingFailed(CommandError):
+    """AT+QPING failed as a whole: ``+QPING: <err>`` (565 DNS failed, 561 the PDP context is
+    not active...). An echo that times out is no failure: the result counts it lost."""
+
+
+class NtpFailed(CommandError):
+    """AT+QNTP did not set the time: ``+QNTP: <err>`` (565 DNS failed, 569 timed out...)."""
 
 
 class ModemTimeout(ModemError, TimeoutError):
@@ -57,4 +72,5 @@ class PortClosed(ModemError, ConnectionError):
 
 
 class ConnectionClosedByPeer(ModemError, ConnectionError):
-    """The SSL connection was closed by the server (``+QSSLURC: "closed"``, ``NO CARRIER``)."""
+    """The connection was closed by the server (``+QSSLURC: "closed"``, ``+QIURC: "closed"``,
+    ``NO CARRIER``), or the socket by the module (its PDP context went down, it restarted)."""

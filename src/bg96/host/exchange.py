@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from .answers import cme_error, explained_by_qigeterror, parse_qigeterror, response_timeout
-from .core import SETTLE, TRANSPARENT, ModemCore, SslLink
+from .core import SETTLE, TRANSPARENT, Link, ModemCore
 from .errors import CommandError, ModemError, ModemReset, ModemTimeout, UnexpectedResponse
 from .parser import Connect, DataPhase, Prompt, Response
 from .requests import CLAIM, RELEASE, Procedure, Sleep, Wait, Write
@@ -23,7 +23,7 @@ BLOCK = 1024  # bytes of an upload written at a time (progress is reported per b
 DATA_TIME = 5.0  # s a module may take to answer once a data phase's bytes are through
 
 
-def check_carrier(link: SslLink) -> Procedure[None]:
+def check_carrier(link: Link) -> Procedure[None]:
     """In transparent mode, before a command: did the connection end (NO CARRIER)?"""
     if link.access_mode != TRANSPARENT:
         return

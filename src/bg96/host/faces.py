@@ -2,8 +2,9 @@
 
 ``Modem`` declares ``identify = blocking(operations.identify)``, ``AsyncModem`` declares
 ``identify = awaitable(operations.identify)``: the method takes the procedure's parameters
-(after its first, the state: ``ModemCore`` or ``SslLink``), has its docstring, and runs it on
-``self._state`` through ``self._run`` (to completion in the caller's thread, or awaited).
+(after its first, the state: ``ModemCore`` or a socket's ``Link``), has its docstring, and
+runs it on ``self._state`` through ``self._run`` (to completion in the caller's thread, or
+awaited).
 ``wrap`` turns the procedure's result into the face's (a link into a connection object).
 """
 

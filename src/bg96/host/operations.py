@@ -2,7 +2,8 @@
 the caller's thread, ``AsyncModem`` awaits them, and both mean the same by each.
 
 Each takes the ``ModemCore`` first; its other parameters, its docstring and its result are
-the faces' method's. A connection's own operations are in ``ssl_operations``.
+the faces' method's. A socket's own operations are in ``socket_operations``, the TCP/IP
+services (DNS, ping, NTP) in ``net_operations``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from .answers import (
     cereg_stat,
     check_file_sum,
     info_lines,
+    ip_states,
     qflst_files,
     qiact_address,
     ssl_config_lines,
     ssl_states,
 )
-from .core import TRANSPARENT, ModemCore, SslLink
+from .core import TRANSPARENT, Address, Link, ModemCore, Service
 from .errors import (
     CommandError,
     ModemError,
@@ -35,12 +37,14 @@ from .requests import CLAIM, REOPEN, Procedure, Sleep, Wait, Write
 ID_IN_USE = 563  # table 3: socket identity has been used
 OPEN_WAIT = 150.0 + 300.0  # s: the TCP connect (150 s) and the longest negotiatetime (300 s)
 GUARD = 1.0  # s of silence before and after +++
+SERVER_ADDRESS = "127.0.0.1"  # what a TCP LISTENER or UDP SERVICE is opened with (the manual's)
 
 __all__ = [
     "activate",
     "command",
     "configure_pdp",
     "create_connection",
+    "create_udp_connection",
     "deactivate",
     "delete",
     "download",
@@ -48,13 +52,17 @@ __all__ = [
     "ip_address",
     "last_error",
     "list_files",
+    "listen",
     "open_ssl",
+    "open_tcp",
     "poll",
     "query",
     "reset",
     "ssl_config",
     "ssl_state",
     "sync",
+    "tcpip_state",
+    "udp_service",
     "upload",
     "wait_registered",
     "wait_urc",
@@ -340,21 +348,79 @@ def open_ssl(
     pdp_ctx: int = 1,
     access_mode: int = 0,
     timeout: float | None = None,
-) -> Procedure[SslLink]:
+) -> Procedure[Link]:
     """AT+QSSLOPEN and wait for its result (``+QSSLOPEN: <id>,<err>``, or ``CONNECT`` in
     transparent mode, ``access_mode`` 2); ``OpenFailed`` carries the module's code.
-    ``ValueError`` when this driver already has a connection on ``client_id``."""
-    if client_id in core.links:
-        raise ValueError(f"client ID {client_id} is in use")
+    ``ValueError`` when this driver already has a socket on ``client_id``."""
+    _check_mode(access_mode, 2)
     line = f'AT+QSSLOPEN={pdp_ctx},{ssl_ctx},{client_id},"{host}",{port},{access_mode}'
+    link = Link(core, Service.SSL, client_id, access_mode, (host, port))
+    return (yield from _open(core, link, line, timeout))
+
+
+def open_tcp(
+    core: ModemCore,
+    client_id: int,
+    host: str,
+    port: int,
+    *,
+    pdp_ctx: int = 1,
+    local_port: int = 0,
+    access_mode: int = 0,
+    timeout: float | None = None,
+) -> Procedure[Link]:
+    """AT+QIOPEN ``"TCP"`` (a plain TCP client) and wait for its result (``+QIOPEN:
+    <id>,<err>``, or ``CONNECT`` in transparent mode, ``access_mode`` 2); ``OpenFailed``
+    carries the module's code. ``local_port`` 0: the module picks one. ``ValueError`` when
+    this driver already has a socket on ``client_id``."""
+    _check_mode(access_mode, 2)
+    return (
+        yield from _qiopen(
+            core, Service.TCP, client_id, host, port, local_port, pdp_ctx, access_mode, timeout
+        )
+    )
+
+
+def _check_mode(access_mode: int, highest: int) -> None:
+    if not 0 <= access_mode <= highest:
+        kinds = "0 buffer, 1 push, 2 transparent" if highest == 2 else "0 buffer or 1 push"
+        raise ValueError(f"access_mode {access_mode}: {kinds}")
+
+
+def _qiopen(
+    core: ModemCore,
+    service: Service,
+    client_id: int,
+    host: str,
+    remote_port: int,
+    local_port: int,
+    pdp_ctx: int,
+    access_mode: int,
+    timeout: float | None,
+) -> Procedure[Link]:
+    line = (
+        f'AT+QIOPEN={pdp_ctx},{client_id},"{service.value}","{host}",{remote_port},'
+        f"{local_port},{access_mode}"
+    )
+    server = service in (Service.TCP_LISTENER, Service.UDP_SERVICE)
+    link = Link(core, service, client_id, access_mode, ("", 0) if server else (host, remote_port))
+    link.local_port = local_port
+    return (yield from _open(core, link, line, timeout))
+
+
+def _open(core: ModemCore, link: Link, line: str, timeout: float | None) -> Procedure[Link]:
+    """Send the open command ``line`` for ``link`` and wait for its result: ``CONNECT`` (or
+    ``ERROR``) in transparent mode, else ``OK`` and the family's open URC."""
+    client_id = link.client_id
+    if client_id in core.links or client_id in core.opening:
+        raise ValueError(f"client ID {client_id} is in use")
     wait = timeout if timeout is not None else OPEN_WAIT
-    link = SslLink(core, client_id, access_mode)
     core.links[client_id] = link  # registered at once: data may come right behind the URC
-    core.open_results.pop(client_id, None)
+    core.opening[client_id] = link
     boots = core.boots
     try:
         try:
-            if access_mode == TRANSPARENT:
+            if link.access_mode == TRANSPARENT:
                 response = yield from command(core, line, wait, phase=DataPhase.TRANSPARENT)
                 if response.final != b"CONNECT":
                     yield from fail(core, line, response)
@@ -364,32 +430,35 @@ def open_ssl(
             raise
         except CommandError as exc:  # ERROR: AT+QIGETERROR said why
             raise OpenFailed(line, exc.response, exc.code, exc.text) from None
-        if access_mode != TRANSPARENT:
+        if link.access_mode != TRANSPARENT:
             yield from _open_result(core, link, line, wait, boots)
     except BaseException:
         if core.links.get(client_id) is link:
             del core.links[client_id]
         raise
+    finally:
+        if core.opening.get(client_id) is link:
+            del core.opening[client_id]
     link.opened = True
     return link
 
 
 def _open_result(
-    core: ModemCore, link: SslLink, line: str, wait: float, boots: int
+    core: ModemCore, link: Link, line: str, wait: float, boots: int
 ) -> Procedure[None]:
-    client_id = link.client_id
+    urc = link.family.open_urc.decode()
     deadline = core.clock() + wait
-    while client_id not in core.open_results:
+    while link.open_code is None:
         if core.boots != boots:
             raise ModemReset(f"{line!r}: the module restarted (RDY)")
         left = deadline - core.clock()
         if left <= 0:
-            raise ModemTimeout(line + " (waiting for +QSSLOPEN)", wait)
+            raise ModemTimeout(f"{line} (waiting for {urc[:-1]})", wait)
         yield Wait(left)
-    err = core.open_results.pop(client_id)
+    err = link.open_code
     if err:
         _, text = yield from last_error(core)
-        raise OpenFailed(line, f"+QSSLOPEN: {client_id},{err}".encode(), err, text)
+        raise OpenFailed(line, f"{urc} {link.client_id},{err}".encode(), err, text)
 
 
 def ssl_state(
@@ -400,35 +469,155 @@ def ssl_state(
     return ssl_states((yield from command(core, line)))
 
 
+def tcpip_state(
+    core: ModemCore, client_id: int | None = None
+) -> Procedure[list[dict[str, str | int]]]:
+    """AT+QISTATE (the plain sockets: TCP, UDP, listeners and what they accepted) as
+    dictionaries with the manual's field names."""
+    line = "AT+QISTATE" if client_id is None else f"AT+QISTATE=1,{client_id}"
+    return ip_states((yield from command(core, line)))
+
+
+# ---- sockets by address: the client ID picked -----------------------------------------------
+
+
+def _any_id(
+    core: ModemCore, client_id: int | None, open_one: Callable[[int], Procedure[Link]]
+) -> Procedure[Link]:
+    """``open_one(client_id)``, or without ``client_id`` on the lowest ID this driver does not
+    use, then the next when the module says it is taken (563: another host left it open, or
+    a listener gave it to an incoming connection meanwhile)."""
+    if client_id is not None:
+        return (yield from open_one(client_id))
+    taken: OpenFailed | None = None
+    for candidate in range(12):
+        if candidate in core.links or candidate in core.opening:
+            continue
+        try:
+            return (yield from open_one(candidate))
+        except OpenFailed as exc:
+            if exc.code != ID_IN_USE:
+                raise
+            taken = exc
+    if taken is not None:
+        raise taken
+    raise ModemError("all 12 client IDs are in use")
+
+
 def create_connection(
     core: ModemCore,
-    address: tuple[str, int],
+    address: Address,
     *,
-    ssl_ctx: int = 0,
+    ssl_ctx: int | None = None,
     pdp_ctx: int = 1,
     client_id: int | None = None,
     access_mode: int = 0,
     timeout: float | None = None,
-) -> Procedure[tuple[SslLink, float | None]]:
-    """Open an SSL connection to ``address`` (a pair of host and port) for socket-shaped use;
-    ``timeout`` is then its receive timeout (None: wait forever).
+) -> Procedure[tuple[Link, float | None]]:
+    """Open a connection to ``address`` (a pair of host and port) for socket-shaped use:
+    plain TCP (AT+QIOPEN ``"TCP"``), or TLS on the module's SSL context ``ssl_ctx``
+    (AT+QSSLOPEN); ``timeout`` is then its receive timeout (None: wait forever).
 
     Without ``client_id`` the lowest ID this driver does not use is tried, then the next
     when the module says it is taken (563: another host left it open)."""
-    candidates = [client_id] if client_id is not None else [
-        i for i in range(12) if i not in core.links
-    ]  # fmt: skip
-    if not candidates:
-        raise ModemError("all 12 client IDs are in use")
-    for candidate in candidates:
-        try:
-            link = yield from open_ssl(
-                core, candidate, address[0], address[1], ssl_ctx=ssl_ctx, pdp_ctx=pdp_ctx,
-                access_mode=access_mode,
-            )  # fmt: skip
-        except OpenFailed as exc:
-            if exc.code != ID_IN_USE or candidate == candidates[-1]:
-                raise
-            continue
-        return link, timeout
-    raise AssertionError("unreachable")
+    host, port = address
+    _check_mode(access_mode, 2)
+
+    def open_one(candidate: int) -> Procedure[Link]:
+        if ssl_ctx is None:
+            return open_tcp(core, candidate, host, port, pdp_ctx=pdp_ctx, access_mode=access_mode)
+        return open_ssl(
+            core, candidate, host, port, ssl_ctx=ssl_ctx, pdp_ctx=pdp_ctx, access_mode=access_mode
+        )
+
+    link = yield from _any_id(core, client_id, open_one)
+    return link, timeout
+
+
+def create_udp_connection(
+    core: ModemCore,
+    address: Address,
+    *,
+    pdp_ctx: int = 1,
+    local_port: int = 0,
+    client_id: int | None = None,
+    access_mode: int = 0,
+) -> Procedure[Link]:
+    """A UDP socket that talks to ``address`` only (AT+QIOPEN ``"UDP"``): ``send`` and
+    ``recv`` one datagram at a time. ``access_mode`` 0 buffer or 1 push (transparent mode
+    would lose the datagrams' boundaries); the client ID is picked as ``create_connection``
+    does."""
+    host, port = address
+    _check_mode(access_mode, 1)
+    return (
+        yield from _any_id(
+            core,
+            client_id,
+            lambda cid: _qiopen(
+                core, Service.UDP, cid, host, port, local_port, pdp_ctx, access_mode, None
+            ),
+        )
+    )
+
+
+def udp_service(
+    core: ModemCore,
+    local_port: int,
+    *,
+    pdp_ctx: int = 1,
+    client_id: int | None = None,
+    access_mode: int = 0,
+) -> Procedure[Link]:
+    """A UDP socket on the module's ``local_port`` (AT+QIOPEN ``"UDP SERVICE"``): ``sendto``
+    any address, ``recvfrom`` whoever sends, a datagram at a time. ``access_mode`` 0 buffer
+    or 1 push; the client ID is picked as ``create_connection`` does."""
+    _check_mode(access_mode, 1)
+    return (
+        yield from _any_id(
+            core,
+            client_id,
+            lambda cid: _qiopen(
+                core,
+                Service.UDP_SERVICE,
+                cid,
+                SERVER_ADDRESS,
+                0,
+                local_port,
+                pdp_ctx,
+                access_mode,
+                None,
+            ),
+        )
+    )
+
+
+def listen(
+    core: ModemCore,
+    port: int,
+    *,
+    pdp_ctx: int = 1,
+    client_id: int | None = None,
+    access_mode: int = 0,
+) -> Procedure[Link]:
+    """A TCP listener on the module's ``port`` (AT+QIOPEN ``"TCP LISTENER"``); ``accept``
+    takes the connections it gets (``+QIURC: "incoming"``), which run in its
+    ``access_mode`` (0 buffer or 1 push). The client ID is picked as ``create_connection``
+    does; the module gives each incoming connection a free ID of its own."""
+    _check_mode(access_mode, 1)
+    return (
+        yield from _any_id(
+            core,
+            client_id,
+            lambda cid: _qiopen(
+                core,
+                Service.TCP_LISTENER,
+                cid,
+                SERVER_ADDRESS,
+                0,
+                port,
+                pdp_ctx,
+                access_mode,
+                None,
+            ),
+        )
+    )

@@ -1,9 +1,10 @@
 """The host side's sans-IO parser: module bytes in, responses, prompts, URCs and data out.
 
 It knows the BG96's framing: ``\\r\\n``-framed lines, final result codes, ``+CME ERROR``,
-the ``> `` prompt, length-prefixed binary blocks (``+QSSLRECV: <n>``, push-mode
-``+QSSLURC: "recv",<id>,<n>``), ``CONNECT`` data phases, and URCs that may arrive at any
-time, also in the middle of a response. Bytes may be split anywhere.
+the ``> `` prompt, length-prefixed binary blocks (``+QSSLRECV: <n>``, ``+QIRD: <n>`` and a
+UDP service's ``+QIRD: <n>,"<ip>",<port>``, push-mode ``+QSSLURC: "recv",<id>,<n>`` and
+``+QIURC: "recv",<id>,<n>[,"<ip>",<port>]``), ``CONNECT`` data phases, and URCs that may
+arrive at any time, also in the middle of a response. Bytes may be split anywhere.
 """
 
 from __future__ import annotations
@@ -33,16 +34,17 @@ URC_PREFIXES = (
     b"+QNTP:",
 )
 URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
-# Lines of these prefixes answer only the test form (``AT+QSSLOPEN=?``); for the write form
-# they are the URC that reports the open, which may come while another command runs.
-URC_ONLY_UNLESS_TEST = (b"+QSSLOPEN:", b"+QIOPEN:")
+# Lines of these prefixes are URCs after the write form (``AT+QIOPEN=1,0,...``: the open's
+# result, ``AT+QPING=1,"host"``: the echoes, ``AT+QNTP=...``: the time), which may come
+# while another command runs; they answer only the test and read forms.
+URC_AFTER_WRITE = (b"+QSSLOPEN:", b"+QIOPEN:", b"+QPING:", b"+QNTP:")
 MAX_LINE = 8192  # no BG96 line is longer: a module sending garbage without LF cannot grow us
 # Binary blocks (+QSSLRECV and push URCs) are 1500 bytes at most on a BG96; a longer one
 # announced is garbage, and reading it as a block would swallow everything after it.
 MAX_BLOCK = 65536
 # a block length has at most 9 digits: more is garbage (and int() refuses over 4300 of them)
-_PUSH = re.compile(rb'\+QSSLURC: "recv",(\d+),(\d{1,9})\Z')
-_RECV = re.compile(rb"\+QSSLRECV: (\d{1,9})\Z")
+_PUSH = re.compile(rb'\+Q(?:SSL|I)URC: "recv",(\d+),(\d{1,9})(?:,"[^"]*",\d{1,5})?\Z')
+_RECV = re.compile(rb'\+Q(?:SSLRECV|IRD): (\d{1,9})(?:,"[^"]*",\d{1,5})?\Z')
 _NAME = re.compile(rb"([+&$%^][A-Za-z0-9_]+)")
 
 
@@ -84,7 +86,7 @@ class Urc:
 
 @dataclass(frozen=True)
 class Prompt:
-    """The ``> `` of QSSLSEND: the module waits for the data."""
+    """The ``> `` of QSSLSEND or QISEND: the module waits for the data."""
 
 
 @dataclass(frozen=True)
@@ -146,16 +148,19 @@ class DteParser:
     ) -> None:
         """The host sent ``command``: its answer (and echo) come next.
 
-        ``payload`` is what the host will write after QSSLSEND's ``> `` prompt: with echo on
-        (ATE1) the module echoes it, and those bytes are not lines of the answer.
+        ``payload`` is what the host will write after a QSSLSEND or QISEND ``> `` prompt: with
+        echo on (ATE1) the module echoes it, and those bytes are not lines of the answer.
         """
         line = command.rstrip(b"\r\n")
         prefix = response_prefix(line)
-        if prefix in URC_ONLY_UNLESS_TEST and not line.endswith(b"=?"):
+        if prefix in URC_AFTER_WRITE and b"=" in line and not line.endswith(b"=?"):
             prefix = b"\x00"
         self._pending = _Pending(line, prefix, phase, download, payload)
         self._echo_left = b""
-        self.prompt_expected = line[:11].upper() == b"AT+QSSLSEND"
+        name = line[:11].upper()
+        self.prompt_expected = name == b"AT+QSSLSEND" or (
+            name[:9] == b"AT+QISEND" and name[9:10] != b"E"  # AT+QISENDEX has no prompt
+        )
 
     def leave_transparent(self) -> None:
         """The host left transparent mode (+++, DTR): lines again from here on."""
@@ -163,7 +168,8 @@ class DteParser:
 
     @property
     def block_received(self) -> int:
-        """Bytes of the binary block being read so far (a QFDWL file, a QSSLRECV payload)."""
+        """Bytes of the binary block being read so far (a QFDWL file, a QSSLRECV or QIRD
+        payload)."""
         return len(self._raw) if self._raw_left else 0
 
     @property

@@ -1,5 +1,6 @@
-"""Socket-shaped wrappers around an SSL connection, so socket-taking code runs over the modem:
-``SocketLike`` for sync code (``http.client`` can use it), ``AsyncSocketLike`` for asyncio."""
+"""Socket-shaped wrappers around a TCP or SSL connection of the module, so socket-taking code
+runs over the modem: ``SocketLike`` for sync code (``http.client`` can use it),
+``AsyncSocketLike`` for asyncio."""
 
 from __future__ import annotations
 
@@ -10,24 +11,26 @@ from typing import Any, Generic, Protocol, TypeVar
 from .errors import ModemTimeout
 
 
-class Connection(Protocol):
-    """What ``SocketLike`` needs of a connection (``SslConnection`` has it)."""
+class Stream(Protocol):
+    """What ``SocketLike`` needs of a connection (``SslConnection`` and ``TcpConnection``
+    have it)."""
 
     def send(self, data: bytes) -> None: ...
     def recv(self, size: int = ..., timeout: float | None = ...) -> bytes: ...
     def close(self, timeout: int = ...) -> None: ...
 
 
-class AsyncConnection(Protocol):
-    """What ``AsyncSocketLike`` needs of a connection (``AsyncSslConnection`` has it)."""
+class AsyncStream(Protocol):
+    """What ``AsyncSocketLike`` needs of a connection (``AsyncSslConnection`` and
+    ``AsyncTcpConnection`` have it)."""
 
     async def send(self, data: bytes) -> None: ...
     async def recv(self, size: int = ..., timeout: float | None = ...) -> bytes: ...
     async def close(self, timeout: int = ...) -> None: ...
 
 
-C = TypeVar("C", bound=Connection)
-A = TypeVar("A", bound=AsyncConnection)
+C = TypeVar("C", bound=Stream)
+A = TypeVar("A", bound=AsyncStream)
 
 
 class _RawFile(io.RawIOBase):

@@ -17,14 +17,8 @@ from typing import Any, TypeVar, cast
 
 import serial
 
-from ..host import (
-    AsyncModem,
-    AsyncSocketLike,
-    AsyncSslConnection,
-    Modem,
-    SocketLike,
-    SslConnection,
-)
+from ..host import AsyncModem, AsyncSocketLike, Modem, SocketLike, StreamConnection
+from ..host.connection import AsyncFace
 
 DRIVERS = ("Modem", "AsyncModem")
 T = TypeVar("T")
@@ -52,7 +46,8 @@ class LoopThread:
 
 
 class Blocking:
-    """An async object (``AsyncModem``, ``AsyncSslConnection``) with blocking calls."""
+    """An async object (``AsyncModem``, ``AsyncSslConnection``, ``AsyncUdpSocket``...) with
+    blocking calls."""
 
     def __init__(self, target: object, loop: LoopThread, *, owns_loop: bool = False) -> None:
         self._target = target
@@ -74,14 +69,14 @@ class Blocking:
         return call
 
     def _wrap(self, value: Any) -> Any:
-        if isinstance(value, AsyncSslConnection):
+        if isinstance(value, AsyncFace):  # a connection, UDP socket, listener
             return Blocking(value, self._loop)
         if isinstance(value, AsyncSocketLike):
-            connection = cast(SslConnection, Blocking(value.connection, self._loop))
+            connection = cast(StreamConnection, Blocking(value.connection, self._loop))
             return SocketLike(connection, value.gettimeout())
-        if isinstance(value, dict) and any(
-            isinstance(v, AsyncSslConnection) for v in value.values()
-        ):
+        if isinstance(value, tuple) and any(isinstance(v, AsyncSocketLike) for v in value):
+            return tuple(self._wrap(v) for v in value)  # what accept() gives
+        if isinstance(value, dict) and any(isinstance(v, AsyncFace) for v in value.values()):
             return {k: self._wrap(v) for k, v in value.items()}
         return value
 
