@@ -2,6 +2,7 @@
 
 from .core import Engine
 from .events import (
+    MQTT_LINK_BASE,
     Accept,
     Close,
     Closed,
@@ -34,6 +35,7 @@ from .files import FileStore, MemoryStore, checksum
 from .state import ModuleConfig
 
 __all__ = [
+    "MQTT_LINK_BASE",
     "Accept",
     "Close",
     "Closed",

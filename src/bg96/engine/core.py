@@ -243,6 +243,11 @@ class Engine:
         return self._urcs.dropped
 
     @property
+    def urcs_waiting(self) -> int:
+        """URCs queued and not yet written for the host."""
+        return len(self._urcs)
+
+    @property
     def output_waiting(self) -> int:
         """Bytes ready for the host now (socket data not yet moved to the UART aside)."""
         return len(self._out)
@@ -301,6 +306,8 @@ class Engine:
                 then(event)
         elif isinstance(event, Pinged | NtpAnswer):
             _commands.nettools.on_event(self, event)
+        elif _commands.mqtt.owns(event):
+            _commands.mqtt.on_event(self, event)
         elif isinstance(event, Listening | Incoming):
             _commands.tcpip.incoming_event(self, event)
         elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
@@ -561,6 +568,7 @@ class Engine:
             self.note("restart: the data phase under way ends unanswered")
         self._stream = None
         _commands.sockets.drop_all(self)
+        _commands.mqtt.drop_all(self)
         self._timers.clear()
         self._urcs.clear()
         self._queue.clear()
@@ -587,6 +595,7 @@ class Engine:
         self.pdp: dict[int, PdpContext] = {cid: PdpContext() for cid in range(1, 17)}
         self.ssl_ctx: dict[int, SslContext] = {i: SslContext() for i in range(6)}
         self.sockets: dict[int, Socket] = {}
+        self.mqtt = _commands.mqtt.Clients()  # the six MQTT clients (AT+QMTCFG, links)
         self.closing: dict[int, Timer] = {}  # conn_seq -> QSSLCLOSE deadline
         self.dns_requests: set[int] = set()  # AT+QIDNSGIP lookups under way
         self.lookups: dict[int, Callable[[Resolved], None]] = {}  # request -> what follows

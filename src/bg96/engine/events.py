@@ -41,6 +41,10 @@ class TlsParams:
 
 Protocol = Literal["tcp", "udp"]
 
+MQTT_LINK_BASE = 100
+"""The ``client_id`` of MQTT client ``i``'s network link is ``MQTT_LINK_BASE + i``: its
+intents and events never meet the 12 socket IDs (0-11)."""
+
 
 @dataclass(frozen=True)
 class Connect:
@@ -307,6 +311,7 @@ SocketEvent = (
 NetEvent = SocketEvent | Resolved | Pinged | NtpAnswer
 
 __all__ = [
+    "MQTT_LINK_BASE",
     "Accept",
     "Close",
     "Closed",

@@ -286,8 +286,12 @@ def close_for_pdp(engine: Engine, pdp_id: int | None, *, urc: bool) -> None:
     """Close the sockets of a PDP context (all when ``pdp_id`` is None).
 
     ``urc``: the network took the context away, so the host hears of each socket; else
-    the host asked (AT+QIDEACT) and the IDs are simply free again.
+    the host asked (AT+QIDEACT) and the IDs are simply free again. MQTT links on it end
+    with +QMTSTAT either way (their clients did not ask).
     """
+    from . import mqtt
+
+    mqtt.close_for_pdp(engine, pdp_id)
     for sock in list(engine.sockets.values()):
         if pdp_id is not None and sock.pdp_ctx != pdp_id:
             continue
