@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ..engine import (
+    MQTT_LINK_BASE,
     Accept,
     Close,
     Closed,
@@ -474,7 +475,9 @@ class Runner:
             self.trace.note(_tls_note(intent, session.note))
         else:
             session = PlainSession()
-            self.trace.note(f"QIOPEN {cid}: {intent.protocol.upper()} {intent.host}:{intent.port}")
+            self.trace.note(
+                f"{_open_name(cid)}: {intent.protocol.upper()} {intent.host}:{intent.port}"
+            )
         try:
             address = await self._resolve(intent.host, f"dns/{seq}")
         except ResolveError as exc:
@@ -590,9 +593,16 @@ def _tls_note(intent: Connect, library: str) -> str:
     suites = ", ".join(suite_name(c) for c in tls.ciphersuites[:3])
     more = "" if len(tls.ciphersuites) <= 3 else f" (+{len(tls.ciphersuites) - 3})"
     return (
-        f"QSSLOPEN {intent.client_id}: {intent.host}:{intent.port} sslversion "
+        f"{_open_name(intent.client_id, 'QSSLOPEN')}: {intent.host}:{intent.port} sslversion "
         f"{tls.sslversion}, suites {suites}{more}, seclevel {tls.seclevel}; {library}"
     )
+
+
+def _open_name(client_id: int, socket_command: str = "QIOPEN") -> str:
+    """How notes name an open: ``QMTOPEN 0`` for MQTT client 0's link, else the socket's."""
+    if client_id >= MQTT_LINK_BASE:
+        return f"QMTOPEN {client_id - MQTT_LINK_BASE}"
+    return f"{socket_command} {client_id}"
 
 
 def _is_ip(host: str) -> bool:
