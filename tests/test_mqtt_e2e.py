@@ -275,3 +275,24 @@ def test_a_broker_that_enforces_the_keepalive(kind: BrokerKind) -> None:
                 await at.close()
 
     asyncio.run(main())
+
+
+def test_faults_end_the_links_as_the_module_does(plain: RunningBroker) -> None:
+    async def main() -> None:
+        async with module() as vm:
+            at = await booted(vm)
+            await open_and_connect(at, plain.port, "victim-a")
+            vm.faults.broker_reset(0)
+            assert await at.wait_urc(b"+QMTSTAT:") == b"+QMTSTAT: 0,1"
+            assert await at.command('AT+QMTCFG="keepalive",1,1') == OK
+            assert await at.command('AT+QMTCFG="timeout",1,1,1,0') == OK
+            await open_and_connect(at, plain.port, "victim-b", index=1)
+            vm.faults.broker_stall(1)
+            assert await at.wait_urc(b"+QMTSTAT:") == b"+QMTSTAT: 1,2"
+            await open_and_connect(at, plain.port, "victim-c", index=2)
+            vm.faults.pdp_deactivate(1)
+            assert await urcs(at, 2) == {b"+QMTSTAT: 2,7", b'+QIURC: "pdpdeact",1'}
+            assert await at.command("AT+QMTOPEN?") == OK
+            await at.close()
+
+    asyncio.run(main())

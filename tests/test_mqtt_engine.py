@@ -478,3 +478,38 @@ def test_a_host_that_does_not_read_stops_the_link() -> None:
     assert m.out().count(b"+QMTRECV") == 100  # nothing lost
     m.advance(0.1)
     assert SetReading(LINK, seq, True) in m.intents()
+
+
+def test_broker_faults_name_the_link() -> None:
+    from bg96.engine import NetFault
+    from bg96.engine.faults import BrokerReset, BrokerStall, FaultError
+
+    m = module()
+    with pytest.raises(FaultError, match="MQTT client 0 has no open link"):
+        m.engine.inject_fault(BrokerReset(0))
+    with pytest.raises(FaultError, match="MQTT clients are 0-5"):
+        BrokerStall(6)
+    seq = connect(m)
+    m.engine.inject_fault(BrokerStall(0))
+    assert NetFault(BrokerStall(0), seq) in m.intents()
+
+
+def test_status_and_monitor_show_the_clients() -> None:
+    from bg96.cli.monitor_model import mqtt_rows, sockets_summary
+    from bg96.module.status import snapshot
+
+    m = module()
+    seq = connect(m)
+    m.cmd('AT+QMTSUB=0,1,"cmd/#",1')
+    broker(m, seq, Suback(1, (1,)))
+    broker(m, seq, Publish("cmd/x", b"go"))
+    status = snapshot(m.engine)
+    (client,) = status["mqtt"]
+    assert client["state"] == "connected" and client["subscriptions"] == {"cmd/#": 1}
+    assert (client["delivered"], client["packets_sent"], client["packets_received"]) == (1, 2, 3)
+    assert mqtt_rows(status) == [
+        ("mqtt0", ("MQTT 0", "1 subs", "connected", "0", "1", "0", "mqtt://broker.example:1883"))
+    ]
+    assert sockets_summary(status).endswith("MQTT clients: 1 of 6")
+    m.intents()
+    assert "MQTT 0 <- PUBLISH 'cmd/x' qos 0 2 bytes" in m.notes  # the trace's decoding

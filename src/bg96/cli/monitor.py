@@ -27,6 +27,7 @@ from .monitor_model import (
     Row,
     fault_outcome,
     file_rows,
+    mqtt_rows,
     pdp_summary,
     socket_rows,
     sockets_summary,
@@ -204,7 +205,8 @@ class MonitorApp(App[None]):
                 f"{pdp_summary(status)} · {sockets_summary(status)}"
             )
         )
-        _fill(self.query_one("#sockets", DataTable), socket_rows(status, free=not self.short))
+        rows = socket_rows(status, free=not self.short) + mqtt_rows(status)
+        _fill(self.query_one("#sockets", DataTable), rows)
         _fill(self.query_one("#ssl", DataTable), ssl_rows(status))
         _fill(self.query_one("#files", DataTable), file_rows(status))
 

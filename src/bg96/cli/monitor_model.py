@@ -77,6 +77,30 @@ def socket_rows(status: Mapping[str, Any], *, free: bool = True) -> list[Row]:
     return rows
 
 
+def mqtt_rows(status: Mapping[str, Any]) -> list[Row]:
+    """The MQTT clients with a link, under the sockets (the same columns: the buffered
+    column counts subscriptions, the remote names the broker)."""
+    rows: list[Row] = []
+    for c in status.get("mqtt", []):
+        scheme = "mqtts" if c.get("tls") else "mqtt"
+        subs = c.get("subscriptions", {})
+        rows.append(
+            (
+                f"mqtt{c['client']}",
+                (
+                    f"MQTT {c['client']}",
+                    f"{len(subs)} subs" if subs else "",
+                    str(c.get("state", "")),
+                    str(c.get("published", "")),
+                    str(c.get("delivered", "")),
+                    str(c.get("in_flight", "")),
+                    f"{scheme}://{c['host']}:{c['port']}",
+                ),
+            )
+        )
+    return rows
+
+
 def _remote(sock: Mapping[str, Any]) -> str:
     """The other end: a server (SSL sockets as they always were shown), a plain socket's
     kind first, a listener's module port and where it is reached on this machine."""
@@ -90,8 +114,10 @@ def _remote(sock: Mapping[str, Any]) -> str:
 
 
 def sockets_summary(status: Mapping[str, Any]) -> str:
-    """How many of the 12 client IDs are in use."""
-    return f"client IDs in use: {len(status.get('sockets', []))} of {len(CLIENT_IDS)}"
+    """How many of the 12 client IDs are in use (and MQTT clients with a link, if any)."""
+    text = f"client IDs in use: {len(status.get('sockets', []))} of {len(CLIENT_IDS)}"
+    mqtt = status.get("mqtt", [])
+    return f"{text} · MQTT clients: {len(mqtt)} of 6" if mqtt else text
 
 
 def ssl_rows(status: Mapping[str, Any]) -> list[Row]:

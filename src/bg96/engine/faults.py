@@ -51,6 +51,10 @@ def _client_id(value: int) -> None:
     _check(_is_int(value) and 0 <= value <= 11, f"client ID {value!r}: client IDs are 0-11")
 
 
+def _mqtt_client(value: int) -> None:
+    _check(_is_int(value) and 0 <= value <= 5, f"MQTT client {value!r}: MQTT clients are 0-5")
+
+
 def _at_least_one(value: int, what: str) -> None:
     _check(_is_int(value) and value >= 1, f"{what} must be a whole number of at least 1")
 
@@ -245,6 +249,39 @@ class ServerStall(_OnConnection):
 
 
 @dataclass(frozen=True)
+class BrokerReset(ServerReset):
+    """The broker resets MQTT client ``client_id``'s link (0-5; TCP RST)."""
+
+    name: ClassVar[str] = "broker-reset"
+
+    def __post_init__(self) -> None:
+        _mqtt_client(self.client_id)
+
+
+@dataclass(frozen=True)
+class BrokerFin(ServerFin):
+    """The broker closes MQTT client ``client_id``'s link (TCP FIN)."""
+
+    name: ClassVar[str] = "broker-fin"
+
+    def __post_init__(self) -> None:
+        _mqtt_client(self.client_id)
+
+
+@dataclass(frozen=True)
+class BrokerStall(ServerStall):
+    """MQTT client ``client_id``'s link stays open and carries nothing more either way."""
+
+    name: ClassVar[str] = "broker-stall"
+
+    def __post_init__(self) -> None:
+        _mqtt_client(self.client_id)
+
+
+BrokerFault = BrokerReset | BrokerFin | BrokerStall
+
+
+@dataclass(frozen=True)
 class DnsFailure:
     """The next ``lookups`` name lookups fail (QSSLOPEN 565, QIDNSGIP ``"dnsgip",565``)."""
 
@@ -321,6 +358,9 @@ FAULT_TYPES: tuple[type[Fault], ...] = (
     ServerReset,
     ServerFin,
     ServerStall,
+    BrokerReset,
+    BrokerFin,
+    BrokerStall,
     DnsFailure,
     HandshakeTimeout,
     TlsAlert,
@@ -649,6 +689,11 @@ class ModuleFaults:
                 return f"the module is not registered (AT+CFUN={engine.cfun})"
         if isinstance(fault, RegistrationRecover) and not self.searching:
             return "registration is not lost"
+        if isinstance(fault, BrokerFault):
+            link = engine.mqtt.links.get(fault.client_id)
+            if link is None or not link.opened:
+                return f"MQTT client {fault.client_id} has no open link"
+            return None
         if (
             isinstance(fault, SendBufferFull | ServerReset | ServerFin | ServerStall)
             and self._connected(fault.client_id) is None
@@ -691,7 +736,9 @@ class ModuleFaults:
                 engine.note("fault open-leak: every AT+QSSLOPEN fails with 552 until a restart")
         else:
             seq = 0
-            if isinstance(fault, ServerReset | ServerFin | ServerStall):
+            if isinstance(fault, BrokerFault):
+                seq = engine.mqtt.links[fault.client_id].conn_seq
+            elif isinstance(fault, ServerReset | ServerFin | ServerStall):
                 sock = self._connected(fault.client_id)
                 assert sock is not None
                 seq = sock.conn_seq

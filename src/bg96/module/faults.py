@@ -33,6 +33,9 @@ from ..engine.faults import (
     FAULT_TYPES,
     AfterBytes,
     At,
+    BrokerFin,
+    BrokerReset,
+    BrokerStall,
     DnsFailure,
     Fault,
     FaultError,
@@ -58,6 +61,9 @@ from ..engine.faults import (
 __all__ = [
     "AfterBytes",
     "At",
+    "BrokerFin",
+    "BrokerReset",
+    "BrokerStall",
     "DnsFailure",
     "Fault",
     "FaultError",
@@ -101,6 +107,9 @@ SYNTAX: dict[str, str] = {
     "server-reset": "CLIENT_ID",
     "server-fin": "CLIENT_ID",
     "server-stall": "CLIENT_ID",
+    "broker-reset": "MQTT_CLIENT",
+    "broker-fin": "MQTT_CLIENT",
+    "broker-stall": "MQTT_CLIENT",
     "dns-failure": "[LOOKUPS]",
     "handshake-timeout": "[OPENS]",
     "tls-alert": "[ALERT] [OPENS]",
@@ -339,6 +348,19 @@ class FaultInjector:
     def server_stall(self, client_id: int, *, after_bytes: int | None = None) -> None:
         """The connection stays open and carries no byte either way any more."""
         self._on_connection(ServerStall(client_id), client_id, after_bytes)
+
+    def broker_reset(self, client: int) -> None:
+        """The broker resets MQTT client ``client``'s link (RST): ``+QMTSTAT: <client>,1``."""
+        self._inject(BrokerReset(client), self.trigger)
+
+    def broker_fin(self, client: int) -> None:
+        """The broker closes MQTT client ``client``'s link (FIN): ``+QMTSTAT: <client>,1``."""
+        self._inject(BrokerFin(client), self.trigger)
+
+    def broker_stall(self, client: int) -> None:
+        """MQTT client ``client``'s link carries nothing more: its next PINGREQ goes
+        unanswered, ``+QMTSTAT: <client>,2``."""
+        self._inject(BrokerStall(client), self.trigger)
 
     def dns_failure(self, lookups: int = 1) -> None:
         """The next ``lookups`` name lookups fail (565)."""

@@ -10,13 +10,15 @@ from typing import Any
 
 from ..engine import Engine
 from ..engine.commands.general import registration_stat
+from ..engine.commands.mqtt import MqttLink
 from ..engine.state import Mode, PdpContext, Socket
 
 _UNSET_PDP = PdpContext()
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:
-    """Registration, PDP contexts, the sockets in use, the SSL contexts and the files."""
+    """Registration, PDP contexts, the sockets in use, the MQTT clients with a link, the SSL
+    contexts and the files."""
     running = engine.mode is not Mode.BOOTING  # powered on (a TCP module: a host came)
     return {
         "running": running,
@@ -39,6 +41,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         "sockets": [
             socket_status(s) for s in sorted(engine.sockets.values(), key=lambda s: s.client_id)
         ],
+        "mqtt": [mqtt_status(link) for _, link in sorted(engine.mqtt.links.items())],
         "ssl_contexts": [
             {"ssl_ctx_id": i, **dataclasses.asdict(ctx)}
             for i, ctx in sorted(engine.ssl_ctx.items())
@@ -85,6 +88,28 @@ def socket_status(sock: Socket) -> dict[str, Any]:
         "buffered": len(sock.recv),
         "service": sock.service.value,
         "host_port": sock.host_port,
+    }
+
+
+def mqtt_status(link: MqttLink) -> dict[str, Any]:
+    """One MQTT client with a link (AT+QMTOPEN until +QMTSTAT, QMTDISC or QMTCLOSE)."""
+    client = link.client
+    return {
+        "client": link.index,
+        "host": link.host,
+        "port": link.port,
+        "tls": link.tls,
+        "ssl_ctx": link.ssl_ctx if link.tls else None,
+        "remote_ip": link.remote_ip,
+        "state": "opening" if client is None else client.phase.name.lower(),
+        "subscriptions": {} if client is None else dict(client.subscriptions),
+        "in_flight": 0 if client is None else len(client.outstanding),
+        "packets_sent": 0 if client is None else client.sent_packets,
+        "packets_received": 0 if client is None else client.received_packets,
+        "published": 0 if client is None else client.published,
+        "delivered": 0 if client is None else client.delivered,
+        "bytes_sent": link.bytes_sent,
+        "bytes_received": link.bytes_received,
     }
 
 

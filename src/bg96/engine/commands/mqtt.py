@@ -128,6 +128,7 @@ class MqttLink:
     port: int
     pdp_ctx: int
     tls: bool
+    ssl_ctx: int = 0
     client: MqttClient | None = None  # once the link is up
     timer: Timer | None = None  # QMTOPEN's deadline
     remote_ip: str = ""
@@ -327,7 +328,9 @@ def qmtopen(engine: Engine, cmd: Command) -> Outcome:
     if result is not None:
         engine.urc(f"+QMTOPEN: {index},{result}")
         return OK
-    link = MqttLink(index, engine.next_conn_seq(), host, port, cfg.pdpcid, bool(cfg.ssl))
+    link = MqttLink(
+        index, engine.next_conn_seq(), host, port, cfg.pdpcid, bool(cfg.ssl), cfg.ssl_ctx
+    )
     engine.mqtt.links[index] = link
     tls = ssl.tls_snapshot(engine, cfg.ssl_ctx, host) if cfg.ssl else None
     engine.emit(Connect(link.link_id, link.conn_seq, host, port, tls))
