@@ -26,6 +26,10 @@ from .errors import (
     ModemError,
     ModemReset,
     ModemTimeout,
+    MqttConnectRefused,
+    MqttError,
+    MqttLinkLost,
+    MqttOpenFailed,
     NtpFailed,
     OpenFailed,
     PingFailed,
@@ -33,12 +37,16 @@ from .errors import (
     SendFailed,
     UnexpectedResponse,
 )
+from .mqtt_client import AsyncMqttClient, MqttClient
+from .mqtt_operations import Will
+from .mqtt_state import MqttMessage
 from .parser import Connect, Data, DataPhase, DteParser, Prompt, Response, Urc
 from .socketlike import AsyncSocketLike, SocketLike
 
 __all__ = [
     "AsyncModem",
     "AsyncModuleSocket",
+    "AsyncMqttClient",
     "AsyncSocketLike",
     "AsyncSslConnection",
     "AsyncStreamConnection",
@@ -58,6 +66,12 @@ __all__ = [
     "ModemReset",
     "ModemTimeout",
     "ModuleSocket",
+    "MqttClient",
+    "MqttConnectRefused",
+    "MqttError",
+    "MqttLinkLost",
+    "MqttMessage",
+    "MqttOpenFailed",
     "NtpFailed",
     "OpenFailed",
     "PingFailed",
@@ -76,4 +90,5 @@ __all__ = [
     "UdpSocket",
     "UnexpectedResponse",
     "Urc",
+    "Will",
 ]

@@ -36,6 +36,7 @@ from .connection import (
 from .core import SSL, Link, ModemCore, UrcCallback
 from .errors import ModemError, PortClosed
 from .faces import awaitable
+from .mqtt_client import AsyncMqttClient
 from .parser import DteParser, Urc
 from .requests import Claim, Procedure, Release, Reopen, SetDtr, Sleep, Wait, Write
 from .socketlike import AsyncSocketLike
@@ -304,6 +305,11 @@ class AsyncModem:
         return {
             cid: cast(AsyncModuleSocket, link.face) for cid, link in links if link.face is not None
         }
+
+    def mqtt(self, client_id: int = 0) -> AsyncMqttClient:
+        """The module's MQTT client ``client_id`` (0-5): AT+QMTCFG, QMTOPEN, QMTCONN, QMTSUB,
+        QMTPUB and the messages it receives (``AsyncMqttClient``). Nothing is sent yet."""
+        return AsyncMqttClient(self, self.core, client_id)
 
     def on_urc(self, callback: UrcCallback) -> None:
         """Call ``callback`` with every URC as it is read (on the event loop)."""

@@ -36,6 +36,7 @@ from .connection import (
 from .core import SSL, Link, ModemCore, UrcCallback
 from .errors import ModemError, PortClosed
 from .faces import blocking
+from .mqtt_client import MqttClient
 from .parser import DteParser, Urc
 from .requests import Procedure, Reopen, SetDtr, Sleep, Wait, Write
 from .socketlike import SocketLike
@@ -178,6 +179,11 @@ class Modem:
         connections a listener took that nobody accepted yet)."""
         links = self.core.links.items()
         return {cid: cast(ModuleSocket, link.face) for cid, link in links if link.face is not None}
+
+    def mqtt(self, client_id: int = 0) -> MqttClient:
+        """The module's MQTT client ``client_id`` (0-5): AT+QMTCFG, QMTOPEN, QMTCONN, QMTSUB,
+        QMTPUB and the messages it receives (``MqttClient``). Nothing is sent yet."""
+        return MqttClient(self, self.core, client_id)
 
     def on_urc(self, callback: UrcCallback) -> None:
         """Call ``callback`` with every URC as it is read."""

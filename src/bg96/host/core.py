@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .errors import ModemError
+from .mqtt_state import MqttState, module_reset, mqtt_urc
 from .parser import Data, DataPhase, DteParser, Event, Urc
 
 BUFFER, PUSH, TRANSPARENT = 0, 1, 2  # <access_mode>
@@ -107,6 +108,7 @@ class ModemCore:
         self.opening: dict[int, Link] = {}
         # URC prefix -> the URCs a procedure waits for (+QIURC: "dnsgip", +QPING, +QNTP)
         self.awaited: dict[bytes, deque[Urc]] = {}
+        self.mqtt: dict[int, MqttState] = {}  # the MQTT clients (0-5) as their URCs tell
         self.boots = 0  # RDY seen: a procedure that saw this change knows the module restarted
         self.app_ready = 0  # APP RDY seen
         self.data = bytearray()  # transparent-mode bytes no connection has taken yet
@@ -169,8 +171,11 @@ class ModemCore:
                 link.module_reset()
             self.links.clear()
             self.opening.clear()
+            module_reset(self.mqtt)
         elif line.startswith((b"+QSSL", b"+QI")):
             self._socket_urc(line, urc.data)
+        elif line.startswith(b"+QMT"):
+            mqtt_urc(self.mqtt, urc, failed)
         if self.awaited:
             for prefix, queue in self.awaited.items():
                 if line.startswith(prefix):

@@ -74,3 +74,24 @@ class PortClosed(ModemError, ConnectionError):
 class ConnectionClosedByPeer(ModemError, ConnectionError):
     """The connection was closed by the server (``+QSSLURC: "closed"``, ``+QIURC: "closed"``,
     ``NO CARRIER``), or the socket by the module (its PDP context went down, it restarted)."""
+
+
+class MqttError(CommandError):
+    """An MQTT command failed; ``code`` is the result its URC gave (``+QMTSUB: 0,1,2``: 2,
+    sent and retried in vain) or, for the subclasses, their code."""
+
+
+class MqttOpenFailed(MqttError):
+    """AT+QMTOPEN failed: ``code`` is ``+QMTOPEN: <id>,<result>``'s (-1 network or TLS
+    failure, 1 bad parameter, 2 in use, 3 PDP context, 4 DNS, 5 network disconnected)."""
+
+
+class MqttConnectRefused(MqttError):
+    """The broker refused the CONNECT: ``code`` is its CONNACK code (``+QMTCONN: <id>,0,<code>``:
+    1 protocol version, 2 client ID, 3 server unavailable, 4 bad username or password, 5 not
+    authorised)."""
+
+
+class MqttLinkLost(MqttError, ConnectionError):
+    """The client's link ended (``+QMTSTAT: <id>,<code>``: 1 closed by the broker, 2 no
+    PINGRESP, 3 CONNECT failed, 4 no CONNACK, 6 gave up resending, 7 network down)."""

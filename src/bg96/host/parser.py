@@ -16,6 +16,18 @@ from enum import Enum
 
 FINALS = (b"OK", b"ERROR", b"SEND OK", b"SEND FAIL", b"NO CARRIER", b"NO DIALTONE", b"BUSY")
 FINAL_PREFIXES = (b"+CME ERROR:", b"+CMS ERROR:")
+# the MQTT commands' results: each write form answers OK, then one of these later
+MQTT_URCS = (
+    b"+QMTOPEN:",
+    b"+QMTCLOSE:",
+    b"+QMTCONN:",
+    b"+QMTDISC:",
+    b"+QMTSUB:",
+    b"+QMTUNS:",
+    b"+QMTPUB:",
+    b"+QMTSTAT:",
+    b"+QMTRECV:",
+)
 URC_PREFIXES = (
     b"+QSSLURC:",
     b"+QIURC:",
@@ -32,12 +44,13 @@ URC_PREFIXES = (
     b"+CTZE:",
     b"+QPING:",
     b"+QNTP:",
+    *MQTT_URCS,
 )
 URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
 # Lines of these prefixes are URCs after the write form (``AT+QIOPEN=1,0,...``: the open's
 # result, ``AT+QPING=1,"host"``: the echoes, ``AT+QNTP=...``: the time), which may come
 # while another command runs; they answer only the test and read forms.
-URC_AFTER_WRITE = (b"+QSSLOPEN:", b"+QIOPEN:", b"+QPING:", b"+QNTP:")
+URC_AFTER_WRITE = (b"+QSSLOPEN:", b"+QIOPEN:", b"+QPING:", b"+QNTP:", *MQTT_URCS)
 MAX_LINE = 8192  # no BG96 line is longer: a module sending garbage without LF cannot grow us
 # Binary blocks (+QSSLRECV and push URCs) are 1500 bytes at most on a BG96; a longer one
 # announced is garbage, and reading it as a block would swallow everything after it.
@@ -46,6 +59,10 @@ MAX_BLOCK = 65536
 _PUSH = re.compile(rb'\+Q(?:SSL|I)URC: "recv",(\d+),(\d{1,9})(?:,"[^"]*",\d{1,5})?\Z')
 _RECV = re.compile(rb'\+Q(?:SSLRECV|IRD): (\d{1,9})(?:,"[^"]*",\d{1,5})?\Z')
 _NAME = re.compile(rb"([+&$%^][A-Za-z0-9_]+)")
+# +QMTRECV: <id>,<msgID>,"<topic>", then the payload: <len>,"<bytes>" ("recv/mode" with the
+# length) or "<bytes>" (ended by the first quote, CR, LF: the module does not escape them)
+_QMTRECV = re.compile(rb'\+QMTRECV: (\d{1,2}),(\d{1,9}),"([^"\r\n]*)",(?:(\d{1,9}),)?"')
+QMTRECV = b"+QMTRECV:"
 
 
 class DataPhase(Enum):
@@ -158,8 +175,10 @@ class DteParser:
         self._pending = _Pending(line, prefix, phase, download, payload)
         self._echo_left = b""
         name = line[:11].upper()
-        self.prompt_expected = name == b"AT+QSSLSEND" or (
-            name[:9] == b"AT+QISEND" and name[9:10] != b"E"  # AT+QISENDEX has no prompt
+        self.prompt_expected = (
+            name == b"AT+QSSLSEND"
+            or (name[:9] == b"AT+QISEND" and name[9:10] != b"E")  # AT+QISENDEX has no prompt
+            or (name[:9] == b"AT+QMTPUB" and name[9:10] == b"=")
         )
 
     def leave_transparent(self) -> None:
@@ -222,6 +241,12 @@ class DteParser:
                 del buf[: 2 if buf[0] == ord(">") else 4]
                 self._prompt()
                 continue
+            if buf.startswith(QMTRECV):
+                taken = self._qmtrecv()
+                if taken is None:
+                    return  # its payload is not all in yet
+                if taken:
+                    continue
             end = buf.find(b"\n")
             if end < 0:
                 if len(buf) > MAX_LINE:  # garbage without line ends: report it as a line
@@ -234,6 +259,35 @@ class DteParser:
             del buf[: end + 1]
             if line:
                 self._line(line)
+
+    def _qmtrecv(self) -> bool | None:
+        """A +QMTRECV URC, whose payload may hold any byte: True when it was taken whole (a
+        ``Urc`` with the head as its line and the payload as its data), None when its payload
+        is not all in yet, False when its head is not (or not of that form: a plain line)."""
+        buf = self._buf
+        m = _QMTRECV.match(buf)
+        if m is None:
+            return False  # incomplete (no LF yet: wait) or another form (a line)
+        start = m.end()
+        if m.group(4) is not None:
+            size = int(m.group(4))
+            end = start + size
+            if size > MAX_BLOCK or (len(buf) >= end + 3 and buf[end : end + 3] != b'"\r\n'):
+                return False
+            if len(buf) < end + 3:
+                return None
+        else:
+            found = buf.find(b'"\r\n', start)
+            if found < 0:
+                if len(buf) - start > MAX_BLOCK:
+                    return False
+                return None
+            end = found
+        head = bytes(buf[: m.end() - 1]).rstrip(b",")
+        payload = bytes(buf[start:end])
+        del buf[: end + 3]
+        self._events.append(Urc(head, payload))
+        return True
 
     def _prompt(self) -> None:
         self.prompt_expected = False

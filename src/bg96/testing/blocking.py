@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncGenerator, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import serial
 
-from ..host import AsyncModem, AsyncSocketLike, Modem, SocketLike, StreamConnection
+from ..host import (
+    AsyncModem,
+    AsyncMqttClient,
+    AsyncSocketLike,
+    Modem,
+    SocketLike,
+    StreamConnection,
+)
 from ..host.connection import AsyncFace
 
 DRIVERS = ("Modem", "AsyncModem")
@@ -64,12 +71,14 @@ class Blocking:
             result = value(*args, **kwargs)
             if inspect.iscoroutine(result):
                 result = loop.run(result)
+            elif inspect.isasyncgen(result):  # an async iteration (MQTT messages)
+                return _iterate(result, loop)
             return self._wrap(result)
 
         return call
 
     def _wrap(self, value: Any) -> Any:
-        if isinstance(value, AsyncFace):  # a connection, UDP socket, listener
+        if isinstance(value, AsyncFace | AsyncMqttClient):  # a connection, socket, MQTT client
             return Blocking(value, self._loop)
         if isinstance(value, AsyncSocketLike):
             connection = cast(StreamConnection, Blocking(value.connection, self._loop))
@@ -101,6 +110,14 @@ class Blocking:
 
     def __repr__(self) -> str:
         return f"Blocking({self._target!r})"
+
+
+def _iterate(agen: AsyncGenerator[Any, None], loop: LoopThread) -> Iterator[Any]:
+    while True:
+        try:
+            yield loop.run(agen.__anext__())
+        except StopAsyncIteration:
+            return
 
 
 def open_driver(kind: str, url: str, **options: Any) -> Modem:
