@@ -516,3 +516,10 @@ def test_keys_typed_while_a_command_runs_wait_for_the_next_line(tmp_path: Path) 
             assert shell.exit_status() == 0
         finally:
             shell.close()
+
+
+def test_mqtt_commands_and_keys_complete() -> None:
+    c, _ = core()
+    assert "AT+QMTPUB" in c.complete("AT+QMT") and "AT+QMTCONN" in c.complete("at+qmtc")
+    assert c.complete('AT+QMTCFG="recv') == ['AT+QMTCFG="recv/mode",']
+    assert c.complete("AT+QMTCFG=k") == ['AT+QMTCFG="keepalive",']

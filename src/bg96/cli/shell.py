@@ -45,7 +45,7 @@ An interactive AT console: type command lines, see the module's answers as they 
 Works with the virtual module (socket://HOST:PORT) and real hardware (/dev/ttyUSB2, COM5,
 rfc2217://...). Unsolicited result codes are shown in another colour (no colour when
 stdout is not a terminal or NO_COLOR is set). Tab completes the manual's commands and the
-keys of AT+QSSLCFG, AT+QICFG, AT+QCFG and AT+QURCCFG. Ctrl-D exits.
+keys of AT+QSSLCFG, AT+QICFG, AT+QCFG, AT+QURCCFG and AT+QMTCFG. Ctrl-D exits.
 
 Each line is sent with a CR, except after a prompt: once QSSLSEND has answered "> " (or
 QFUPL "CONNECT", or the module is in transparent mode) lines are data, sent as typed with
@@ -107,8 +107,21 @@ TCPIP_COMMANDS = (
     "AT+QIOPEN", "AT+QICLOSE", "AT+QISTATE", "AT+QISEND", "AT+QISENDEX", "AT+QIRD",
     "AT+QISDE",
 )  # fmt: skip
+MQTT_COMMANDS = (
+    "AT+QMTCFG", "AT+QMTOPEN", "AT+QMTCLOSE", "AT+QMTCONN", "AT+QMTDISC", "AT+QMTSUB",
+    "AT+QMTUNS", "AT+QMTPUB",
+)  # fmt: skip
 COMMANDS: tuple[str, ...] = tuple(
-    sorted(set(GENERAL_COMMANDS + PDP_COMMANDS + FILE_COMMANDS + SSL_COMMANDS + TCPIP_COMMANDS))
+    sorted(
+        set(
+            GENERAL_COMMANDS
+            + PDP_COMMANDS
+            + FILE_COMMANDS
+            + SSL_COMMANDS
+            + TCPIP_COMMANDS
+            + MQTT_COMMANDS
+        )
+    )
 )
 
 # Keys of the "key"-style commands. QSSLCFG's "seclevel" is the real module's spelling
@@ -121,6 +134,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "+QICFG": ("transpktsize", "transwaittm", "dataformat", "viewmode", "tcp/retranscfg"),
     "+QCFG": ("nwscanmode", "nwscanseq", "iotopmode", "band"),
     "+QURCCFG": ("urcport",),
+    "+QMTCFG": (
+        "version", "pdpcid", "ssl", "keepalive", "session", "prefix", "timeout", "will",
+        "recv/mode", "aliauth",
+    ),
     "+QFLDS": ("UFS",),
 }  # fmt: skip
 CIPHERSUITES = (
@@ -335,7 +352,7 @@ class ShellCore:
         if self._prefix in _OPEN_URCS and not upper.endswith(b"=?"):
             self._prefix = b"\x00"  # only the test form answers with it; else it is the URC
         self._echo = leftover + command + b"\r"
-        self._prompt_expected = upper.startswith(b"AT+QSSLSEND")
+        self._prompt_expected = upper.startswith((b"AT+QSSLSEND", b"AT+QMTPUB="))
         self._pending_kind = _kind_of(upper)
         self._data_left = _data_length(upper)
 
@@ -538,7 +555,7 @@ class ShellCore:
 
 def _kind_of(upper: bytes) -> str:
     """What a CONNECT (or prompt) of this command starts."""
-    if upper.startswith(b"AT+QSSLSEND") or upper.startswith(b"AT+QISEND"):
+    if upper.startswith((b"AT+QSSLSEND", b"AT+QISEND", b"AT+QMTPUB=")):
         return "send"
     if upper.startswith((b"AT+QFUPL", b"AT+QFWRITE")):
         return "upload"
@@ -556,6 +573,9 @@ def _kind_of(upper: bytes) -> str:
 
 def _data_length(upper: bytes) -> int | None:
     """The byte count a fixed-length data phase takes (QSSLSEND=id,len, QFUPL, QFWRITE)."""
+    if upper.startswith(b"AT+QMTPUB="):  # the length form: a sixth parameter
+        args = upper.split(b"=", 1)[1].split(b",")
+        return int(args[5]) if len(args) == 6 and args[5].strip().isdigit() else None
     if not upper.startswith((b"AT+QSSLSEND=", b"AT+QISEND=", b"AT+QFUPL=", b"AT+QFWRITE=")):
         return None
     args = upper.split(b"=", 1)[1].split(b",")
