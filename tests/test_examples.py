@@ -19,6 +19,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
         ("mutual_tls.py", "OK: mutual TLS with the client certificate; refused (566) without it"),
         ("mqtt_plain.py", "OK: received bg96/example/temperature = 21.5 back over plain TCP"),
         (
+            "aws_iot_shaped.py",
+            "OK: mutual TLS to the broker, telemetry published, command received",
+        ),
+        (
             "ntp_then_tls.py",
             "OK: TLS refused before the NTP sync (the module's clock said 1980), accepted after",
         ),
