@@ -22,7 +22,7 @@ import ssl
 from bg96 import VirtualModule
 from bg96.host import Modem
 from bg96.testing import TestPki
-from bg96.testing.mqtt_broker import broker, mosquitto_path
+from bg96.testing.mqtt_broker import BrokerKind, broker, mosquitto_path
 from bg96.testing.mqtt_peer import MqttPeer
 
 ENDPOINT = "a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com"
@@ -47,7 +47,7 @@ def cloud_sends(pki: TestPki, port: int, topic: str, command: bytes) -> None:
 def main() -> int:
     pki = TestPki("example IoT CA")
     thing = pki.client_cert(THING)
-    kind = "mosquitto" if mosquitto_path() else "amqtt"
+    kind: BrokerKind = "mosquitto" if mosquitto_path() else "amqtt"
     with (
         broker(kind, pki, client_certs=True) as cloud,
         VirtualModule(resolve={ENDPOINT: "127.0.0.1"}, system_resolver=False) as module,
