@@ -296,3 +296,80 @@ def test_faults_end_the_links_as_the_module_does(plain: RunningBroker) -> None:
             await at.close()
 
     asyncio.run(main())
+
+
+def test_the_will_and_an_empty_client_id(plain: RunningBroker) -> None:
+    async def main() -> None:
+        async with module() as vm:
+            at = await booted(vm)
+            peer = await MqttPeer.connect(plain.port, "observer")
+            await peer.subscribe("dev/status", 1)
+            # the will: published by the broker when the link ends without DISCONNECT
+            assert await at.command('AT+QMTCFG="will",0,1,1,0,"dev/status","offline"') == OK
+            await open_and_connect(at, plain.port, "mortal")
+            assert await at.command("AT+QMTCLOSE=0") == OK
+            assert await at.wait_urc(b"+QMTCLOSE:") == b"+QMTCLOSE: 0,0"
+            will = await peer.message()
+            assert (will.topic, will.payload) == ("dev/status", b"offline")
+            # MQTT 3.1.1: an empty client ID with a persistent session is refused (code 2)
+            assert await at.command('AT+QMTCFG="session",0,0') == OK
+            assert await at.command(f'AT+QMTOPEN=0,"{BROKER}",{plain.port}') == OK
+            assert await at.wait_urc(b"+QMTOPEN:") == b"+QMTOPEN: 0,0"
+            assert await at.command('AT+QMTCONN=0,""') == OK
+            assert await at.wait_urc(b"+QMTCONN:") == b"+QMTCONN: 0,0,2"
+            assert await at.wait_urc(b"+QMTSTAT:") == b"+QMTSTAT: 0,3"
+            await peer.close()
+            await at.close()
+
+    asyncio.run(main())
+
+
+def test_a_persistent_session_keeps_what_came_while_away(plain: RunningBroker) -> None:
+    if plain.kind == "amqtt":
+        pytest.skip("amqtt keeps no messages for a client that connected anonymously")
+
+    async def main() -> None:
+        async with MqttProxy(plain.port) as proxy, module() as vm:
+            at = await booted(vm)
+            peer = await MqttPeer.connect(plain.port, "sender")
+            assert await at.command('AT+QMTCFG="session",0,0') == OK
+            await open_and_connect(at, proxy.port, "sleeper")
+            assert await at.command('AT+QMTSUB=0,1,"inbox/sleeper",1') == OK
+            assert await at.wait_urc(b"+QMTSUB:") == b"+QMTSUB: 0,1,0,1"
+            assert await at.command("AT+QMTDISC=0") == OK
+            assert await at.wait_urc(b"+QMTDISC:") == b"+QMTDISC: 0,0"
+            await proxy.broker_closed.wait()  # the broker has taken the DISCONNECT
+            await peer.publish("inbox/sleeper", b"while you slept", qos=1)
+            await open_and_connect(at, proxy.port, "sleeper")
+            urc = await at.wait_urc(b"+QMTRECV:")
+            assert urc.startswith(b"+QMTRECV: 0,")
+            assert urc.endswith(b',"inbox/sleeper","while you slept"')
+            await peer.close()
+            await at.close()
+
+    asyncio.run(main())
+
+
+def test_over_the_lte_m_profile_and_losing_registration(plain: RunningBroker) -> None:
+    async def main() -> None:
+        shaped = VirtualModule(
+            resolve={BROKER: "127.0.0.1"}, system_resolver=False, network="lte-m"
+        )
+        async with shaped as vm:
+            at = await AtClient.connect("127.0.0.1", int(vm.url.rsplit(":", 1)[1]))
+            await at.read_until(b"+QIND: SMS DONE\r\n")
+            assert await at.command("ATE0") == b"ATE0\r" + OK
+            assert await at.command("AT+CEREG=1") == OK
+            if b"+CEREG: 1,1" not in await at.command("AT+CEREG?"):
+                await at.wait_urc(b"+CEREG: 1", 30)  # attaching takes a while on LTE-M
+            assert await at.command("AT+QIACT=1", 30) == OK
+            await open_and_connect(at, plain.port, "roamer")
+            assert await at.command('AT+QMTSUB=0,1,"loop/t",1') == OK
+            assert await at.wait_urc(b"+QMTSUB:") == b"+QMTSUB: 0,1,0,1"
+            await publish(at, 'AT+QMTPUB=0,2,1,0,"loop/t",5', b"hello")
+            assert await urcs(at, 2) == {b"+QMTPUB: 0,2,0", b'+QMTRECV: 0,1,"loop/t","hello"'}
+            vm.faults.registration_lost()
+            assert await at.wait_urc(b"+QMTSTAT:") == b"+QMTSTAT: 0,7"
+            await at.close()
+
+    asyncio.run(main())

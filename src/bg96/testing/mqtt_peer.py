@@ -172,6 +172,7 @@ class MqttProxy:
         self.port = 0
         self.server: asyncio.Server | None = None
         self.on_packet: Callable[[bool, mqtt.Packet], None] | None = None
+        self.broker_closed = asyncio.Event()  # the broker ended a connection (after DISCONNECT)
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: list[asyncio.StreamWriter] = []
 
@@ -217,5 +218,7 @@ class MqttProxy:
                         self.on_packet(up, packet)
                     dst.write(mqtt.encode(packet))
                 await dst.drain()
+        if not up:
+            self.broker_closed.set()
         if not self.stalled:
             dst.close()
