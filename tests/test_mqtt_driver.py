@@ -184,7 +184,10 @@ def test_a_command_from_the_broker_reaches_the_host(
             await peer.close()
 
         asyncio.run(send())
-        (message,) = list(mqtt.messages(timeout=5))
-        assert message.topic == "cmd/thing" and message.payload == b'{"led":"on"}'
-        assert message.msg_id > 0
+        for message in mqtt.messages(timeout=10):
+            assert message.topic == "cmd/thing" and message.payload == b'{"led":"on"}'
+            assert message.msg_id > 0
+            break
+        else:
+            raise AssertionError("no message")
         mqtt.close()

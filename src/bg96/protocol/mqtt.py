@@ -309,8 +309,16 @@ class Decoder:
     _buf: bytearray = field(default_factory=bytearray)
 
     def feed(self, data: bytes) -> list[Packet]:
-        """Packets completed by ``data``; ``MqttError`` for a broken one."""
+        """Packets completed by ``data``; ``MqttError`` for a broken one, after which the
+        stream is unusable and nothing of it is kept."""
         self._buf += data
+        try:
+            return self._packets()
+        except MqttError:
+            self._buf.clear()
+            raise
+
+    def _packets(self) -> list[Packet]:
         out: list[Packet] = []
         while True:
             head = self._header()
