@@ -31,7 +31,7 @@ from bg96 import (
     UdpSocket,
     VirtualModule,
 )
-from bg96.host import Urc
+from bg96.host import AsyncMqttClient, MqttClient, Urc
 from bg96.testing import TestPki
 from bg96.testing.tls_server import TlsEchoServer
 
@@ -104,8 +104,9 @@ def parameters(member: object) -> list[tuple[str, object, object]]:
         (UdpConnection, AsyncUdpConnection),
         (UdpSocket, AsyncUdpSocket),
         (TcpListener, AsyncTcpListener),
+        (MqttClient, AsyncMqttClient),
     ],
-    ids=["modem", "ssl", "tcp", "udp", "udp-service", "listener"],
+    ids=["modem", "ssl", "tcp", "udp", "udp-service", "listener", "mqtt"],
 )
 def test_the_async_face_has_the_sync_faces_methods_with_the_same_parameters(
     sync: type, asynchronous: type
@@ -114,7 +115,9 @@ def test_the_async_face_has_the_sync_faces_methods_with_the_same_parameters(
     assert sorted(ours) == sorted(theirs)
     for name, member in ours.items():
         assert parameters(member) == parameters(theirs[name]), name
-        if inspect.isfunction(member) and name not in ("on_urc",):
+        if name == "messages":  # an iteration: ``async for``
+            assert inspect.isasyncgenfunction(theirs[name])
+        elif inspect.isfunction(member) and name not in ("on_urc", "on_status", "mqtt"):
             assert inspect.iscoroutinefunction(theirs[name]), f"{name} is not awaitable"
 
 
