@@ -4,6 +4,8 @@ broker's packets fed by hand and the packet timeout and keep-alive on the virtua
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bg96.engine import (
     MQTT_LINK_BASE,
@@ -513,3 +515,93 @@ def test_status_and_monitor_show_the_clients() -> None:
     assert sockets_summary(status).endswith("MQTT clients: 1 of 6")
     m.intents()
     assert "MQTT 0 <- PUBLISH 'cmd/x' qos 0 2 bytes" in m.notes  # the trace's decoding
+
+
+# ---- never a crash, always in step -------------------------------------------------------------
+
+LINES = [
+    'AT+QMTOPEN=0,"broker.example",1883',
+    'AT+QMTOPEN=1,"10.0.0.1",8883',
+    'AT+QMTCONN=0,"a"',
+    'AT+QMTCONN=1,"b","u","p"',
+    'AT+QMTSUB=0,1,"a/#",1',
+    'AT+QMTSUB=1,2,"x",2,"y",0',
+    'AT+QMTUNS=0,1,"a/#"',
+    'AT+QMTPUB=0,0,0,0,"t"',
+    'AT+QMTPUB=0,3,1,0,"t"',
+    'AT+QMTPUB=1,4,2,1,"t",3',
+    "AT+QMTDISC=0",
+    "AT+QMTCLOSE=1",
+    "AT+QMTCONN?",
+    "AT+QMTOPEN?",
+    'AT+QMTCFG="keepalive",0,1',
+    'AT+QMTCFG="timeout",1,1,1,1',
+    'AT+QMTCFG="will",0,1,1,0,"w","m"',
+    "AT+QIDEACT=1",
+    "AT+QIACT=1",
+    "AT+QMTPUB=0,0,0",
+    'AT+QMTSUB=0,1,"',
+]
+BROKER_PACKETS = [
+    mqtt.encode(Connack(0)),
+    mqtt.encode(Connack(5)),
+    mqtt.encode(Suback(1, (1,))),
+    mqtt.encode(Suback(2, (2, 0x80))),
+    mqtt.encode(Ack(PacketType.PUBACK, 3)),
+    mqtt.encode(Ack(PacketType.PUBREC, 4)),
+    mqtt.encode(Ack(PacketType.PUBCOMP, 4)),
+    mqtt.encode(Ack(PacketType.UNSUBACK, 1)),
+    mqtt.encode(Publish("a/b", b'x"\r\n', 1, packet_id=9)),
+    mqtt.encode(Publish("a/b", b"q2", 2, packet_id=10)),
+    mqtt.encode(Ack(PacketType.PUBREL, 10)),
+    mqtt.encode(Bare(PacketType.PINGRESP)),
+    b"\xf0\x00",
+    b"\x30\xff\xff\xff\x7f",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("line"), st.sampled_from(LINES)),
+            st.tuples(st.just("data"), st.sampled_from([b"xyz\x1a", b"\x1b", b"ab", b"\x1a"])),
+            st.tuples(st.just("broker"), st.sampled_from(BROKER_PACKETS), st.integers(0, 1)),
+            st.tuples(st.just("net"), st.sampled_from(["up", "fail", "close"]), st.integers(0, 1)),
+            st.tuples(st.just("time"), st.sampled_from([0.5, 1.0, 5.0, 80.0])),
+        ),
+        max_size=40,
+    )
+)
+def test_random_sessions_never_crash_and_stay_in_step(steps: list[tuple[object, ...]]) -> None:
+    m = module()
+    for step in steps:
+        kind = step[0]
+        if kind == "line":
+            m.cmd(str(step[1]))
+        elif kind == "data":
+            m.send(step[1])  # type: ignore[arg-type]
+        elif kind == "time":
+            m.advance(float(step[1]))  # type: ignore[arg-type]
+        else:
+            index = int(step[2])  # type: ignore[call-overload]
+            link = m.engine.mqtt.links.get(index)
+            if link is None:
+                continue
+            seq = link.conn_seq
+            if kind == "broker":
+                m.event(Received(LINK + index, seq, step[1]))  # type: ignore[arg-type]
+            elif step[1] == "up":
+                m.event(TcpConnected(LINK + index, seq, 1, "10.0.0.1"))
+                m.event(Connected(LINK + index, seq))
+            elif step[1] == "fail":
+                m.event(ConnectFailed(LINK + index, seq, QiError.CONNECT, "refused"))
+            else:
+                m.event(PeerClosed(LINK + index, seq, "gone"))
+        m.intents()
+    m.send(b"\x1b\r")  # out of any prompt, and the end of any half-typed line
+    assert m.cmd("AT").endswith(OK)
+    assert m.cmd("AT+QMTCONN?").endswith(OK)
+    for link in m.engine.mqtt.links.values():
+        if link.client is not None:
+            assert len(link.client.outstanding) <= 10

@@ -1,5 +1,6 @@
-"""MQTT commands (BG96 MQTT Application Note, MQTT_COMMANDS.md): AT+QMTCFG, QMTOPEN,
-QMTCLOSE, QMTCONN, QMTDISC, QMTSUB, QMTUNS, QMTPUB, and the URCs +QMTRECV and +QMTSTAT.
+"""MQTT commands (BG96 MQTT Application Note, MQTT_COMMANDS.md): AT+QMTOPEN, QMTCLOSE,
+QMTCONN, QMTDISC, QMTSUB, QMTUNS, QMTPUB, and the URCs +QMTRECV and +QMTSTAT (AT+QMTCFG is
+``mqtt_config.py``).
 
 Six clients, 0-5. Each open one has a network link (plain TCP, or TLS through an SSL context
 as AT+QSSLOPEN's) named in intents and events by ``MQTT_LINK_BASE`` + its index, so it never
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeGuard
 
-from ...protocol.mqtt import Will, describe, valid_topic_filter, valid_topic_name
+from ...protocol.mqtt import describe, valid_topic_filter, valid_topic_name
 from ..cmdline import Command, Kind
 from ..codes import QiError
 from ..events import (
@@ -38,30 +39,27 @@ from ..mqtt_client import (
     LinkFailed,
     Message,
     MqttClient,
-    Options,
     Phase,
     Report,
     Stat,
     Trace,
 )
 from ..outcome import ERROR, OK, Outcome
-from ..params import Param, ParamError, arity, check_host
+from ..params import ParamError, arity, check_host
 from ..registry import ALL_FORMS, WRITE, command
 from ..timers import Timer
 from . import ssl
+from .mqtt_config import CLIENTS, MAX_TOPIC, MqttConfig, client_index
 
 if TYPE_CHECKING:
     from ..core import Engine
 
-CLIENTS = 6
 OPEN_TIMEOUT = 75.0  # s: QMTOPEN's maximum response time
 MAX_HOST = 100
 MAX_PROMPT_PAYLOAD = 1548  # bytes a Ctrl-Z publish carries; the rest is dropped
 MAX_LENGTH_PAYLOAD = 4096  # the length form's limit (sibling-derived)
 MAX_TOPICS = 5  # topics of one QMTSUB/QMTUNS (unverified)
-MAX_TOPIC = 256
 MAX_ID_TEXT = 256  # client ID, username, password (unverified)
-MAX_RECV_PACKET = 10240  # a larger packet from the broker ends the link (unverified)
 URC_HIGH = 64  # queued URCs above which the links stop reading until the host catches up
 OUT_HIGH = 16384  # bytes waiting for the UART above which they stop too (the engine's own)
 POLL = 0.05  # s between looks at whether the host has caught up
@@ -70,52 +68,6 @@ ESC = 0x1B
 
 # DNS failures are +QMTOPEN result 4; any other failure to open is -1 (TLS included)
 _OPEN_RESULT = {int(QiError.DNS_PARSE): 4}
-
-_CFG_TEST = (
-    '+QMTCFG: "version",(0-5),(3,4)',
-    '+QMTCFG: "pdpcid",(0-5),(1-16)',
-    '+QMTCFG: "ssl",(0-5),(0,1),(0-5)',
-    '+QMTCFG: "keepalive",(0-5),(0-3600)',
-    '+QMTCFG: "session",(0-5),(0,1)',
-    '+QMTCFG: "prefix",(0-5),<ip_prefix>,<prefix_length>',
-    '+QMTCFG: "timeout",(0-5),(1-60),(1-10),(0,1)',
-    '+QMTCFG: "will",(0-5),(0,1),(0-2),(0,1),"willtopic","willmessage"',
-    '+QMTCFG: "recv/mode",(0-5),(0,1),(0,1)',
-    '+QMTCFG: "aliauth",(0-5),"productkey","devicename","devicesecret"',
-)
-
-
-@dataclass
-class MqttConfig:
-    """One client's AT+QMTCFG settings (defaults: MQTT_COMMANDS.md section 2)."""
-
-    version: int = 4
-    pdpcid: int = 1
-    ssl: int = 0
-    ssl_ctx: int = 0
-    keepalive: int = 120
-    session: int = 1  # 1: clean session
-    prefix: tuple[str, int] = ("", 0)
-    pkt_timeout: int = 5
-    retry_times: int = 3
-    timeout_notice: int = 0
-    will: tuple[int, int, int, str, str] = (0, 0, 0, "", "")  # fg, qos, retain, topic, msg
-    recv_mode: tuple[int, int] = (0, 0)  # msg_recv_mode, msg_len_enable
-    aliauth: tuple[str, str, str] = ("", "", "")
-
-    def options(self) -> Options:
-        fg, qos, retain, topic, msg = self.will
-        will = Will(topic, msg.encode("latin-1"), qos, bool(retain)) if fg else None
-        return Options(
-            version=self.version,
-            keepalive=self.keepalive,
-            clean_session=bool(self.session),
-            pkt_timeout=self.pkt_timeout,
-            retry_times=self.retry_times,
-            timeout_notice=bool(self.timeout_notice),
-            will=will,
-            max_packet=MAX_RECV_PACKET,
-        )
 
 
 @dataclass(eq=False)
@@ -158,139 +110,6 @@ class Clients:
     links: dict[int, MqttLink] = field(default_factory=dict)
 
 
-def _index(param: Param) -> int:
-    return param.num(0, CLIENTS - 1)
-
-
-# ---- AT+QMTCFG -------------------------------------------------------------------------------
-
-
-@command("+QMTCFG", test=_CFG_TEST, forms=WRITE)
-def qmtcfg(engine: Engine, cmd: Command) -> Outcome:
-    params = cmd.params
-    if not params:
-        raise ParamError("no key")
-    asked = params[0].string(16)
-    key = asked.lower()
-    setter = _CFG.get(key)
-    if setter is None:
-        engine.note(f'AT+QMTCFG: key "{asked}" is not known to this BG96 firmware')
-        return ERROR
-    if len(params) < 2:
-        raise ParamError(f'"{asked}" needs a client index')
-    cfg = engine.mqtt.config[_index(params[1])]
-    values = params[2:]
-    if not values:
-        engine.info(f'+QMTCFG: "{asked}",{_CFG_QUERY[key](cfg)}')
-        return OK
-    setter(cfg, values)
-    return OK
-
-
-def _set_version(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 1, 1)
-    cfg.version = v[0].choice(3, 4)
-
-
-def _set_pdpcid(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 1, 1)
-    cfg.pdpcid = v[0].num(1, 16)
-
-
-def _set_ssl(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 1, 2)
-    enable = v[0].num(0, 1)
-    if enable and len(v) < 2:
-        raise ParamError("enabling SSL needs the SSL context index")
-    cfg.ssl = enable
-    if len(v) == 2:
-        cfg.ssl_ctx = v[1].num(0, 5)
-
-
-def _set_keepalive(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 1, 1)
-    cfg.keepalive = v[0].num(0, 3600)
-
-
-def _set_session(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 1, 1)
-    cfg.session = v[0].num(0, 1)
-
-
-def _set_prefix(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 2, 2)
-    cfg.prefix = (v[0].string(64), v[1].num(0, 128))
-
-
-def _set_timeout(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 1, 3)
-    pkt = v[0].num(1, 60)
-    retry = v[1].num(0, 10) if len(v) > 1 and not v[1].omitted else cfg.retry_times
-    notice = v[2].num(0, 1) if len(v) > 2 else cfg.timeout_notice
-    cfg.pkt_timeout, cfg.retry_times, cfg.timeout_notice = pkt, retry, notice
-
-
-def _set_will(cfg: MqttConfig, v: list[Param]) -> None:
-    fg = v[0].num(0, 1)
-    if not fg:
-        arity(v, 1, 5)
-        cfg.will = (0, *cfg.will[1:])
-        return
-    arity(v, 5, 5)
-    qos, retain = v[1].num(0, 2), v[2].num(0, 1)
-    topic, msg = v[3].string(MAX_TOPIC), v[4].string(MAX_TOPIC)
-    if not valid_topic_name(topic):
-        raise ParamError(f"will topic {topic!r} is not a topic a PUBLISH may name")
-    cfg.will = (1, qos, retain, topic, msg)
-
-
-def _set_recv_mode(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 1, 2)
-    mode = v[0].num(0, 1)
-    if mode == 1:
-        raise ParamError("recv/mode 1 (messages kept for AT+QMTRECV) is not in this firmware")
-    cfg.recv_mode = (mode, v[1].num(0, 1) if len(v) > 1 else cfg.recv_mode[1])
-
-
-def _set_aliauth(cfg: MqttConfig, v: list[Param]) -> None:
-    arity(v, 3, 3)
-    cfg.aliauth = (v[0].string(64), v[1].string(64), v[2].string(64))
-
-
-_CFG: dict[str, Callable[[MqttConfig, list[Param]], None]] = {
-    "version": _set_version,
-    "pdpcid": _set_pdpcid,
-    "ssl": _set_ssl,
-    "keepalive": _set_keepalive,
-    "session": _set_session,
-    "prefix": _set_prefix,
-    "timeout": _set_timeout,
-    "will": _set_will,
-    "recv/mode": _set_recv_mode,
-    "aliauth": _set_aliauth,
-}
-
-
-def _will_query(c: MqttConfig) -> str:
-    fg, qos, retain, topic, msg = c.will
-    return f'{fg},{qos},{retain},"{topic}","{msg}"' if fg else "0"
-
-
-# the query answers omit the client index, as the application note shows them
-_CFG_QUERY: dict[str, Callable[[MqttConfig], str]] = {
-    "version": lambda c: str(c.version),
-    "pdpcid": lambda c: str(c.pdpcid),
-    "ssl": lambda c: f"{c.ssl},{c.ssl_ctx}" if c.ssl else "0",
-    "keepalive": lambda c: str(c.keepalive),
-    "session": lambda c: str(c.session),
-    "prefix": lambda c: f'"{c.prefix[0]}",{c.prefix[1]}',
-    "timeout": lambda c: f"{c.pkt_timeout},{c.retry_times},{c.timeout_notice}",
-    "will": _will_query,
-    "recv/mode": lambda c: f"{c.recv_mode[0]},{c.recv_mode[1]}",
-    "aliauth": lambda c: ",".join(f'"{x}"' for x in c.aliauth),
-}
-
-
 # ---- AT+QMTOPEN / AT+QMTCLOSE -----------------------------------------------------------------
 
 
@@ -305,7 +124,7 @@ def qmtopen(engine: Engine, cmd: Command) -> Outcome:
         return ERROR
     params = cmd.params
     arity(params, 3, 3)
-    index = _index(params[0])
+    index = client_index(params[0])
     host = params[1].string(MAX_HOST)
     port = params[2].num(1, 65535)
     cfg = engine.mqtt.config[index]
@@ -343,7 +162,7 @@ def qmtopen(engine: Engine, cmd: Command) -> Outcome:
 @command("+QMTCLOSE", test="+QMTCLOSE: (0-5)", forms=WRITE)
 def qmtclose(engine: Engine, cmd: Command) -> Outcome:
     arity(cmd.params, 1, 1)
-    index = _index(cmd.params[0])
+    index = client_index(cmd.params[0])
     link = engine.mqtt.links.get(index)
     if link is None:
         engine.note(f"QMTCLOSE {index}: the client is not open")
@@ -368,7 +187,7 @@ def qmtconn(engine: Engine, cmd: Command) -> Outcome:
         return ERROR
     params = cmd.params
     arity(params, 2, 4)
-    index = _index(params[0])
+    index = client_index(params[0])
     client_id = params[1].string(MAX_ID_TEXT)
     username = params[2].string(MAX_ID_TEXT) if len(params) > 2 else None
     password = params[3].string(MAX_ID_TEXT) if len(params) > 3 else None
@@ -388,7 +207,7 @@ def qmtconn(engine: Engine, cmd: Command) -> Outcome:
 @command("+QMTDISC", test="+QMTDISC: (0-5)", forms=WRITE)
 def qmtdisc(engine: Engine, cmd: Command) -> Outcome:
     arity(cmd.params, 1, 1)
-    index = _index(cmd.params[0])
+    index = client_index(cmd.params[0])
     link = engine.mqtt.links.get(index)
     if link is None or link.client is None or link.client.phase is not Phase.CONNECTED:
         engine.note(f"QMTDISC {index}: the client is not connected")
@@ -425,7 +244,7 @@ def qmtsub(engine: Engine, cmd: Command) -> Outcome:
     arity(params, 4, 2 + 2 * MAX_TOPICS)
     if len(params) % 2:
         raise ParamError("a topic without its QoS")
-    index = _index(params[0])
+    index = client_index(params[0])
     msg_id = params[1].num(1, 65535)
     topics: list[tuple[str, int]] = []
     for i in range(2, len(params), 2):
@@ -445,7 +264,7 @@ def qmtsub(engine: Engine, cmd: Command) -> Outcome:
 def qmtuns(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 3, 2 + MAX_TOPICS)
-    index = _index(params[0])
+    index = client_index(params[0])
     msg_id = params[1].num(1, 65535)
     topics = tuple(p.string(MAX_TOPIC) for p in params[2:])
     if not all(valid_topic_filter(t) for t in topics):
@@ -511,7 +330,7 @@ class PubPhase:
 def qmtpub(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 5, 6)
-    index = _index(params[0])
+    index = client_index(params[0])
     msg_id = params[1].num(0, 65535)
     qos = params[2].num(0, 2)
     retain = params[3].num(0, 1)
