@@ -289,6 +289,9 @@ def test_faults_end_the_links_as_the_module_does(plain: RunningBroker) -> None:
             await open_and_connect(at, plain.port, "victim-b", index=1)
             vm.faults.broker_stall(1)
             assert await at.wait_urc(b"+QMTSTAT:") == b"+QMTSTAT: 1,2"
+            await open_and_connect(at, plain.port, "victim-d", index=3)
+            vm.faults.broker_garbage(3)
+            assert await at.wait_urc(b"+QMTSTAT:") == b"+QMTSTAT: 3,7"
             await open_and_connect(at, plain.port, "victim-c", index=2)
             vm.faults.pdp_deactivate(1)
             assert await urcs(at, 2) == {b"+QMTSTAT: 2,7", b'+QIURC: "pdpdeact",1'}

@@ -484,7 +484,7 @@ def test_a_host_that_does_not_read_stops_the_link() -> None:
 
 def test_broker_faults_name_the_link() -> None:
     from bg96.engine import NetFault
-    from bg96.engine.faults import BrokerReset, BrokerStall, FaultError
+    from bg96.engine.faults import BrokerGarbage, BrokerReset, BrokerStall, FaultError
 
     m = module()
     with pytest.raises(FaultError, match="MQTT client 0 has no open link"):
@@ -494,6 +494,9 @@ def test_broker_faults_name_the_link() -> None:
     seq = connect(m)
     m.engine.inject_fault(BrokerStall(0))
     assert NetFault(BrokerStall(0), seq) in m.intents()
+    m.engine.inject_fault(BrokerGarbage(0))
+    assert m.out() == b"\r\n+QMTSTAT: 0,7\r\n"
+    assert Close(LINK, seq, abort=True) in m.intents()
 
 
 def test_status_and_monitor_show_the_clients() -> None:

@@ -278,7 +278,23 @@ class BrokerStall(ServerStall):
         _mqtt_client(self.client_id)
 
 
-BrokerFault = BrokerReset | BrokerFin | BrokerStall
+@dataclass(frozen=True)
+class BrokerGarbage:
+    """The broker sends MQTT client ``client``'s link a malformed packet (reserved type 15):
+    the module ends the link with ``+QMTSTAT: <client>,7``."""
+
+    name: ClassVar[str] = "broker-garbage"
+    client_id: int
+
+    def __post_init__(self) -> None:
+        _mqtt_client(self.client_id)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.client_id}"
+
+
+BrokerFault = BrokerReset | BrokerFin | BrokerStall | BrokerGarbage
+GARBAGE = b"\xf0\x00"  # a packet of the reserved type 15
 
 
 @dataclass(frozen=True)
@@ -342,6 +358,7 @@ ModuleFault = (
     | SendBufferFull
     | UrcInterleave
     | OpenLeak
+    | BrokerGarbage
 )
 ConnectionFault = ServerReset | ServerFin | ServerStall
 NetworkFault = ConnectionFault | DnsFailure | HandshakeTimeout | TlsAlert
@@ -361,6 +378,7 @@ FAULT_TYPES: tuple[type[Fault], ...] = (
     BrokerReset,
     BrokerFin,
     BrokerStall,
+    BrokerGarbage,
     DnsFailure,
     HandshakeTimeout,
     TlsAlert,
@@ -730,6 +748,11 @@ class ModuleFaults:
             sock.fail_sends += fault.sends
         elif isinstance(fault, UrcInterleave):
             self.interleave = fault.on
+        elif isinstance(fault, BrokerGarbage):
+            from .commands import mqtt
+
+            link = engine.mqtt.links[fault.client_id]
+            mqtt.on_event(engine, Received(link.link_id, link.conn_seq, GARBAGE))
         elif isinstance(fault, OpenLeak):
             self._leak_left = fault.cycles
             if not fault.cycles:

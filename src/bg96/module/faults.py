@@ -34,6 +34,7 @@ from ..engine.faults import (
     AfterBytes,
     At,
     BrokerFin,
+    BrokerGarbage,
     BrokerReset,
     BrokerStall,
     DnsFailure,
@@ -62,6 +63,7 @@ __all__ = [
     "AfterBytes",
     "At",
     "BrokerFin",
+    "BrokerGarbage",
     "BrokerReset",
     "BrokerStall",
     "DnsFailure",
@@ -110,6 +112,7 @@ SYNTAX: dict[str, str] = {
     "broker-reset": "MQTT_CLIENT",
     "broker-fin": "MQTT_CLIENT",
     "broker-stall": "MQTT_CLIENT",
+    "broker-garbage": "MQTT_CLIENT",
     "dns-failure": "[LOOKUPS]",
     "handshake-timeout": "[OPENS]",
     "tls-alert": "[ALERT] [OPENS]",
@@ -361,6 +364,10 @@ class FaultInjector:
         """MQTT client ``client``'s link carries nothing more: its next PINGREQ goes
         unanswered, ``+QMTSTAT: <client>,2``."""
         self._inject(BrokerStall(client), self.trigger)
+
+    def broker_garbage(self, client: int) -> None:
+        """The broker sends MQTT client ``client`` a malformed packet: ``+QMTSTAT: <client>,7``."""
+        self._inject(BrokerGarbage(client), self.trigger)
 
     def dns_failure(self, lookups: int = 1) -> None:
         """The next ``lookups`` name lookups fail (565)."""
