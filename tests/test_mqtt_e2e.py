@@ -376,3 +376,21 @@ def test_over_the_lte_m_profile_and_losing_registration(plain: RunningBroker) ->
             await at.close()
 
     asyncio.run(main())
+
+
+def test_the_same_client_id_twice_drops_the_older_link(plain: RunningBroker) -> None:
+    if plain.kind == "amqtt":
+        pytest.skip("amqtt does not drop the older connection of a client ID taken over")
+
+    async def main() -> None:
+        async with module() as vm:
+            at = await booted(vm)
+            await open_and_connect(at, plain.port, "twin", index=0)
+            assert await at.command(f'AT+QMTOPEN=1,"{BROKER}",{plain.port}') == OK
+            assert await at.wait_urc(b"+QMTOPEN:") == b"+QMTOPEN: 1,0"
+            assert await at.command('AT+QMTCONN=1,"twin"') == OK
+            assert await urcs(at, 2) == {b"+QMTCONN: 1,0,0", b"+QMTSTAT: 0,1"}
+            assert await at.command("AT+QMTCONN?") == b"\r\n+QMTCONN: 1,3\r\n" + OK
+            await at.close()
+
+    asyncio.run(main())
