@@ -219,14 +219,13 @@ def test_lost_acknowledgements_are_resent_with_dup(plain: RunningBroker) -> None
             for qos in (1, 2):
                 await publish(at, f'AT+QMTPUB=0,{qos},{qos},0,"lossy/t"', b"x\x1a")
                 assert await at.wait_urc(b"+QMTPUB:") == f"+QMTPUB: 0,{qos},1,1".encode()
-                assert await at.wait_urc(b"+QMTPUB:") == f"+QMTPUB: 0,{qos},0".encode()
+                # done (a slow machine may see another retransmission notice first)
+                done = f"+QMTPUB: 0,{qos},0".encode()
+                assert await at.wait_urc(done) == done
             publishes = [p for p in proxy.log.up if isinstance(p, Publish)]
-            assert [(p.qos, p.dup) for p in publishes] == [
-                (1, False),
-                (1, True),
-                (2, False),
-                (2, True),
-            ]
+            for qos in (1, 2):
+                sent = [p.dup for p in publishes if p.qos == qos]
+                assert sent[0] is False and len(sent) >= 2 and all(sent[1:])  # resent with DUP
             assert {type(p).__name__ for p in proxy.log.dropped} == {"Ack"}
             await at.close()
 
