@@ -225,7 +225,12 @@ class Engine:
             if self._lf_timer is None or self._lf_timer.cancelled:
                 self._lf_timer = self.call_later(LF_WAIT, self._lf_wait_over)
             return b""
-        self._fill(float("inf") if limit is None else limit)
+        if self.mode is Mode.TRANSPARENT and not self._out:
+            out = self._take_transparent(limit)
+            if out:
+                return out
+        if self._stream is not None or self.mode is Mode.TRANSPARENT or self._urcs.items:
+            self._fill(float("inf") if limit is None else limit)
         if limit is None or len(self._out) <= limit:
             out = bytes(self._out)
             self._out.clear()
@@ -235,6 +240,27 @@ class Engine:
         if out and self.mode is Mode.DATA:
             # the host may now have seen the prompt: a LF from here on is data
             self._lf_may_follow_cr = False
+        return out
+
+    def _take_transparent(self, limit: int | None) -> bytes:
+        """The data path of transparent mode: server bytes straight from the socket's buffer
+        to the host, one copy (``_fill`` handles the carrier's loss)."""
+        link = self.transparent
+        if link is None or link.sock.carrier_lost:
+            return b""
+        sock = link.sock
+        recv = sock.recv
+        n = len(recv) if limit is None or limit >= len(recv) else limit
+        if not n:
+            return b""
+        if n == len(recv):
+            out = bytes(recv)
+            recv.clear()
+        else:
+            with memoryview(recv) as view:
+                out = bytes(view[:n])
+            del recv[:n]
+        self._pushed(sock, n)
         return out
 
     @property
@@ -275,7 +301,7 @@ class Engine:
                 self.last_transparent = None
                 self.leave_transparent("NO CARRIER")
             return
-        if self._urcs and self.mode is Mode.COMMAND and self._current is None:
+        if self._urcs.items and self.mode is Mode.COMMAND and self._current is None:
             self._urcs.flush(self._out, self.settings.verbose, target, self._pushed)
 
     def _pushed(self, sock: Socket, n: int) -> None:
@@ -849,7 +875,7 @@ class Engine:
             if self.mode is Mode.EXECUTING and self.faults.interleave:
                 self._interleave_urcs()
             return
-        if self._urcs:
+        if self._urcs.items:
             self._urcs.flush(self._out, self.settings.verbose, OUT_HIGH, self._pushed)
 
     def _interleave_urcs(self) -> None:

@@ -28,8 +28,10 @@ MAX_DIGITS = 18  # no number of the manuals comes near; int() refuses over 4300 
 
 def decimal(text: str) -> int | None:
     """``text`` as an ASCII decimal number, or None: not one, or too long to be a parameter."""
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isdigit() and text.isascii()):
         return None
+    if len(text) <= MAX_DIGITS:
+        return int(text)
     digits = text.lstrip("0") or "0"
     return int(digits) if len(digits) <= MAX_DIGITS else None
 
