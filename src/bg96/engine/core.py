@@ -188,6 +188,11 @@ class Engine:
             held += self.transparent.waiting
         return max(0, self.config.uart_buffer - held)
 
+    @property
+    def input_pending(self) -> bool:
+        """Host bytes received but not processed yet (``input_waiting`` without the copy)."""
+        return bool(self._inbuf)
+
     def input_waiting(self) -> bytes:
         """Host bytes received but not processed yet (after the command line now running)."""
         return bytes(self._inbuf)
@@ -221,6 +226,13 @@ class Engine:
 
     def _take(self, limit: int | None) -> bytes:
         """Up to ``limit`` bytes of output (all with None), filled from what waits first."""
+        if (
+            not self._out
+            and self._stream is None
+            and not self._urcs.items
+            and self.mode is not Mode.TRANSPARENT
+        ):
+            return b""  # the common case: nothing there
         if self.mode is Mode.DATA and self._lf_may_follow_cr and self._host_crlf:
             if self._lf_timer is None or self._lf_timer.cancelled:
                 self._lf_timer = self.call_later(LF_WAIT, self._lf_wait_over)
@@ -321,16 +333,19 @@ class Engine:
 
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
-        if isinstance(event, Resolved):
+        if isinstance(event, Received):  # the data path first
+            if self.faults.watches(event.client_id, "received"):
+                self.faults.receive(event, lambda part: _commands.sockets.on_event(self, part))
+            else:
+                _commands.sockets.on_event(self, event)
+        elif isinstance(event, Resolved):
             then = self.lookups.pop(event.request, None)
             if then is not None:
                 then(event)
-        elif isinstance(event, Pinged | NtpAnswer):
+        elif isinstance(event, (Pinged, NtpAnswer)):
             _commands.nettools.on_event(self, event)
-        elif isinstance(event, Listening | Incoming):
+        elif isinstance(event, (Listening, Incoming)):
             _commands.tcpip.incoming_event(self, event)
-        elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
-            self.faults.receive(event, lambda part: _commands.sockets.on_event(self, part))
         else:
             _commands.sockets.on_event(self, event)
         self._after_activity()
@@ -678,6 +693,8 @@ class Engine:
         buf = self._inbuf
         s3 = self.settings.s3
         s5 = self.settings.s5
+        if self._whole_line(buf, s3, s5):
+            return
         i = 0
         n = len(buf)
         while i < n:
@@ -717,6 +734,37 @@ class Engine:
             else:
                 self._line_overflow = True
         del buf[:n]
+
+    def _whole_line(self, buf: bytearray, s3: int, s5: int) -> bool:
+        """The common case at once: a whole line up to S3 with nothing in it that the byte
+        loop treats specially (LF inside, S5, the ``/`` of ``A/``, too long). Leading LFs (the
+        LF of a CR LF host's last line) are taken as the loop takes them."""
+        if s3 != LF and buf[:1] == b"\n":
+            lead = len(buf) - len(buf.lstrip(b"\n"))
+            if self._lf_may_follow_cr:
+                self._host_crlf = True
+                self._lf_may_follow_cr = False
+            del buf[:lead]
+        end = buf.find(s3)
+        if end < 0 or len(self._line) + end > self.config.max_line:
+            return False
+        segment = buf[:end]
+        if s5 in segment or 0x2F in segment or (s3 != LF and LF in segment):
+            return False
+        if segment:
+            if self._lf_may_follow_cr:
+                self._host_crlf = False  # a bare CR ended the last line
+            self._line += segment
+        if self.settings.echo:
+            self._out += buf[: end + 1]
+        line = bytes(self._line)
+        overflow = self._line_overflow
+        self._line.clear()
+        self._line_overflow = False
+        self._lf_may_follow_cr = True
+        del buf[: end + 1]
+        self._run_line(line, overflow)
+        return True
 
     def _run_line(self, line: bytes, overflow: bool, *, repeat: bool = False) -> None:
         """Execute one command line."""

@@ -50,7 +50,10 @@ class Param:
     def num(self, lo: int, hi: int) -> int:
         """A decimal number in ``lo..hi``; quoted numbers are not numbers."""
         t = self.text
-        value = None if self.quoted else decimal(t)
+        if not self.quoted and len(t) <= MAX_DIGITS and t.isdigit() and t.isascii():
+            value: int | None = int(t)  # the common case, without a call
+        else:
+            value = None if self.quoted else decimal(t)
         if value is None:
             raise ParamError(f"not a number in range {lo}-{hi}: {t[:24]!r}")
         if not lo <= value <= hi:
