@@ -181,6 +181,11 @@ class Engine:
         self._process()
 
     @property
+    def input_held(self) -> bool:
+        """Host bytes wait in the UART input buffer (``input_room`` is below the whole)."""
+        return bool(self._inbuf) or (self.transparent is not None and self.transparent.waiting > 0)
+
+    @property
     def input_room(self) -> int:
         """Bytes of host input the module can take now (its UART input buffer's free space)."""
         held = len(self._inbuf)
@@ -208,7 +213,7 @@ class Engine:
         """
         out = self._take(limit)
         if limit is not None:
-            if out and self._may_resume():
+            if out and self._inbuf and self._may_resume():
                 self._process()  # commands held while the host was not reading go on
             return out
         parts = [out]

@@ -183,6 +183,8 @@ class HostPort:
 
     def update_flow(self) -> None:
         """Stop or restart reading the host as the engine's input buffer fills and drains."""
+        if not self._read_paused and self._in_pacer is None and not self.engine.input_held:
+            return  # the common case: reading, and nothing held
         if self._in_pacer is not None:
             backlog = len(self._in_pacer)
             full = backlog >= PACED_INPUT

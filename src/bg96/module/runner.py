@@ -285,9 +285,12 @@ class Runner:
         port.update_flow()
 
     def _sync_lines(self) -> None:
-        set_lines = getattr(self.transport, "set_modem_lines", None)
         dcd = self.engine.dcd
-        if set_lines is None or dcd == self._dcd:
+        if dcd == self._dcd:
+            return
+        set_lines = getattr(self.transport, "set_modem_lines", None)
+        if set_lines is None:
+            self._dcd = dcd  # no lines to set (pty, TCP)
             return
         self._dcd = dcd
         self.trace.note(f"DCD {'on' if dcd else 'off'}")
