@@ -14,7 +14,8 @@ reads the module process's CPU time (every thread, kernel time included) before 
 * **plain cycle**: the same with ``AT+QISEND`` / ``AT+QIRD`` to the bare asyncio echo server.
 
 The baseline in the same run is the bare asyncio echo server's CPU per echoed ``AT\\r``
-(what any asyncio server pays per request). ``--against DIR`` also runs another source tree
+(what any asyncio server pays per request); a cycle is compared with three of them, its three
+round trips. ``--against DIR`` also runs another source tree
 (``DIR/src`` on ``PYTHONPATH``, e.g. a ``git worktree`` of an older commit) the same way,
 alternating with this one, and prints this tree's cost relative to it (plain cycles only where
 both trees have AT+QIOPEN). Asserts no timing.
@@ -155,7 +156,9 @@ def main() -> None:
         label = "this tree" if tree is None else f"--against {tree}"
         for name, values in results[tree].items():
             med = statistics.median(values)
-            extra = f"  ({med / echo_us:.2f}x the echo)" if name == "AT" else ""
+            # a cycle is three round trips (command -> prompt, data -> SEND OK, read -> data)
+            trips = 1 if name == "AT" else 3
+            extra = f"  ({med / (trips * echo_us):.2f}x the echo's {trips} round trip(s))"
             print(f"  {label + ': ' + name:44} {med:8.1f}{extra}")
     if ARGS.against is not None:
         base, ours = results[ARGS.against], results[None]
