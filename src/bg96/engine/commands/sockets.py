@@ -32,7 +32,7 @@ from ..events import (
 from ..outcome import ERROR, OK, Final, Outcome, Transparent
 from ..params import arity
 from ..registry import WRITE, command
-from ..state import AccessMode, Socket, SocketState
+from ..state import AccessMode, Family, Socket, SocketState
 from ..urcs import PushBlock
 
 if TYPE_CHECKING:
@@ -374,6 +374,30 @@ class SendPhase:
         self.engine.note(
             f"{self.name} {self.sock.client_id}: host left, {len(self.data)} bytes lost"
         )
+
+
+def open_refusal(engine: Engine, family: Family, client_id: int, pdp_id: int) -> QiError | None:
+    """Why an open of ``client_id`` on context ``pdp_id`` is refused at once, if it is: the
+    ID is in use (563), or the context is not active (561). Each command adds its own."""
+    if client_id in engine.sockets:
+        hints.open_id_in_use(engine, engine.sockets[client_id])
+        return QiError.SOCKET_ID_USED
+    if engine.cfun != 1 or not engine.pdp[pdp_id].active:
+        engine.note(f"{family.command} {client_id}: PDP context {pdp_id} is not active (AT+QIACT)")
+        return QiError.OPEN_PDP
+    return None
+
+
+def refuse_open(
+    engine: Engine, family: Family, client_id: int, refusal: QiError, transparent: bool
+) -> Outcome:
+    """The answer to a refused open: ``OK`` and ``+QSSLOPEN``/``+QIOPEN: <id>,<err>``, or in
+    transparent mode ``ERROR`` (``AT+QIGETERROR`` tells why)."""
+    engine.last_error = refusal
+    if transparent:
+        return ERROR
+    engine.urc(f"{family.open_urc}: {client_id},{int(refusal)}")
+    return OK
 
 
 SEND_OK = Final("SEND OK")

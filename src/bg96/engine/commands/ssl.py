@@ -12,7 +12,7 @@ from ..files import normalize_name
 from ..outcome import ERROR, OK, Outcome
 from ..params import ParamError, arity
 from ..registry import WRITE, command
-from ..state import AccessMode, Service, Socket, SocketState
+from ..state import SSL_FAMILY, AccessMode, Service, Socket, SocketState
 from . import sockets
 
 if TYPE_CHECKING:
@@ -154,22 +154,12 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
     if len(params) == 6 and not params[5].omitted:
         mode = AccessMode(params[5].num(0, 2))
     transparent = mode is AccessMode.TRANSPARENT
-    refusal: QiError | None = None
-    if client_id in engine.sockets:
-        refusal = QiError.SOCKET_ID_USED
-        hints.open_id_in_use(engine, engine.sockets[client_id])
-    elif engine.cfun != 1 or not engine.pdp[pdp_id].active:
-        engine.note(f"QSSLOPEN {client_id}: PDP context {pdp_id} is not active (AT+QIACT)")
-        refusal = QiError.OPEN_PDP
-    elif engine.faults.open_refused:
+    refusal = sockets.open_refusal(engine, SSL_FAMILY, client_id, pdp_id)
+    if refusal is None and engine.faults.open_refused:
         engine.note(f"QSSLOPEN {client_id}: the SSL stack is exhausted (fault open-leak)")
         refusal = QiError.INVALID_PARAMETER
     if refusal is not None:
-        engine.last_error = refusal
-        if transparent:
-            return ERROR  # transparent mode answers ERROR; AT+QIGETERROR tells why
-        engine.urc(f"+QSSLOPEN: {client_id},{int(refusal)}")
-        return OK
+        return sockets.refuse_open(engine, SSL_FAMILY, client_id, refusal, transparent)
     sock = Socket(
         client_id=client_id,
         conn_seq=engine.next_conn_seq(),
