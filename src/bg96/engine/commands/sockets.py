@@ -400,6 +400,26 @@ def refuse_open(
     return OK
 
 
+def close_command(engine: Engine, cmd: Command, *, tls: bool, name: str) -> Outcome:
+    """``AT+QSSLCLOSE``/``AT+QICLOSE=<id>[,<timeout>]``: a free ID answers ``OK``; a socket
+    of the other family ``ERROR`` (a hint says which command closes it)."""
+    params = cmd.params
+    arity(params, 1, 2)
+    client_id = params[0].num(0, 11)
+    timeout = 10
+    if len(params) == 2 and not params[1].omitted:
+        timeout = params[1].num(0, 65535)
+    sock = engine.sockets.get(client_id)
+    if sock is None:
+        hints.close_unopened(engine, client_id)
+        return OK
+    if sock.service.tls is not tls:
+        hints.wrong_family(engine, cmd, sock)
+        engine.last_error = QiError.NOT_ALLOWED
+        return ERROR
+    return close(engine, sock, timeout, name)
+
+
 SEND_OK = Final("SEND OK")
 SEND_FAIL = Final("SEND FAIL")
 

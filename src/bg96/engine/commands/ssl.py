@@ -256,21 +256,7 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
 
 @command("+QSSLCLOSE", qi=True, test="+QSSLCLOSE: (0-11),(0-65535)", forms=WRITE)
 def qsslclose(engine: Engine, cmd: Command) -> Outcome:
-    params = cmd.params
-    arity(params, 1, 2)
-    client_id = params[0].num(0, 11)
-    timeout = 10
-    if len(params) == 2 and not params[1].omitted:
-        timeout = params[1].num(0, 65535)
-    sock = engine.sockets.get(client_id)
-    if sock is None:
-        hints.close_unopened(engine, client_id)
-        return OK
-    if sock.service is not Service.SSL:
-        hints.wrong_family(engine, cmd, sock)
-        engine.last_error = QiError.NOT_ALLOWED
-        return ERROR
-    return sockets.close(engine, sock, timeout, "QSSLCLOSE")
+    return sockets.close_command(engine, cmd, tls=True, name="QSSLCLOSE")
 
 
 def state_line(engine: Engine, sock: Socket) -> str:
