@@ -77,6 +77,14 @@ class DataPhase(Protocol):
         ...
 
 
+class OutputSource(Protocol):
+    """Bytes for the host that arrive over time (an HTTP response being read): ``fill``
+    writes up to ``room`` bytes with ``Engine.raw`` as the UART takes them, and ends the
+    command with ``Engine.finish`` once its last byte is out."""
+
+    def fill(self, room: int) -> None: ...
+
+
 @runtime_checkable
 class Interruptible(Protocol):
     """A data phase that DTR (AT&D1/2) can end, as data mode (FILE uploads)."""
@@ -118,6 +126,7 @@ class Engine:
         self._block_open = False
         self._phase: DataPhase | None = None
         self._stream: tuple[memoryview, Callable[[], None]] | None = None  # a QFDWL file
+        self._source: OutputSource | None = None  # an HTTP response being read
         self._processing = False
         self._after_line: list[Callable[[], None]] = []
         self.dtr = True
@@ -250,6 +259,11 @@ class Engine:
     def _fill(self, target: float) -> None:
         """Move data waiting for the UART (a file being downloaded, transparent data,
         push-mode URCs) into the output until it holds ``target`` bytes."""
+        if self._source is not None:
+            room = target - len(self._out)
+            if room > 0:
+                self._source.fill(int(min(room, 1 << 30)))
+            return
         if self._stream is not None:
             data, then = self._stream
             room = target - len(self._out)
@@ -295,7 +309,9 @@ class Engine:
 
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
-        if isinstance(event, Resolved):
+        if not isinstance(event, Resolved | Pinged | NtpAnswer) and _commands.http.owns(event):
+            _commands.http.on_event(self, event)
+        elif isinstance(event, Resolved):
             then = self.lookups.pop(event.request, None)
             if then is not None:
                 then(event)
@@ -350,6 +366,7 @@ class Engine:
             self._queue.clear()
             self._current = None
             self.mode = Mode.COMMAND
+        self._source = None
         if self._stream is not None:
             self._stream = None  # a download under way ends: nobody is there for it
             self.note("host left during a download: the rest is not sent")
@@ -479,6 +496,11 @@ class Engine:
         """Run ``callback`` once the current command line has been answered (a restart)."""
         self._after_line.append(callback)
 
+    def stream_from(self, source: OutputSource) -> None:
+        """The current command's output comes from ``source`` until it finishes."""
+        self._block_open = False
+        self._source = source
+
     def enter_data_phase(self, phase: DataPhase) -> Pending:
         """Give the host's bytes to ``phase`` until it calls ``finish``."""
         self._phase = phase
@@ -493,6 +515,7 @@ class Engine:
     def finish(self, outcome: Outcome) -> None:
         """A pending command (or data phase) ends with ``outcome``."""
         self._phase = None
+        self._source = None
         self.mode = Mode.COMMAND
         self._complete(outcome)
         if not self._processing:
@@ -560,7 +583,9 @@ class Engine:
             self._phase = None  # its timers go with the others below
             self.note("restart: the data phase under way ends unanswered")
         self._stream = None
+        self._source = None
         _commands.sockets.drop_all(self)
+        _commands.http.drop(self)
         self._timers.clear()
         self._urcs.clear()
         self._queue.clear()
@@ -592,6 +617,7 @@ class Engine:
         self.lookups: dict[int, Callable[[Resolved], None]] = {}  # request -> what follows
         self.ping: PingRun | None = None  # AT+QPING under way
         self.ntp: NtpRun | None = None  # AT+QNTP under way
+        self.http = _commands.http.HttpState()  # AT+QHTTPCFG settings, URL and request
         self.qicfg = QiConfig()
         self.ifc = (0, 0)  # AT+IFC <dce_by_dte>,<dte_by_dce>: 0 none, 2 RTS/CTS (not in AT&W)
         self.qisde = True  # AT+QISDE: QISEND data typed is echoed (with ATE1)
