@@ -7,11 +7,14 @@ import asyncio
 import hashlib
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bg96 import VirtualModule
 from bg96.engine import ModuleConfig
+from bg96.module.faults import FaultScript
+from bg96.module.status import snapshot
 from bg96.protocol.checksum import checksum, format_checksum
 from bg96.testing import TestPki
 from bg96.testing.at_client import AtClient
@@ -43,7 +46,10 @@ async def booted(module: VirtualModule) -> AtClient:
     at = await AtClient.connect(LOOPBACK, int(module.url.rsplit(":", 1)[1]))
     await at.read_until(b"+QIND: SMS DONE\r\n")
     assert await at.command("ATE0") == b"ATE0\r" + OK
-    assert await at.command("AT+QIACT=1") == OK
+    assert await at.command("AT+CEREG=1") == OK
+    if b"+CEREG: 1,1" not in await at.command("AT+CEREG?"):  # a network profile's attach
+        await at.wait_urc(b"+CEREG: 1", 30)
+    assert await at.command("AT+QIACT=1", 30) == OK
     return at
 
 
@@ -232,3 +238,40 @@ def test_readfile_beyond_the_free_space_leaves_no_file(http: HttpServer) -> None
             await at.close()
 
     run(main())
+
+
+def test_faults_network_profile_keylog_and_trace(
+    https: HttpServer, pki: TestPki, tmp_path: Path
+) -> None:
+    """The HTTP client's connection (ID 12 for faults) over a shaped radio link: a server
+    reset after 20000 bytes cuts the body (717); the key log and the trace have it all."""
+    keys: list[str] = []
+    trace = tmp_path / "trace.txt"
+
+    async def main() -> None:
+        async with VirtualModule(
+            system_resolver=False,
+            network="lte-m",
+            config=ModuleConfig(attach_time=0.001, pdp_activation_time=0.001),  # no waiting
+            faults=FaultScript.parse("after 20000 bytes on 12 server-reset 12\n"),
+            keylog=keys.append,
+            trace=str(trace),
+        ) as module:
+            at = await booted(module)
+            await trust(at, pki)
+            assert await get(at, https.url("/fixed/50000")) == b"+QHTTPGET: 0,200,50000"
+            assert await at.command("AT+QHTTPREAD=20") == b"\r\nCONNECT\r\n"
+            got = await at.read_until(b"\r\n+CME ERROR: 717\r\n", 30)
+            assert payload(50000).startswith(got[: -len(b"\r\n+CME ERROR: 717\r\n")])
+            status = module.with_engine(snapshot)
+            assert status["http"]["url"] == https.url("/fixed/50000")
+            request = status["http"]["request"]
+            assert (request["stage"], request["status"], request["error"]) == ("done", 200, 717)
+            await at.close()
+
+    run(main())
+    assert any(line.startswith("CLIENT_RANDOM") or "TRAFFIC_SECRET" in line for line in keys)
+    text = trace.read_text()
+    assert "-- HTTP request: GET /fixed/50000 HTTP/1.1; Host: 127.0.0.1:" in text
+    assert "-- HTTP response: HTTP/1.1 200 OK; Server: " in text
+    assert "fault server-reset 12 (after 20000 bytes received on 12)" in text

@@ -507,3 +507,58 @@ def test_readfile_failures_leave_no_file() -> None:
     assert m.cmd('AT+QHTTPREADFILE="slow.bin",5') == OK
     assert m.advance(5.1) == b"\r\n+QHTTPREADFILE: 722\r\n"
     assert store.names() == []
+
+
+# ---- trace, status, faults -----------------------------------------------------------------
+
+
+def test_trace_notes_decode_request_and_response() -> None:
+    m = http_module()
+    get(m)
+    m.intents()
+    assert (
+        "HTTP request: GET /x HTTP/1.1; Host: example.com; User-Agent: QUECTEL_MODULE; "
+        "Accept: */*; Connection: Keep-Alive"
+    ) in m.notes
+    assert "HTTP response: HTTP/1.1 200 OK; Content-Type: text/plain; Content-Length: 5" in (
+        m.notes
+    )
+    assert "HTTP response: body complete, 5 bytes" in m.notes
+
+
+def test_status_shows_the_client() -> None:
+    from bg96.engine.commands.http_request import status
+
+    m = http_module()
+    assert status(m.engine)["request"] is None
+    _seq, _ = get(m, reply=b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nabc")
+    shown = status(m.engine)
+    assert shown["url"] == "http://example.com/x"
+    assert shown["request"] == {
+        "command": "QHTTPGET",
+        "stage": "body",
+        "status": 404,
+        "content_length": 10,
+        "received": 3,
+        "buffered": 3,
+        "complete": False,
+        "error": 0,
+        "reading": "",
+    }
+
+
+def test_a_server_reset_fault_on_the_http_connection() -> None:
+    from bg96.engine import NetFault
+    from bg96.engine.faults import FaultError, ServerReset
+
+    m = http_module()
+    try:
+        m.engine.inject_fault(ServerReset(12))
+    except FaultError as exc:
+        assert "has no connected socket" in str(exc)
+    else:
+        raise AssertionError("a fault with nothing to act on")
+    seq, _ = get(m, reply=b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+    m.intents()
+    m.engine.inject_fault(ServerReset(12))
+    assert m.intents() == [NetFault(ServerReset(12), seq)]

@@ -29,6 +29,7 @@ from .events import (
     Resolve,
     Resolved,
     Send,
+    SocketEvent,
 )
 from .faults import Fault, ModuleFaults, Trigger
 from .files import FileStore, MemoryStore
@@ -309,9 +310,7 @@ class Engine:
 
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
-        if not isinstance(event, Resolved | Pinged | NtpAnswer) and _commands.http.owns(event):
-            _commands.http.on_event(self, event)
-        elif isinstance(event, Resolved):
+        if isinstance(event, Resolved):
             then = self.lookups.pop(event.request, None)
             if then is not None:
                 then(event)
@@ -320,10 +319,16 @@ class Engine:
         elif isinstance(event, Listening | Incoming):
             _commands.tcpip.incoming_event(self, event)
         elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
-            self.faults.receive(event, lambda part: _commands.sockets.on_event(self, part))
+            self.faults.receive(event, self._socket_event)
+        else:
+            self._socket_event(event)
+        self._after_activity()
+
+    def _socket_event(self, event: SocketEvent) -> None:
+        if _commands.http.owns(event):
+            _commands.http.on_event(self, event)  # the HTTP client's connection
         else:
             _commands.sockets.on_event(self, event)
-        self._after_activity()
 
     def inject_fault(self, fault: Fault, trigger: Trigger | None = None) -> None:
         """Inject ``fault`` now, or arm it for ``trigger`` (see ``faults.ModuleFaults``).

@@ -26,6 +26,7 @@ from .http_request import (
     Reader,
     Request,
     Stage,
+    describe,
     drop,
     on_event,
     owns,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpState", "drop", "on_event", "owns"]
 
+CRLF = b"\r\n"
 MAX_URL = 700
 MAX_GET_HEADER = 2048
 MAX_POST = 1024000
@@ -185,6 +187,8 @@ def _typed_request(
             return
         if first:
             exchange.own_request(data)  # its method frames the response
+            first_line = data.split(b"\r\n", 1)[0]
+            engine.note(f"HTTP request (the host's): {describe(first_line)}")
             first = False
         req.send(data)
 
@@ -202,7 +206,8 @@ def _typed_request(
         req.stage = Stage.INPUT
         if module_header:
             cfg = engine.http.cfg
-            req.send(exchange.request("POST", req.url, content_type=cfg.contenttype, length=length))
+            head = exchange.request("POST", req.url, content_type=cfg.contenttype, length=length)
+            req.send_head(head)
         phase = InputPhase(
             engine, length, input_time, take, done, aborted, room=req.room, name=name
         )
@@ -232,7 +237,7 @@ def qhttpget(engine: Engine, cmd: Command) -> Outcome:
     if length is None:
 
         def on_connected() -> None:
-            req.send(req.exchange.request("GET", url))
+            req.send_head(req.exchange.request("GET", url))
             req.exchange.end()
             req.waiting(None)
 
@@ -304,9 +309,10 @@ def qhttppostfile(engine: Engine, cmd: Command) -> Outcome:
         req.stage = Stage.SENDING
         if module_header:
             ctype = engine.http.cfg.contenttype
-            req.send(exchange.request("POST", url, content_type=ctype, length=len(data)))
+            req.send_head(exchange.request("POST", url, content_type=ctype, length=len(data)))
         else:
             exchange.own_request(data[:32])
+            engine.note(f"HTTP request (from {name}): {describe(data.split(CRLF, 1)[0])}")
         pump()
 
     req.on_connected = on_connected

@@ -135,6 +135,11 @@ class Request:
             self.unsent += len(data)
             self.engine.emit(Send(HTTP_CLIENT, self.seq, data))
 
+    def send_head(self, head: bytes) -> None:
+        """The module-built request head: sent, and decoded in the trace."""
+        self.engine.note(f"HTTP request: {describe(head)}")
+        self.send(head)
+
     def room(self) -> int:
         """Bytes the connection's send buffer takes now."""
         return max(0, self.engine.config.send_buffer - self.unsent)
@@ -240,19 +245,59 @@ class Request:
             urc = f"{self.urc}: 0,{head.status}"
             if head.content_length is not None:
                 urc += f",{head.content_length}"
-            self.engine.note(f"HTTP {self.urc[6:]}: {head.status} {head.reason}")
+            self.engine.note(f"HTTP response: {describe(head.render())}")
             self.engine.urc(urc)
         if step.body:
             self.received += len(step.body)
             self.body += step.body
             self.update_reading()
         if step.done:
+            self.engine.note(f"HTTP response: body complete, {self.received} bytes")
             self.complete = True
             self.close(abort=False)  # the module does not keep the connection
             if self.stage is Stage.BODY:
                 self.stage = Stage.DONE
         if (step.body or step.done) and self.consumer is not None:
             self.consumer.wake()
+
+
+def status(engine: Engine) -> dict[str, object]:
+    """The HTTP client as plain data (the control endpoint's status, the monitor)."""
+    http = engine.http
+    req = http.request
+    out: dict[str, object] = {
+        "url": http.url_text,
+        "config": {
+            "contextid": http.cfg.contextid,
+            "requestheader": http.cfg.requestheader,
+            "responseheader": http.cfg.responseheader,
+            "sslctxid": http.cfg.sslctxid,
+            "contenttype": http.cfg.contenttype,
+        },
+        "request": None,
+    }
+    if req is not None:
+        head = req.head
+        out["request"] = {
+            "command": req.urc[1:],
+            "stage": req.stage.value,
+            "status": head.status if head is not None else None,
+            "content_length": head.content_length if head is not None else None,
+            "received": req.received,
+            "buffered": len(req.body),
+            "complete": req.complete,
+            "error": req.error,
+            "reading": "file"
+            if isinstance(req.consumer, FileSink)
+            else ("port" if req.consumer is not None else ""),
+        }
+    return out
+
+
+def describe(head: bytes) -> str:
+    """A request or response head on one trace line: first line; header; header ..."""
+    lines = head.decode("latin-1").split("\r\n")
+    return "; ".join(line for line in lines if line)
 
 
 def owns(event: NetEvent) -> bool:
