@@ -562,3 +562,40 @@ def test_a_server_reset_fault_on_the_http_connection() -> None:
     m.intents()
     m.engine.inject_fault(ServerReset(12))
     assert m.intents() == [NetFault(ServerReset(12), seq)]
+
+
+def test_the_pdp_context_going_down_fails_the_request() -> None:
+    m = http_module()
+    set_url(m, "http://example.com/")
+    assert m.cmd("AT+QHTTPGET=80") == OK
+    seq = connect(m).conn_seq
+    m.event(Connected(HTTP, seq))
+    assert m.cmd("AT+QIDEACT=1") == OK + b"\r\n+QHTTPGET: 709\r\n"
+    assert Close(HTTP, seq, abort=True) in m.intents()
+    m.activate()
+    seq, _ = get(m, reply=b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+    assert m.cmd("AT+QHTTPREAD") == b"\r\nCONNECT\r\nabc"
+    from bg96.engine.faults import PdpDeactivate
+
+    m.engine.inject_fault(PdpDeactivate(1))
+    assert m.out() == b"\r\n+CME ERROR: 709\r\n" + b'\r\n+QIURC: "pdpdeact",1\r\n'
+
+
+def test_the_post_example_fed_one_byte_at_a_time() -> None:
+    m = http_module()
+    url = b"http://api.efxnow.com/DEMOWebServices2.8/Service.asmx/Echo?"
+    out = b"".join(m.send(bytes([b])) for b in b"AT+QHTTPURL=%d,80\r" % len(url))
+    assert out == b"\r\nCONNECT\r\n"
+    assert b"".join(m.send(bytes([b])) for b in url) == OK
+    assert b"".join(m.send(bytes([b])) for b in b"AT+QHTTPPOST=20,80,80\r\n") == b""
+    seq = connect(m).conn_seq
+    assert m.event(Connected(HTTP, seq)) == b"\r\nCONNECT\r\n"  # the LF is not data
+    assert b"".join(m.send(bytes([b])) for b in b"Message=HelloQuectel") == OK
+    assert sent(m).endswith(b"Content-Length: 20\r\n\r\nMessage=HelloQuectel")
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 177\r\n\r\n" + b"z" * 177
+    urcs = b"".join(m.event(Received(HTTP, seq, bytes([b]))) for b in reply)
+    assert urcs == b"\r\n+QHTTPPOST: 0,200,177\r\n"
+    assert m.cmd("AT+QHTTPREAD=80") == b"\r\nCONNECT\r\n" + b"z" * 177 + READ_OK
+
+
+READ_OK = OK + b"\r\n+QHTTPREAD: 0\r\n"

@@ -101,6 +101,7 @@ class Request:
         self.engine = engine
         self.urc = urc  # "+QHTTPGET", "+QHTTPPOST", "+QHTTPPOSTFILE"
         self.url = url
+        self.pdp_ctx = engine.http.cfg.contextid
         self.seq = engine.next_conn_seq()
         self.exchange = Exchange()
         self.stage = Stage.CONNECTING
@@ -340,6 +341,14 @@ def replace(engine: Engine, req: Request | None) -> None:
         old.close(abort=True)
         old.stage = Stage.DONE
     engine.http.request = req
+
+
+def pdp_lost(engine: Engine, pdp_id: int | None) -> None:
+    """The request's PDP context went down (AT+QIDEACT, the network): it fails with 709."""
+    req = engine.http.request
+    if req is None or not req.open or (pdp_id is not None and req.pdp_ctx != pdp_id):
+        return
+    req.fail(HttpError.NETWORK_DEACTIVATED, f"PDP context {req.pdp_ctx} went down")
 
 
 def drop(engine: Engine) -> None:
