@@ -26,7 +26,7 @@ from bg96.host import (
     operations,
     socket_operations,
 )
-from bg96.host.core import SSL, TCPIP, ModemCore, Service
+from bg96.host.core import SSL, TCPIP, URC_QUEUE_LIMIT, ModemCore, Service
 from bg96.host.requests import CLAIM, RELEASE, Procedure, Request, Sleep, Wait, Write
 
 T = TypeVar("T")
@@ -480,6 +480,14 @@ def test_ntp_failures_carry_the_code() -> None:
         with pytest.raises(UnexpectedResponse):
             module.run(net_operations.ntp_sync(module.core, "pool.ntp.org"))
         assert module.core.awaited == {}
+
+
+def test_the_urc_queue_keeps_the_newest_and_counts_the_rest() -> None:
+    core = ModemCore()
+    for n in range(URC_QUEUE_LIMIT + 500):
+        core.receive(b"\r\n+CEREG: %d\r\n" % n)
+    assert len(core.urcs) == URC_QUEUE_LIMIT and core.urcs_dropped == 500
+    assert core.urcs[0].line == b"+CEREG: 500"
 
 
 def test_one_lookup_at_a_time() -> None:

@@ -44,8 +44,9 @@ SHELL_HELP = """\
 An interactive AT console: type command lines, see the module's answers as they arrive.
 Works with the virtual module (socket://HOST:PORT) and real hardware (/dev/ttyUSB2, COM5,
 rfc2217://...). Unsolicited result codes are shown in another colour (no colour when
-stdout is not a terminal or NO_COLOR is set). Tab completes the manual's commands and the
-keys of AT+QSSLCFG, AT+QICFG, AT+QCFG, AT+QURCCFG and AT+QHTTPCFG. Ctrl-D exits.
+stdout is not a terminal or NO_COLOR is set). Tab completes the manual's commands, the
+keys of AT+QSSLCFG, AT+QICFG, AT+QCFG, AT+QURCCFG and AT+QHTTPCFG, and AT+QIOPEN's service
+types. Ctrl-D exits.
 
 Each line is sent with a CR, except after a prompt: once QSSLSEND has answered "> " (or
 QFUPL "CONNECT", or the module is in transparent mode) lines are data, sent as typed with
@@ -132,7 +133,9 @@ KEYS: dict[str, tuple[str, ...]] = {
         "ignorelocaltime", "negotiatetime",
     ),
     "+QICFG": ("transpktsize", "transwaittm", "dataformat", "viewmode", "tcp/retranscfg"),
-    "+QCFG": ("nwscanmode", "nwscanseq", "iotopmode", "band"),
+    "+QCFG": (
+        "nwscanmode", "nwscanseq", "iotopmode", "band", "servicedomain", "nbsibscramble",
+    ),
     "+QURCCFG": ("urcport",),
     "+QFLDS": ("UFS",),
     "+QHTTPCFG": ("contextid", "requestheader", "responseheader", "sslctxid", "contenttype"),
@@ -150,6 +153,11 @@ IDLE_FLUSH = 0.1  # s without bytes before a partial line (no LF yet) is shown
 
 _KEY_FORM = re.compile(r'(AT\+[A-Z]+)="?([^",]*)', re.IGNORECASE)
 _SUITE_FORM = re.compile(r'(AT\+QSSLCFG="ciphersuite",\d+,)(\S*)', re.IGNORECASE)
+# AT+QIOPEN=<contextID>,<connectID>,"<service_type>": the third parameter
+_SERVICE_FORM = re.compile(r'(AT\+QIOPEN=\d+,\d+,)"?([^",]*)', re.IGNORECASE)
+SERVICE_TYPES = ("TCP", "UDP", "TCP LISTENER", "UDP SERVICE")
+# a send with a "> " prompt (not AT+QISENDEX, which takes hex on its command line)
+_SEND_FORM = re.compile(rb"AT\+Q(?:SSL|I)SEND=")
 _PUSH = re.compile(rb'\+Q(?:SSL|I)URC: "recv",(\d+),(\d+)\Z')
 _BLOCK = re.compile(rb"\+Q(?:SSLRECV|IRD): (\d+)\Z")
 _LINE_END = re.compile(rb"\n|\r(?=[^\n])")  # LF, or a CR that no LF follows
@@ -349,7 +357,7 @@ class ShellCore:
         if self._prefix in _OPEN_URCS and not upper.endswith(b"=?"):
             self._prefix = b"\x00"  # only the test form answers with it; else it is the URC
         self._echo = leftover + command + b"\r"
-        self._prompt_expected = upper.startswith(b"AT+QSSLSEND")
+        self._prompt_expected = _SEND_FORM.match(upper) is not None
         self._pending_kind = _kind_of(upper)
         self._data_left = _data_length(upper)
 
@@ -538,6 +546,10 @@ class ShellCore:
         if suite:
             head, part = suite.groups()
             return [head + s for s in CIPHERSUITES if s.startswith(part.upper())]
+        service = _SERVICE_FORM.fullmatch(text)
+        if service:
+            head, part = service.groups()
+            return [f'{head}"{s}",' for s in SERVICE_TYPES if s.startswith(part.upper())]
         keyed = _KEY_FORM.fullmatch(text)
         if keyed:
             name, part = keyed.groups()
@@ -552,7 +564,7 @@ class ShellCore:
 
 def _kind_of(upper: bytes) -> str:
     """What a CONNECT (or prompt) of this command starts."""
-    if upper.startswith(b"AT+QSSLSEND") or upper.startswith(b"AT+QISEND"):
+    if _SEND_FORM.match(upper):
         return "send"
     if upper.startswith((b"AT+QFUPL", b"AT+QFWRITE", b"AT+QHTTPURL", b"AT+QHTTPPOST")):
         return "upload"  # QHTTPPOSTFILE has no CONNECT: it answers OK at once

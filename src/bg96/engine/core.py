@@ -198,6 +198,11 @@ class Engine:
             held += self.transparent.waiting
         return max(0, self.config.uart_buffer - held)
 
+    @property
+    def input_pending(self) -> bool:
+        """Host bytes received but not processed yet (``input_waiting`` without the copy)."""
+        return bool(self._inbuf)
+
     def input_waiting(self) -> bytes:
         """Host bytes received but not processed yet (after the command line now running)."""
         return bytes(self._inbuf)
@@ -231,11 +236,29 @@ class Engine:
 
     def _take(self, limit: int | None) -> bytes:
         """Up to ``limit`` bytes of output (all with None), filled from what waits first."""
+        if (
+            not self._out
+            and self._stream is None
+            and self._source is None
+            and not self._urcs.items
+            and self.mode is not Mode.TRANSPARENT
+        ):
+            return b""  # the common case: nothing there
         if self.mode is Mode.DATA and self._lf_may_follow_cr and self._host_crlf:
             if self._lf_timer is None or self._lf_timer.cancelled:
                 self._lf_timer = self.call_later(LF_WAIT, self._lf_wait_over)
             return b""
-        self._fill(float("inf") if limit is None else limit)
+        if self.mode is Mode.TRANSPARENT and not self._out:
+            out = self._take_transparent(limit)
+            if out:
+                return out
+        if (
+            self._stream is not None
+            or self._source is not None
+            or self.mode is Mode.TRANSPARENT
+            or self._urcs.items
+        ):
+            self._fill(float("inf") if limit is None else limit)
         if limit is None or len(self._out) <= limit:
             out = bytes(self._out)
             self._out.clear()
@@ -245,6 +268,27 @@ class Engine:
         if out and self.mode is Mode.DATA:
             # the host may now have seen the prompt: a LF from here on is data
             self._lf_may_follow_cr = False
+        return out
+
+    def _take_transparent(self, limit: int | None) -> bytes:
+        """The data path of transparent mode: server bytes straight from the socket's buffer
+        to the host, one copy (``_fill`` handles the carrier's loss)."""
+        link = self.transparent
+        if link is None or link.sock.carrier_lost:
+            return b""
+        sock = link.sock
+        recv = sock.recv
+        n = len(recv) if limit is None or limit >= len(recv) else limit
+        if not n:
+            return b""
+        if n == len(recv):
+            out = bytes(recv)
+            recv.clear()
+        else:
+            with memoryview(recv) as view:
+                out = bytes(view[:n])
+            del recv[:n]
+        self._pushed(sock, n)
         return out
 
     @property
@@ -290,7 +334,7 @@ class Engine:
                 self.last_transparent = None
                 self.leave_transparent("NO CARRIER")
             return
-        if self._urcs and self.mode is Mode.COMMAND and self._current is None:
+        if self._urcs.items and self.mode is Mode.COMMAND and self._current is None:
             self._urcs.flush(self._out, self.settings.verbose, target, self._pushed)
 
     def _pushed(self, sock: Socket, n: int) -> None:
@@ -310,16 +354,19 @@ class Engine:
 
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
-        if isinstance(event, Resolved):
+        if isinstance(event, Received):  # the data path first
+            if self.faults.watches(event.client_id, "received"):
+                self.faults.receive(event, self._socket_event)
+            else:
+                self._socket_event(event)
+        elif isinstance(event, Resolved):
             then = self.lookups.pop(event.request, None)
             if then is not None:
                 then(event)
-        elif isinstance(event, Pinged | NtpAnswer):
+        elif isinstance(event, (Pinged, NtpAnswer)):
             _commands.nettools.on_event(self, event)
-        elif isinstance(event, Listening | Incoming):
+        elif isinstance(event, (Listening, Incoming)):
             _commands.tcpip.incoming_event(self, event)
-        elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
-            self.faults.receive(event, self._socket_event)
         else:
             self._socket_event(event)
         self._after_activity()
@@ -683,6 +730,8 @@ class Engine:
         buf = self._inbuf
         s3 = self.settings.s3
         s5 = self.settings.s5
+        if self._whole_line(buf, s3, s5):
+            return
         i = 0
         n = len(buf)
         while i < n:
@@ -722,6 +771,37 @@ class Engine:
             else:
                 self._line_overflow = True
         del buf[:n]
+
+    def _whole_line(self, buf: bytearray, s3: int, s5: int) -> bool:
+        """The common case at once: a whole line up to S3 with nothing in it that the byte
+        loop treats specially (LF inside, S5, the ``/`` of ``A/``, too long). Leading LFs (the
+        LF of a CR LF host's last line) are taken as the loop takes them."""
+        if s3 != LF and buf[:1] == b"\n":
+            lead = len(buf) - len(buf.lstrip(b"\n"))
+            if self._lf_may_follow_cr:
+                self._host_crlf = True
+                self._lf_may_follow_cr = False
+            del buf[:lead]
+        end = buf.find(s3)
+        if end < 0 or len(self._line) + end > self.config.max_line:
+            return False
+        segment = buf[:end]
+        if s5 in segment or 0x2F in segment or (s3 != LF and LF in segment):
+            return False
+        if segment:
+            if self._lf_may_follow_cr:
+                self._host_crlf = False  # a bare CR ended the last line
+            self._line += segment
+        if self.settings.echo:
+            self._out += buf[: end + 1]
+        line = bytes(self._line)
+        overflow = self._line_overflow
+        self._line.clear()
+        self._line_overflow = False
+        self._lf_may_follow_cr = True
+        del buf[: end + 1]
+        self._run_line(line, overflow)
+        return True
 
     def _run_line(self, line: bytes, overflow: bool, *, repeat: bool = False) -> None:
         """Execute one command line."""
@@ -880,7 +960,7 @@ class Engine:
             if self.mode is Mode.EXECUTING and self.faults.interleave:
                 self._interleave_urcs()
             return
-        if self._urcs:
+        if self._urcs.items:
             self._urcs.flush(self._out, self.settings.verbose, OUT_HIGH, self._pushed)
 
     def _interleave_urcs(self) -> None:

@@ -275,11 +275,11 @@ class Runner:
         engine = self.engine
         port = self.port
         while True:
-            moved = port.output()
+            more = port.output()
             intents = engine.intents()
             for intent in intents:
                 self._carry_out(intent)
-            if not moved and not intents:
+            if not more and not intents:
                 break
         self._schedule()
         self._sync_lines()

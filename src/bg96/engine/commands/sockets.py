@@ -379,6 +379,10 @@ class SendPhase:
         )
 
 
+SEND_OK = Final("SEND OK")
+SEND_FAIL = Final("SEND FAIL")
+
+
 def send(
     engine: Engine, sock: Socket, data: bytes, name: str, dest: tuple[str, int] | None = None
 ) -> Outcome:
@@ -390,16 +394,16 @@ def send(
     if sock.fail_sends:
         sock.fail_sends -= 1
         engine.note(f"{name} {sock.client_id}: send buffer full (fault send-buffer-full)")
-        return Final("SEND FAIL")
+        return SEND_FAIL
     if sock.unsent + len(data) > engine.config.send_buffer:
         engine.note(f"{name} {sock.client_id}: send buffer full ({sock.unsent} bytes)")
-        return Final("SEND FAIL")
+        return SEND_FAIL
     if data:
         sock.unsent += len(data)
         sock.total_sent += len(data)
         ip, port = dest if dest is not None else ("", 0)
         engine.emit(Send(sock.client_id, sock.conn_seq, data, ip, port))
-    return Final("SEND OK")
+    return SEND_OK
 
 
 def prompt(
@@ -411,7 +415,8 @@ def prompt(
     then: Callable[[bytes], Outcome],
 ) -> Outcome:
     """The ``>`` prompt, then a SendPhase owns the host's bytes."""
-    hints.data_before_prompt(engine, sock.client_id, engine.input_waiting())
+    if engine.input_pending:
+        hints.data_before_prompt(engine, sock.client_id, engine.input_waiting())
     engine.prompt()
     return engine.enter_data_phase(SendPhase(engine, sock, length, name, echo, then))
 

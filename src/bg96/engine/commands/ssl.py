@@ -197,8 +197,11 @@ def qsslsend(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 1, 2)
     client_id = params[0].num(0, 11)
-    hints.send_length(engine, cmd)
-    length = params[1].num(1, MAX_FIXED_SEND) if len(params) == 2 else None
+    try:
+        length = params[1].num(1, MAX_FIXED_SEND) if len(params) == 2 else None
+    except ParamError:
+        hints.send_length(engine, cmd)  # only a refused length needs the hint
+        raise
     sock = _ssl_socket(engine, client_id, "QSSLSEND")
     if (
         sock is None
@@ -233,8 +236,11 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 2, 2)
     client_id = params[0].num(0, 11)
-    hints.recv_length(engine, cmd)
-    length = params[1].num(0, MAX_RECV)
+    try:
+        length = params[1].num(0, MAX_RECV)
+    except ParamError:
+        hints.recv_length(engine, cmd)  # only a refused length needs the hint
+        raise
     sock = _ssl_socket(engine, client_id, "QSSLRECV")
     if sock is None or sock.state is SocketState.OPENING:
         engine.note(f"QSSLRECV {client_id}: no connection")
