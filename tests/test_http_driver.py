@@ -9,6 +9,8 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from bg96.host import HttpFailed, HttpResponse, Modem
 from bg96.host.parser import Connect, DataPhase, DteParser, Event, Response, Urc
@@ -204,3 +206,32 @@ def test_shell_completes_the_http_commands_and_types_a_url() -> None:
     c.input_line("AT+QHTTPURL=18,80")
     c.receive(b"\r\nCONNECT\r\n")
     assert c.data_mode  # the next line is the URL, sent as typed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.binary(max_size=3000).filter(lambda b: b"\r\n+CME ERROR: " not in b),
+    cuts=st.lists(st.integers(0, 3100), max_size=8),
+    known=st.booleans(),
+)
+def test_parser_reads_any_body_of_a_known_length_split_anywhere(
+    body: bytes, cuts: list[int], known: bool
+) -> None:
+    """Any body, announced length or not (then a body holding the end marker is ambiguous
+    and left out), in pieces cut anywhere: the body and the URC after it, exactly."""
+    if not known:
+        assume((body + b"\r\nOK\r\n\r\n+").find(b"\r\nOK\r\n\r\n+") == len(body))
+    stream = b"\r\nCONNECT\r\n" + body + b"\r\nOK\r\n\r\n+QHTTPREAD: 0\r\n"
+    parser = DteParser()
+    parser.begin(b"AT+QHTTPREAD=80", phase=DataPhase.HTTP_READ, download=len(body) if known else 0)
+    events: list[Event] = []
+    last = 0
+    for cut in [*sorted({min(c, len(stream)) for c in cuts}), len(stream)]:
+        parser.feed(stream[last:cut])
+        events += parser.events()
+        last = cut
+    assert events == [
+        Connect(),
+        Response(b"AT+QHTTPREAD=80", (body,), b"OK"),
+        Urc(b"+QHTTPREAD: 0"),
+    ]
