@@ -45,8 +45,8 @@ An interactive AT console: type command lines, see the module's answers as they 
 Works with the virtual module (socket://HOST:PORT) and real hardware (/dev/ttyUSB2, COM5,
 rfc2217://...). Unsolicited result codes are shown in another colour (no colour when
 stdout is not a terminal or NO_COLOR is set). Tab completes the manual's commands, the
-keys of AT+QSSLCFG, AT+QICFG, AT+QCFG and AT+QURCCFG, and AT+QIOPEN's service types.
-Ctrl-D exits.
+keys of AT+QSSLCFG, AT+QICFG, AT+QCFG, AT+QURCCFG and AT+QHTTPCFG, and AT+QIOPEN's service
+types. Ctrl-D exits.
 
 Each line is sent with a CR, except after a prompt: once QSSLSEND has answered "> " (or
 QFUPL "CONNECT", or the module is in transparent mode) lines are data, sent as typed with
@@ -108,8 +108,21 @@ TCPIP_COMMANDS = (
     "AT+QIOPEN", "AT+QICLOSE", "AT+QISTATE", "AT+QISEND", "AT+QISENDEX", "AT+QIRD",
     "AT+QISDE",
 )  # fmt: skip
+HTTP_COMMANDS = (
+    "AT+QHTTPCFG", "AT+QHTTPURL", "AT+QHTTPGET", "AT+QHTTPPOST", "AT+QHTTPPOSTFILE",
+    "AT+QHTTPREAD", "AT+QHTTPREADFILE",
+)  # fmt: skip
 COMMANDS: tuple[str, ...] = tuple(
-    sorted(set(GENERAL_COMMANDS + PDP_COMMANDS + FILE_COMMANDS + SSL_COMMANDS + TCPIP_COMMANDS))
+    sorted(
+        set(
+            GENERAL_COMMANDS
+            + PDP_COMMANDS
+            + FILE_COMMANDS
+            + SSL_COMMANDS
+            + TCPIP_COMMANDS
+            + HTTP_COMMANDS
+        )
+    )
 )
 
 # Keys of the "key"-style commands. QSSLCFG's "seclevel" is the real module's spelling
@@ -125,6 +138,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     ),
     "+QURCCFG": ("urcport",),
     "+QFLDS": ("UFS",),
+    "+QHTTPCFG": ("contextid", "requestheader", "responseheader", "sslctxid", "contenttype"),
 }  # fmt: skip
 CIPHERSUITES = (
     "0X0035", "0X002F", "0X0005", "0X0004", "0X000A", "0X003D", "0XC011", "0XC012",
@@ -552,8 +566,10 @@ def _kind_of(upper: bytes) -> str:
     """What a CONNECT (or prompt) of this command starts."""
     if _SEND_FORM.match(upper):
         return "send"
-    if upper.startswith((b"AT+QFUPL", b"AT+QFWRITE")):
-        return "upload"
+    if upper.startswith((b"AT+QFUPL", b"AT+QFWRITE", b"AT+QHTTPURL", b"AT+QHTTPPOST")):
+        return "upload"  # QHTTPPOSTFILE has no CONNECT: it answers OK at once
+    if upper.startswith(b"AT+QHTTPGET=") and upper.count(b",") >= 1:
+        return "upload"  # the host's own request
     if re.fullmatch(rb"ATO0?", upper):
         return "transparent"
     args = upper.split(b"=", 1)[1].split(b",") if b"=" in upper else []
@@ -568,9 +584,13 @@ def _kind_of(upper: bytes) -> str:
 
 def _data_length(upper: bytes) -> int | None:
     """The byte count a fixed-length data phase takes (QSSLSEND=id,len, QFUPL, QFWRITE)."""
-    if not upper.startswith((b"AT+QSSLSEND=", b"AT+QISEND=", b"AT+QFUPL=", b"AT+QFWRITE=")):
+    args = upper.split(b"=", 1)[1].split(b",") if b"=" in upper else []
+    if upper.startswith((b"AT+QHTTPURL=", b"AT+QHTTPPOST=")) and args[0].strip().isdigit():
+        return int(args[0])  # the URL's or the body's length
+    if not upper.startswith(
+        (b"AT+QSSLSEND=", b"AT+QISEND=", b"AT+QFUPL=", b"AT+QFWRITE=", b"AT+QHTTPGET=")
+    ):
         return None
-    args = upper.split(b"=", 1)[1].split(b",")
     if len(args) >= 2 and args[1].strip().isdigit():
         return int(args[1])
     return 10240 if upper.startswith(b"AT+QFUPL") else None  # QFUPL's default size

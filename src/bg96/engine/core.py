@@ -29,6 +29,7 @@ from .events import (
     Resolve,
     Resolved,
     Send,
+    SocketEvent,
 )
 from .faults import Fault, ModuleFaults, Trigger
 from .files import FileStore, MemoryStore
@@ -77,6 +78,14 @@ class DataPhase(Protocol):
         ...
 
 
+class OutputSource(Protocol):
+    """Bytes for the host that arrive over time (an HTTP response being read): ``fill``
+    writes up to ``room`` bytes with ``Engine.raw`` as the UART takes them, and ends the
+    command with ``Engine.finish`` once its last byte is out."""
+
+    def fill(self, room: int) -> None: ...
+
+
 @runtime_checkable
 class Interruptible(Protocol):
     """A data phase that DTR (AT&D1/2) can end, as data mode (FILE uploads)."""
@@ -118,6 +127,7 @@ class Engine:
         self._block_open = False
         self._phase: DataPhase | None = None
         self._stream: tuple[memoryview, Callable[[], None]] | None = None  # a QFDWL file
+        self._source: OutputSource | None = None  # an HTTP response being read
         self._processing = False
         self._after_line: list[Callable[[], None]] = []
         self.dtr = True
@@ -234,6 +244,7 @@ class Engine:
         if (
             not self._out
             and self._stream is None
+            and self._source is None
             and not self._urcs.items
             and self.mode is not Mode.TRANSPARENT
         ):
@@ -246,7 +257,12 @@ class Engine:
             out = self._take_transparent(limit)
             if out:
                 return out
-        if self._stream is not None or self.mode is Mode.TRANSPARENT or self._urcs.items:
+        if (
+            self._stream is not None
+            or self._source is not None
+            or self.mode is Mode.TRANSPARENT
+            or self._urcs.items
+        ):
             self._fill(float("inf") if limit is None else limit)
         if limit is None or len(self._out) <= limit:
             out = bytes(self._out)
@@ -293,6 +309,11 @@ class Engine:
     def _fill(self, target: float) -> None:
         """Move data waiting for the UART (a file being downloaded, transparent data,
         push-mode URCs) into the output until it holds ``target`` bytes."""
+        if self._source is not None:
+            room = target - len(self._out)
+            if room > 0:
+                self._source.fill(int(min(room, 1 << 30)))
+            return
         if self._stream is not None:
             data, then = self._stream
             room = target - len(self._out)
@@ -340,9 +361,9 @@ class Engine:
         """Something happened on a connection."""
         if isinstance(event, Received):  # the data path first
             if self.faults.watches(event.client_id, "received"):
-                self.faults.receive(event, lambda part: _commands.sockets.on_event(self, part))
+                self.faults.receive(event, self._socket_event)
             else:
-                _commands.sockets.on_event(self, event)
+                self._socket_event(event)
         elif isinstance(event, Resolved):
             then = self.lookups.pop(event.request, None)
             if then is not None:
@@ -352,8 +373,14 @@ class Engine:
         elif isinstance(event, (Listening, Incoming)):
             _commands.tcpip.incoming_event(self, event)
         else:
-            _commands.sockets.on_event(self, event)
+            self._socket_event(event)
         self._after_activity()
+
+    def _socket_event(self, event: SocketEvent) -> None:
+        if _commands.http.owns(event):
+            _commands.http.on_event(self, event)  # the HTTP client's connection
+        else:
+            _commands.sockets.on_event(self, event)
 
     def inject_fault(self, fault: Fault, trigger: Trigger | None = None) -> None:
         """Inject ``fault`` now, or arm it for ``trigger`` (see ``faults.ModuleFaults``).
@@ -396,6 +423,7 @@ class Engine:
             self._queue.clear()
             self._current = None
             self.mode = Mode.COMMAND
+        self._source = None
         if self._stream is not None:
             self._stream = None  # a download under way ends: nobody is there for it
             self.note("host left during a download: the rest is not sent")
@@ -525,6 +553,11 @@ class Engine:
         """Run ``callback`` once the current command line has been answered (a restart)."""
         self._after_line.append(callback)
 
+    def stream_from(self, source: OutputSource) -> None:
+        """The current command's output comes from ``source`` until it finishes."""
+        self._block_open = False
+        self._source = source
+
     def enter_data_phase(self, phase: DataPhase) -> Pending:
         """Give the host's bytes to ``phase`` until it calls ``finish``."""
         self._phase = phase
@@ -539,6 +572,7 @@ class Engine:
     def finish(self, outcome: Outcome) -> None:
         """A pending command (or data phase) ends with ``outcome``."""
         self._phase = None
+        self._source = None
         self.mode = Mode.COMMAND
         self._complete(outcome)
         if not self._processing:
@@ -606,7 +640,9 @@ class Engine:
             self._phase = None  # its timers go with the others below
             self.note("restart: the data phase under way ends unanswered")
         self._stream = None
+        self._source = None
         _commands.sockets.drop_all(self)
+        _commands.http.drop(self)
         self._timers.clear()
         self._urcs.clear()
         self._queue.clear()
@@ -638,6 +674,7 @@ class Engine:
         self.lookups: dict[int, Callable[[Resolved], None]] = {}  # request -> what follows
         self.ping: PingRun | None = None  # AT+QPING under way
         self.ntp: NtpRun | None = None  # AT+QNTP under way
+        self.http = _commands.http.HttpState()  # AT+QHTTPCFG settings, URL and request
         self.qicfg = QiConfig()
         self.ifc = (0, 0)  # AT+IFC <dce_by_dte>,<dte_by_dce>: 0 none, 2 RTS/CTS (not in AT&W)
         self.qisde = True  # AT+QISDE: QISEND data typed is echoed (with ATE1)

@@ -23,6 +23,7 @@ from .errors import (
     CommandError,
     ConnectionClosedByPeer,
     DnsFailed,
+    HttpFailed,
     ModemError,
     ModemReset,
     ModemTimeout,
@@ -33,6 +34,7 @@ from .errors import (
     SendFailed,
     UnexpectedResponse,
 )
+from .http_operations import HttpResponse
 from .parser import Connect, Data, DataPhase, DteParser, Prompt, Response, Urc
 from .socketlike import AsyncSocketLike, SocketLike
 
@@ -53,6 +55,8 @@ __all__ = [
     "DataPhase",
     "DnsFailed",
     "DteParser",
+    "HttpFailed",
+    "HttpResponse",
     "Modem",
     "ModemError",
     "ModemReset",

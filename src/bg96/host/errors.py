@@ -74,3 +74,9 @@ class PortClosed(ModemError, ConnectionError):
 class ConnectionClosedByPeer(ModemError, ConnectionError):
     """The connection was closed by the server (``+QSSLURC: "closed"``, ``+QIURC: "closed"``,
     ``NO CARRIER``), or the socket by the module (its PDP context went down, it restarted)."""
+
+
+class HttpFailed(CommandError):
+    """An HTTP(S) command failed: ``code`` is the module's 7xx code, from ``+CME ERROR``
+    or the result URC (``+QHTTPGET: 714``: DNS failed, 716: the connection or its TLS
+    handshake failed, 728: no response in time, 717: the body was cut...)."""

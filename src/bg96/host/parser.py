@@ -14,6 +14,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
+# The HTTP client's results: URCs whenever they come (after the write or execution form)
+HTTP_RESULTS = (
+    b"+QHTTPGET:",
+    b"+QHTTPPOST:",
+    b"+QHTTPPOSTFILE:",
+    b"+QHTTPREAD:",
+    b"+QHTTPREADFILE:",
+)
 FINALS = (b"OK", b"ERROR", b"SEND OK", b"SEND FAIL", b"NO CARRIER", b"NO DIALTONE", b"BUSY")
 FINAL_PREFIXES = (b"+CME ERROR:", b"+CMS ERROR:")
 URC_PREFIXES = (
@@ -32,6 +40,7 @@ URC_PREFIXES = (
     b"+CTZE:",
     b"+QPING:",
     b"+QNTP:",
+    *HTTP_RESULTS,
 )
 URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
 # Lines of these prefixes are URCs after the write form (``AT+QIOPEN=1,0,...``: the open's
@@ -46,6 +55,8 @@ MAX_BLOCK = 65536
 _PUSH = re.compile(rb'\+Q(?:SSL|I)URC: "recv",(\d+),(\d{1,9})(?:,"[^"]*",\d{1,5})?\Z')
 _RECV = re.compile(rb'\+Q(?:SSLRECV|IRD): (\d{1,9})(?:,"[^"]*",\d{1,5})?\Z')
 _NAME = re.compile(rb"([+&$%^][A-Za-z0-9_]+)")
+_READ_END = b"\r\nOK\r\n\r\n+"  # the final OK, and a URC (+QHTTPREAD: 0) after it
+_READ_ERROR = re.compile(rb"\r\n(\+CME ERROR: [^\r\n]{1,40})\r\n")
 
 
 class DataPhase(Enum):
@@ -54,6 +65,7 @@ class DataPhase(Enum):
     UPLOAD = "upload"  # the host sends (QFUPL): the module answers afterwards
     DOWNLOAD = "download"  # a known number of raw bytes, then the response (QFDWL)
     TRANSPARENT = "transparent"  # everything is connection data from here on
+    HTTP_READ = "http read"  # an HTTP response of unknown length, then OK or +CME ERROR
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,8 @@ class DteParser:
         self._raw = bytearray()
         self._raw_for: bytes | None = None  # the line that announced the block
         self._transparent = False
+        self._http_read: int | None = None  # AT+QHTTPREAD's output: body bytes expected
+        self._scanned = 0  # bytes of it searched for its end already
         self._echo_left = b""  # payload bytes whose echo may still come (ATE1 after ``> ``)
         self.prompt_expected = False
 
@@ -153,7 +167,8 @@ class DteParser:
         """
         line = command.rstrip(b"\r\n")
         prefix = response_prefix(line)
-        if prefix in URC_AFTER_WRITE and b"=" in line and not line.endswith(b"=?"):
+        after_write = prefix in URC_AFTER_WRITE and b"=" in line
+        if (after_write or prefix in HTTP_RESULTS) and not line.endswith(b"=?"):
             prefix = b"\x00"
         self._pending = _Pending(line, prefix, phase, download, payload)
         self._echo_left = b""
@@ -170,7 +185,7 @@ class DteParser:
     def block_received(self) -> int:
         """Bytes of the binary block being read so far (a QFDWL file, a QSSLRECV or QIRD
         payload)."""
-        return len(self._raw) if self._raw_left else 0
+        return len(self._raw) if self._raw_left or self._http_read is not None else 0
 
     @property
     def transparent(self) -> bool:
@@ -207,6 +222,10 @@ class DteParser:
                 self._events.append(Data(bytes(buf)))
                 buf.clear()
                 return
+            if self._http_read is not None:
+                if not self._http_body():
+                    return
+                continue
             if self._raw_left:
                 take = min(self._raw_left, len(buf))
                 self._raw += buf[:take]
@@ -234,6 +253,44 @@ class DteParser:
             del buf[: end + 1]
             if line:
                 self._line(line)
+
+    def _http_body(self) -> bool:
+        """AT+QHTTPREAD's output: raw bytes up to ``\r\nOK\r\n`` (right after the length
+        announced, when it is known (``download``); else where a URC follows it, its
+        ``+QHTTPREAD:``), or up to a ``+CME ERROR`` line; True when it ended (the rest of
+        the buffer is lines again)."""
+        raw, buf = self._raw, self._buf
+        raw += buf
+        buf.clear()
+        expect = self._http_read or 0
+        start = max(0, self._scanned - 64)  # an end may have begun in the bytes before
+        error = _READ_ERROR.search(raw, start)
+        if expect:
+            ok = b"\r\nOK\r\n"
+            done = expect if raw[expect : expect + len(ok)] == ok else -1
+        else:
+            done = raw.find(_READ_END, start)
+        ends = [(m, kind) for m, kind in ((done, "ok"), (error.start() if error else -1, "cme"))]
+        found = sorted((at, kind) for at, kind in ends if at >= 0)
+        if not found:
+            self._scanned = len(raw)
+            return False
+        at, kind = found[0]
+        pending = self._pending
+        body = bytes(raw[:at])
+        if kind == "ok":
+            final, rest = b"OK", raw[at + len(b"\r\nOK\r\n") :]
+        else:
+            assert error is not None
+            final, rest = error.group(1), raw[error.end() :]
+        self._http_read = None
+        self._scanned = 0
+        self._raw = bytearray()
+        buf += rest
+        if pending is not None:
+            pending.lines.append(body)
+            self._finish(final)
+        return True
 
     def _prompt(self) -> None:
         self.prompt_expected = False
@@ -306,6 +363,10 @@ class DteParser:
             self._transparent = True
         elif pending.phase is DataPhase.DOWNLOAD:
             self._start_block(None, pending.download)
+        elif pending.phase is DataPhase.HTTP_READ:
+            self._http_read = pending.download
+            self._raw = bytearray()
+            self._scanned = 0
 
     def _finish(self, final: bytes) -> None:
         pending = self._pending

@@ -40,6 +40,7 @@ from ..engine import (
     SetReading,
 )
 from ..engine.codes import QiError
+from ..engine.commands.http_request import HTTP_CLIENT
 from ..engine.faults import (
     DnsFailure,
     HandshakeTimeout,
@@ -477,7 +478,8 @@ class Runner:
             self.trace.note(_tls_note(intent, session.note))
         else:
             session = PlainSession()
-            self.trace.note(f"QIOPEN {cid}: {intent.protocol.upper()} {intent.host}:{intent.port}")
+            opener = "HTTP" if cid == HTTP_CLIENT else f"QIOPEN {cid}"
+            self.trace.note(f"{opener}: {intent.protocol.upper()} {intent.host}:{intent.port}")
         try:
             address = await self._resolve(intent.host, f"dns/{seq}")
         except ResolveError as exc:
@@ -592,8 +594,9 @@ def _tls_note(intent: Connect, library: str) -> str:
     assert tls is not None
     suites = ", ".join(suite_name(c) for c in tls.ciphersuites[:3])
     more = "" if len(tls.ciphersuites) <= 3 else f" (+{len(tls.ciphersuites) - 3})"
+    opener = "HTTP" if intent.client_id == HTTP_CLIENT else f"QSSLOPEN {intent.client_id}"
     return (
-        f"QSSLOPEN {intent.client_id}: {intent.host}:{intent.port} sslversion "
+        f"{opener}: {intent.host}:{intent.port} sslversion "
         f"{tls.sslversion}, suites {suites}{more}, seclevel {tls.seclevel}; {library}"
     )
 

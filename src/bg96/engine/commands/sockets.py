@@ -299,6 +299,9 @@ def close_for_pdp(engine: Engine, pdp_id: int | None, *, urc: bool) -> None:
             cancel_timer(sock)
             engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
             lost(engine, sock)
+    from . import http_request  # (it imports ssl.py, which imports this module)
+
+    http_request.pdp_lost(engine, pdp_id)
 
 
 def drop_all(engine: Engine) -> None:
