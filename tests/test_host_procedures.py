@@ -22,6 +22,7 @@ from bg96.host import (
     PingReply,
     PingResult,
     UnexpectedResponse,
+    http_operations,
     net_operations,
     operations,
     socket_operations,
@@ -511,3 +512,29 @@ def test_a_connection_that_comes_while_its_listener_closes_is_closed_too() -> No
     module.run(socket_operations.close(listener))
     assert module.written()[-2:] == [b"AT+QICLOSE=0,10\r", b"AT+QICLOSE=11,10\r"]
     assert module.core.links == {}
+
+
+def test_a_download_into_a_file_reports_its_growth_as_it_goes() -> None:
+    url = b"http://10.0.0.1/fw.bin"
+    module = ScriptedModule(
+        {
+            b"AT+QHTTPURL=%d,60\r" % len(url): [b"\r\nCONNECT\r\n"],
+            url: [OK],
+            b"AT+QHTTPGET=60\r": [OK + b"\r\n+QHTTPGET: 0,200,3000\r\n"],
+            b'AT+QHTTPREADFILE="fw.bin",60\r': [OK],
+            # each poll finds the file bigger; the last one comes with the result
+            b'AT+QFLST="fw.bin"\r': [
+                b'\r\n+QFLST: "fw.bin",1000\r\n' + OK,
+                b'\r\n+QFLST: "fw.bin",2500\r\n' + OK + b"\r\n+QHTTPREADFILE: 0\r\n",
+            ],
+        },
+        chunk=64,
+    )
+    seen: list[tuple[int, int]] = []
+    proc = http_operations.http_download(
+        module.core, url.decode(), "fw.bin", progress=lambda done, total: seen.append((done, total))
+    )
+    assert module.run(proc) == http_operations.HttpResponse(200, 3000)
+    assert seen == [(0, 3000), (1000, 3000), (2500, 3000), (3000, 3000)]
+    assert module.written().count(b'AT+QFLST="fw.bin"\r') == 2
+    assert module.now >= 2 * http_operations.POLL

@@ -481,8 +481,12 @@ def test_readfile_into_ufs() -> None:
     assert m.cmd("AT+QHTTPREADFILE=?") == b"\r\n+QHTTPREADFILE: <file_name>,(1-65535)\r\n" + OK
     assert m.cmd('AT+QHTTPREADFILE="1.txt",80') == OK
     assert store.read("1.txt") == b"old"  # not until it is complete
+    # meanwhile the file grows as the module's FILE commands see it (progress for a host)
+    assert m.cmd('AT+QFLST="1.txt"') == b'\r\n+QFLST: "1.txt",4\r\n' + OK
+    assert m.cmd("AT+QFLDS") == b"\r\n+QFLDS: 4,1\r\n" + OK
     assert m.event(Received(HTTP, seq, b"efghij")) == b"\r\n+QHTTPREADFILE: 0\r\n"
     assert store.read("1.txt") == b"abcdefghij"  # an existing file is replaced
+    assert m.cmd('AT+QFLST="1.txt"') == b'\r\n+QFLST: "1.txt",10\r\n' + OK
     assert m.cmd("AT+QHTTPREAD") == b"\r\n+CME ERROR: 705\r\n"
 
 
@@ -501,8 +505,10 @@ def test_readfile_failures_leave_no_file() -> None:
     m = http_module(store=store)
     seq, _ = get(m, reply=b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd")
     assert m.cmd('AT+QHTTPREADFILE="cut.bin",5') == OK
+    assert m.cmd("AT+QFLST") == b'\r\n+QFLST: "cut.bin",4\r\n' + OK
     assert m.event(PeerClosed(HTTP, seq, "reset")) == b"\r\n+QHTTPREADFILE: 717\r\n"
     assert store.names() == []
+    assert m.cmd("AT+QFLST") == OK  # the partial file is gone
     seq, _ = get(m, reply=b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd")
     assert m.cmd('AT+QHTTPREADFILE="slow.bin",5') == OK
     assert m.advance(5.1) == b"\r\n+QHTTPREADFILE: 722\r\n"

@@ -675,6 +675,9 @@ class Engine:
         self.ping: PingRun | None = None  # AT+QPING under way
         self.ntp: NtpRun | None = None  # AT+QNTP under way
         self.http = _commands.http.HttpState()  # AT+QHTTPCFG settings, URL and request
+        # files being written as data arrives (AT+QHTTPREADFILE): name -> bytes so far; the
+        # FILE commands list them with that size, as the file grows on a module's flash
+        self.files_writing: dict[str, int] = {}
         self.qicfg = QiConfig()
         self.ifc = (0, 0)  # AT+IFC <dce_by_dte>,<dte_by_dce>: 0 none, 2 RTS/CTS (not in AT&W)
         self.qisde = True  # AT+QISDE: QISEND data typed is echoed (with ATE1)

@@ -27,6 +27,8 @@ DEFAULT_WAIT = 60  # s: rsptime, input and wait times the manual defaults to
 CONNECT_WAIT = 125.0  # s: POST's CONNECT comes once the server connection is up
 MAX_URL = 700
 MAX_HEADER = 2048  # bytes of a GET request the host writes itself
+POLL = 1.0  # s between AT+QFLST asks for a download's progress
+_FLST = re.compile(rb'\+QFLST: "(.*)",(\d+)\Z')
 _RESULT = re.compile(rb"\+QHTTP[A-Z]+: (\d+)(?:,(\d+))?(?:,(\d+))?\Z")
 
 __all__ = ["HttpResponse", "http_configure", "http_download", "http_get", "http_post"]
@@ -146,9 +148,9 @@ def http_download(
 ) -> Procedure[HttpResponse]:
     """GET ``url`` into the module's file ``name`` (AT+QHTTPREADFILE; a file of that name
     is replaced, and none is left on a failure). The module says nothing while the body
-    flows, so ``progress(done, total)`` hears of the start (0) and of the stored file.
-    ``HttpFailed`` with a FILE code when it does not fit (403 the free space, 423 the
-    largest file). Read it with ``download(name)``."""
+    flows: with ``progress(done, total)`` the file's size is asked for (AT+QFLST) every
+    ``POLL`` seconds until it is stored. ``HttpFailed`` with a FILE code when it does not
+    fit (403 the free space, 423 the largest file). Read it with ``download(name)``."""
     yield from _prepare(core, url, ssl_ctx)
     prefix = b"+QHTTPGET:"
     got = core.await_urcs(prefix)
@@ -165,8 +167,17 @@ def http_download(
     try:
         line = f'AT+QHTTPREADFILE="{name}",{timeout}'
         yield from _checked(core, line)
-        wait = timeout + total * 10 / max(1, core.baudrate)  # a stall, or a slow link
-        urc = yield from _next(core, got, line, core.clock() + wait + 600, wait + 600)
+        wait = timeout + total * 10 / max(1, core.baudrate) + 600  # a stall, or a slow link
+        deadline = core.clock() + wait
+        while True:
+            step = POLL if progress is not None else wait
+            urc = yield from _within(core, got, min(step, deadline - core.clock()))
+            if urc is not None:
+                break
+            if core.clock() >= deadline:
+                raise ModemTimeout(line, wait)
+            if progress is not None:
+                progress((yield from _file_size(core, name)), total)
         code = _codes(urc, line)[0]
         if code:
             raise HttpFailed(line, urc.line, code, "")
@@ -246,6 +257,27 @@ def _codes(urc: Urc, line: str) -> tuple[int, int | None, int | None]:
     err, status, length = (None if g is None else int(g) for g in m.groups())
     assert err is not None
     return err, status, length
+
+
+def _within(core: ModemCore, got: deque[Urc], seconds: float) -> Procedure[Urc | None]:
+    """The next awaited URC if one comes within ``seconds``, else None."""
+    deadline = core.clock() + seconds
+    while not got:
+        left = deadline - core.clock()
+        if left <= 0:
+            return None
+        yield Wait(left)
+    return got.popleft()
+
+
+def _file_size(core: ModemCore, name: str) -> Procedure[int]:
+    """The size of the module's file ``name`` so far (0 while it does not exist)."""
+    response = yield from _checked(core, f'AT+QFLST="{name}"')
+    for line in response.lines:
+        m = _FLST.match(line)
+        if m is not None and m.group(1).decode("latin-1") == name:
+            return int(m.group(2))
+    return 0
 
 
 def _next(

@@ -515,14 +515,16 @@ class Reader(Consumer):
 
 
 class FileSink(Consumer):
-    """AT+QHTTPREADFILE: the response goes into a UFS file as it arrives, invisible until
-    complete; ``+QHTTPREADFILE: <err>`` says how it ended (nothing is left on a failure)."""
+    """AT+QHTTPREADFILE: the response goes into a UFS file as it arrives (AT+QFLST shows it
+    growing; the store keeps it aside until it is complete); ``+QHTTPREADFILE: <err>`` says
+    how it ended (nothing is left on a failure)."""
 
     def __init__(self, engine: Engine, req: Request, name: str, wait_time: int, limit: int) -> None:
         self.engine, self.req, self.name = engine, req, name
         self.wait_time, self.limit = wait_time, limit
         self.writer: FileWriter | None = open_writer(engine.store, name)
         self.size = 0
+        engine.files_writing[name] = 0
         self.timer: Timer | None = None
         assert req.head is not None
         if engine.http.cfg.responseheader:
@@ -561,6 +563,7 @@ class FileSink(Consumer):
             self._end(FileError.WRITE_FAILED)
             return False
         self.size += len(data)
+        self.engine.files_writing[self.name] = self.size
         return True
 
     def _timed_out(self) -> None:
@@ -570,6 +573,7 @@ class FileSink(Consumer):
         writer, self.writer = self.writer, None
         if writer is None:
             return
+        self.engine.files_writing.pop(self.name, None)
         if self.timer is not None:
             self.timer.cancel()
         engine = self.engine
@@ -593,3 +597,4 @@ class FileSink(Consumer):
         if self.writer is not None:
             self.writer.discard()
             self.writer = None
+            self.engine.files_writing.pop(self.name, None)
