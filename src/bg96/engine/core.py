@@ -985,8 +985,10 @@ class Engine:
             self._process()
             return
         if self.mode is Mode.TRANSPARENT:
-            self._fill(OUT_HIGH)
-            return
+            link = self.transparent
+            if link is not None and link.sock.carrier_lost and not link.sock.recv:
+                self._fill(OUT_HIGH)  # NO CARRIER after the last byte
+            return  # the data itself goes as the port takes it (_take_transparent)
         self._flush_urcs()
 
 
