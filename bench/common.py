@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import selectors
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
@@ -55,6 +57,9 @@ def where(placement: tuple[Cpus, Cpus] | None) -> str:
     if placement is None:
         return "CPU placement left to the OS"
     return f"client on CPU {min(placement[0])}, servers on CPU {min(placement[1])}"
+
+
+EXCHANGE_WRITE = 65536  # bytes per write of exchange()
 
 
 # ---- server processes --------------------------------------------------------------------
@@ -119,6 +124,29 @@ asyncio.run(main())
 def echo_cmd() -> list[str]:
     """The baseline server: a bare asyncio ``Protocol`` that writes back what it reads."""
     return [sys.executable, "-c", ECHO_SERVER]
+
+
+TLS_ECHO_SERVER = """
+import asyncio, ssl, sys
+from bg96.testing import TlsEchoServer
+
+async def main():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(sys.argv[3])
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    async with TlsEchoServer(ctx) as server:
+        print(f"tls echo on socket://127.0.0.1:{server.port}", flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def tls_echo_cmd(cert: str, key: str, suite: str) -> list[str]:
+    """A TLS echo server in its own process (``bg96.testing.TlsEchoServer``): TLS 1.2 with
+    ``suite`` only, the certificate and key from these PEM files."""
+    return [sys.executable, "-c", TLS_ECHO_SERVER, cert, key, suite]
 
 
 # ---- the host side -------------------------------------------------------------------------
@@ -269,3 +297,40 @@ def qssl_echo(host: AtClient, data: bytes, *, plain: bool = False) -> tuple[floa
             time.sleep(0.0002)
         echoed += got
     return time.perf_counter() - start, bytes(echoed)
+
+
+def exchange(sock: socket.socket, data: bytes) -> tuple[float, bytes]:
+    """Write ``data`` and read as many bytes back, both at once; (seconds, what came back)."""
+    sock.setblocking(False)
+    total = len(data)
+    view = memoryview(data)
+    got = bytearray()
+    sent = 0
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    writing = True
+    start = time.perf_counter()
+    while len(got) < total:
+        if writing and sent >= total:
+            sel.modify(sock, selectors.EVENT_READ)
+            writing = False
+        events = sel.select(timeout=10)
+        if not events:
+            raise TimeoutError(f"stalled at {sent} sent, {len(got)} received")
+        mask = events[0][1]
+        if mask & selectors.EVENT_WRITE and sent < total:
+            with suppress(BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent += sock.send(view[sent : sent + EXCHANGE_WRITE])
+        if mask & selectors.EVENT_READ:
+            while True:  # an SSL socket may hold decrypted bytes the selector cannot see
+                try:
+                    chunk = sock.recv(262144)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                if not chunk:
+                    raise ConnectionError(f"closed after {len(got)} bytes")
+                got += chunk
+    elapsed = time.perf_counter() - start
+    sel.close()
+    sock.setblocking(True)
+    return elapsed, bytes(got)

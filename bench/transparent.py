@@ -27,17 +27,24 @@ from __future__ import annotations
 
 import argparse
 import random
-import selectors
 import socket
 import ssl
-import sys
 import tempfile
 import time
-from contextlib import suppress
 from pathlib import Path
 
 from bg96.testing import TestPki
-from common import AtClient, Cpus, add_no_pin, cpu_pair, module_cmd, pin_client, server
+from common import (
+    AtClient,
+    Cpus,
+    add_no_pin,
+    cpu_pair,
+    exchange,
+    module_cmd,
+    pin_client,
+    server,
+    tls_echo_cmd,
+)
 
 _parser = argparse.ArgumentParser(description="transparent mode throughput versus plain ssl")
 _parser.add_argument("--mib", type=int, default=16, help="MiB each way (default 16)")
@@ -56,24 +63,7 @@ _parser.add_argument(
 )
 ARGS = _parser.parse_args()
 TOTAL = ARGS.mib * 1024 * 1024
-WRITE = 65536
 SUITE = "ECDHE-RSA-AES128-GCM-SHA256"
-
-ECHO_SERVER = """
-import asyncio, ssl, sys
-from bg96.testing import TlsEchoServer
-
-async def main():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(sys.argv[3])
-    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-    async with TlsEchoServer(ctx) as server:
-        print(f"tls echo on socket://127.0.0.1:{server.port}", flush=True)
-        await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
 
 
 def placement() -> tuple[Cpus, Cpus, Cpus] | None:
@@ -93,43 +83,6 @@ def placement() -> tuple[Cpus, Cpus, Cpus] | None:
 
 
 PLACEMENT = placement()
-
-
-def exchange(sock: socket.socket, data: bytes) -> tuple[float, bytes]:
-    """Write ``data`` and read as many bytes back, both at once; (seconds, what came back)."""
-    sock.setblocking(False)
-    total = len(data)
-    view = memoryview(data)
-    got = bytearray()
-    sent = 0
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
-    writing = True
-    start = time.perf_counter()
-    while len(got) < total:
-        if writing and sent >= total:
-            sel.modify(sock, selectors.EVENT_READ)
-            writing = False
-        events = sel.select(timeout=10)
-        if not events:
-            raise TimeoutError(f"stalled at {sent} sent, {len(got)} received")
-        mask = events[0][1]
-        if mask & selectors.EVENT_WRITE and sent < total:
-            with suppress(BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                sent += sock.send(view[sent : sent + WRITE])
-        if mask & selectors.EVENT_READ:
-            while True:  # an SSL socket may hold decrypted bytes the selector cannot see
-                try:
-                    chunk = sock.recv(262144)
-                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    break
-                if not chunk:
-                    raise ConnectionError(f"closed after {len(got)} bytes")
-                got += chunk
-    elapsed = time.perf_counter() - start
-    sel.close()
-    sock.setblocking(True)
-    return elapsed, bytes(got)
 
 
 def through_module(module_port: int, echo_port: int, data: bytes) -> tuple[float, bytes]:
@@ -184,7 +137,7 @@ def main() -> None:
         key.write_bytes(leaf.key_pem)
         files = Path(tmp, "files")
         files.mkdir()
-        echo_cmd = [sys.executable, "-c", ECHO_SERVER, str(cert), str(key), SUITE]
+        echo_cmd = tls_echo_cmd(str(cert), str(key), SUITE)
         with (
             server(echo_cmd, PLACEMENT[2] if PLACEMENT else None) as echo,
             server(module_cmd(str(files)), PLACEMENT[1] if PLACEMENT else None) as module,

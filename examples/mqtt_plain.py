@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 from adafruit_minimqtt.adafruit_minimqtt import MQTT
-from mqtt_publish import TOPIC, ModemSocketPool, broker
+from mqtt_publish import ModemSocketPool, broker, round_trip
 
 from bg96 import VirtualModule
 from bg96.host import Modem
@@ -26,7 +26,6 @@ BROKER = "broker.example"
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
-    received: list[tuple[str, str]] = []
     with (
         broker(None) as port,
         VirtualModule(resolve={BROKER: "127.0.0.1"}) as module,
@@ -47,24 +46,8 @@ def main() -> int:
             recv_timeout=5,
             connect_retries=1,
         )
-        client.on_message = lambda _client, topic, message: received.append((topic, message))
-        client.connect()
-        print(f"connected to mqtt://{BROKER}:{port} through the virtual BG96 (AT+QIOPEN)")
-        print("the module's sockets:", modem.tcpip_state())
-        client.subscribe(TOPIC, qos=1)
-        client.publish(TOPIC, "21.5", qos=1)
-        print(f"published {TOPIC} = 21.5 (QoS 1, acknowledged)")
-        for _ in range(25):
-            if received:
-                break
-            client.loop(timeout=0.2)
-        client.disconnect()
-
-    if received != [(TOPIC, "21.5")]:
-        print("FAILED: the broker did not deliver the message back:", received)
-        return 1
-    print(f"OK: received {received[0][0]} = {received[0][1]} back over plain TCP")
-    return 0
+        print(f"connecting to mqtt://{BROKER}:{port} through the virtual BG96 (AT+QIOPEN)")
+        return round_trip(client, "over plain TCP")
 
 
 if __name__ == "__main__":

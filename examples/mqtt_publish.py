@@ -144,7 +144,6 @@ def broker(pki: TestPki | None) -> Iterator[int]:
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     pki = TestPki("example CA")
-    received: list[tuple[str, str]] = []
 
     with broker(pki) as port, VirtualModule() as module, Modem.open(module.url) as modem:
         modem.sync()
@@ -164,22 +163,27 @@ def main() -> int:
             recv_timeout=5,
             connect_retries=1,
         )
-        client.on_message = lambda _client, topic, message: received.append((topic, message))
-        client.connect()
-        print(f"connected to mqtts://127.0.0.1:{port} through the virtual BG96")
-        client.subscribe(TOPIC, qos=1)
-        client.publish(TOPIC, "21.5", qos=1)
-        print(f"published {TOPIC} = 21.5 (QoS 1, acknowledged)")
-        for _ in range(25):
-            if received:
-                break
-            client.loop(timeout=0.2)
-        client.disconnect()
+        print(f"connecting to mqtts://127.0.0.1:{port} through the virtual BG96")
+        return round_trip(client, "from the broker")
 
+
+def round_trip(client: MQTT, how: str) -> int:
+    """Connect, subscribe to TOPIC, publish 21.5 to it and wait for it to come back."""
+    received: list[tuple[str, str]] = []
+    client.on_message = lambda _client, topic, message: received.append((topic, message))
+    client.connect()
+    client.subscribe(TOPIC, qos=1)
+    client.publish(TOPIC, "21.5", qos=1)
+    print(f"published {TOPIC} = 21.5 (QoS 1, acknowledged)")
+    for _ in range(25):
+        if received:
+            break
+        client.loop(timeout=0.2)
+    client.disconnect()
     if received != [(TOPIC, "21.5")]:
         print("FAILED: the broker did not deliver the message back:", received)
         return 1
-    print(f"OK: received {received[0][0]} = {received[0][1]} back from the broker")
+    print(f"OK: received {received[0][0]} = {received[0][1]} back {how}")
     return 0
 
 

@@ -15,6 +15,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     ("script", "success"),
     [
         ("https_get.py", "OK: fetched https://www.example.test:"),
+        ("ota_update.py --quick", "OK: 1048576 bytes downloaded over HTTPS into the module"),
         ("mqtt_publish.py", "OK: received bg96/example/temperature = 21.5 back from the broker"),
         ("mutual_tls.py", "OK: mutual TLS with the client certificate; refused (566) without it"),
         ("mqtt_plain.py", "OK: received bg96/example/temperature = 21.5 back over plain TCP"),
@@ -29,8 +30,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     ],
 )
 def test_example_runs(script: str, success: str) -> None:
+    name, *args = script.split()
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)],
+        [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
         timeout=30,  # each takes about a second

@@ -432,7 +432,7 @@ def test_faults_with_nothing_to_act_on_raise_and_change_nothing() -> None:
     ("make", "message"),
     [
         (lambda: PdpDeactivate(0), "PDP context 0: 1-16"),
-        (lambda: ServerReset(12), "client ID 12: client IDs are 0-11"),
+        (lambda: ServerReset(13), "client ID 13: client IDs are 0-11"),
         (lambda: SendBufferFull(0, 0), "number of sends must be"),
         (lambda: TlsAlert("nope"), "unknown alert 'nope'"),
         (lambda: RegistrationLost(-1.0), "recovery time must be positive"),
@@ -523,7 +523,7 @@ def test_script_parses_every_fault_and_trigger() -> None:
         ("pdp-deactivate one", "expected CTX (a whole number), not 'one'"),
         ("pdp-deactivate 17", "PDP context 17: 1-16"),
         ("server-reset", "missing CLIENT_ID: server-reset CLIENT_ID"),
-        ("server-reset 12", "client IDs are 0-11"),
+        ("server-reset 13", "client IDs are 0-11"),
         ("reboot now", "too many arguments: reboot"),
         ("send-buffer-full 0 1 2", "too many arguments: send-buffer-full CLIENT_ID [SENDS]"),
         ("tls-alert bogus", "unknown alert 'bogus'"),

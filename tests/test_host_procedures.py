@@ -22,11 +22,12 @@ from bg96.host import (
     PingReply,
     PingResult,
     UnexpectedResponse,
+    http_operations,
     net_operations,
     operations,
     socket_operations,
 )
-from bg96.host.core import SSL, TCPIP, ModemCore, Service
+from bg96.host.core import SSL, TCPIP, URC_QUEUE_LIMIT, ModemCore, Service
 from bg96.host.requests import CLAIM, RELEASE, Procedure, Request, Sleep, Wait, Write
 
 T = TypeVar("T")
@@ -482,6 +483,14 @@ def test_ntp_failures_carry_the_code() -> None:
         assert module.core.awaited == {}
 
 
+def test_the_urc_queue_keeps_the_newest_and_counts_the_rest() -> None:
+    core = ModemCore()
+    for n in range(URC_QUEUE_LIMIT + 500):
+        core.receive(b"\r\n+CEREG: %d\r\n" % n)
+    assert len(core.urcs) == URC_QUEUE_LIMIT and core.urcs_dropped == 500
+    assert core.urcs[0].line == b"+CEREG: 500"
+
+
 def test_one_lookup_at_a_time() -> None:
     core = ModemCore()
     core.await_urcs(b"+QPING:")
@@ -503,3 +512,29 @@ def test_a_connection_that_comes_while_its_listener_closes_is_closed_too() -> No
     module.run(socket_operations.close(listener))
     assert module.written()[-2:] == [b"AT+QICLOSE=0,10\r", b"AT+QICLOSE=11,10\r"]
     assert module.core.links == {}
+
+
+def test_a_download_into_a_file_reports_its_growth_as_it_goes() -> None:
+    url = b"http://10.0.0.1/fw.bin"
+    module = ScriptedModule(
+        {
+            b"AT+QHTTPURL=%d,60\r" % len(url): [b"\r\nCONNECT\r\n"],
+            url: [OK],
+            b"AT+QHTTPGET=60\r": [OK + b"\r\n+QHTTPGET: 0,200,3000\r\n"],
+            b'AT+QHTTPREADFILE="fw.bin",60\r': [OK],
+            # each poll finds the file bigger; the last one comes with the result
+            b'AT+QFLST="fw.bin"\r': [
+                b'\r\n+QFLST: "fw.bin",1000\r\n' + OK,
+                b'\r\n+QFLST: "fw.bin",2500\r\n' + OK + b"\r\n+QHTTPREADFILE: 0\r\n",
+            ],
+        },
+        chunk=64,
+    )
+    seen: list[tuple[int, int]] = []
+    proc = http_operations.http_download(
+        module.core, url.decode(), "fw.bin", progress=lambda done, total: seen.append((done, total))
+    )
+    assert module.run(proc) == http_operations.HttpResponse(200, 3000)
+    assert seen == [(0, 3000), (1000, 3000), (2500, 3000), (3000, 3000)]
+    assert module.written().count(b'AT+QFLST="fw.bin"\r') == 2
+    assert module.now >= 2 * http_operations.POLL

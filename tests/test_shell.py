@@ -133,6 +133,15 @@ def test_completion_of_commands_keys_and_suites() -> None:
     ]
     assert c.complete('AT+QICFG="trans') == ['AT+QICFG="transpktsize",', 'AT+QICFG="transwaittm",']
     assert c.complete('AT+QSSLCFG="sslversion",1,') == []
+    assert c.complete("AT+QIOPEN=1,0,") == [
+        'AT+QIOPEN=1,0,"TCP",', 'AT+QIOPEN=1,0,"UDP",', 'AT+QIOPEN=1,0,"TCP LISTENER",',
+        'AT+QIOPEN=1,0,"UDP SERVICE",',
+    ]  # fmt: skip
+    assert c.complete('at+qiopen=1,11,"udp') == [
+        'at+qiopen=1,11,"UDP",',
+        'at+qiopen=1,11,"UDP SERVICE",',
+    ]
+    assert 'AT+QCFG="servicedomain",' in c.complete("AT+QCFG=")
     assert c.complete("AT+NOPE") == []
 
 
@@ -221,6 +230,20 @@ def test_prompt_then_data_lines() -> None:
     assert c.data_mode
     c.input_line("lo")
     assert not c.data_mode and c.busy
+
+
+def test_a_plain_socket_send_prompt_and_its_hex_form() -> None:
+    c, shown = core(colour=False)
+    c.input_line("AT+QISEND=2,3")
+    c.receive(b"AT+QISEND=2,3\r\r\n> ")
+    assert shown == [">"] and c.data_mode
+    c.input_line("abc")
+    assert not c.data_mode and c.busy
+    c.receive(b"abc\r\nSEND OK\r\n")
+    assert not c.busy
+    c.input_line('AT+QISENDEX=2,"4142"')  # the hex is on the command line: no prompt
+    c.receive(b'AT+QISENDEX=2,"4142"\r\r\nSEND OK\r\n')
+    assert shown == [">", "SEND OK", "SEND OK"] and not c.data_mode and not c.busy
 
 
 def test_transparent_mode_and_plus_plus_plus() -> None:

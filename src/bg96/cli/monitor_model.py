@@ -49,6 +49,34 @@ def pdp_summary(status: Mapping[str, Any]) -> str:
     return " · ".join(parts) if parts else "no PDP context active"
 
 
+def http_row(status: Mapping[str, Any]) -> Row | None:
+    """The HTTP client's request under way or its last response, as a socket-table row
+    (ID ``http``): the command, its stage and status, body bytes so far, the URL."""
+    http = status.get("http") or {}
+    req = http.get("request")
+    if not req:
+        return None
+    state = str(req["stage"])
+    if req.get("status") is not None:
+        state += f" {req['status']}"
+    if req.get("error"):
+        state += f" error {req['error']}"
+    length = req.get("content_length")
+    received = str(req["received"]) + ("" if length is None else f"/{length}")
+    if req.get("reading"):
+        received += f" to {req['reading']}"
+    cells = (
+        "http",
+        str(req["command"]).removeprefix("QHTTP"),
+        state,
+        "",
+        received,
+        str(req.get("buffered", "")),
+        str(http.get("url", "")),
+    )
+    return ("http", cells)
+
+
 def socket_rows(status: Mapping[str, Any], *, free: bool = True) -> list[Row]:
     """The 12 client IDs in order, those no socket uses ``free`` (left out with ``free``
     False, for a short terminal). The server comes last: a long name is what may be cut."""
@@ -74,6 +102,9 @@ def socket_rows(status: Mapping[str, Any], *, free: bool = True) -> list[Row]:
                 ),
             )
         )
+    http = http_row(status)
+    if http is not None:
+        rows.append(http)
     return rows
 
 

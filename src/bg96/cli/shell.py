@@ -44,8 +44,9 @@ SHELL_HELP = """\
 An interactive AT console: type command lines, see the module's answers as they arrive.
 Works with the virtual module (socket://HOST:PORT) and real hardware (/dev/ttyUSB2, COM5,
 rfc2217://...). Unsolicited result codes are shown in another colour (no colour when
-stdout is not a terminal or NO_COLOR is set). Tab completes the manual's commands and the
-keys of AT+QSSLCFG, AT+QICFG, AT+QCFG, AT+QURCCFG and AT+QMTCFG. Ctrl-D exits.
+stdout is not a terminal or NO_COLOR is set). Tab completes the manual's commands, the
+keys of AT+QSSLCFG, AT+QICFG, AT+QCFG, AT+QURCCFG, AT+QHTTPCFG and AT+QMTCFG, and AT+QIOPEN's
+service types. Ctrl-D exits.
 
 Each line is sent with a CR, except after a prompt: once QSSLSEND has answered "> " (or
 QFUPL "CONNECT", or the module is in transparent mode) lines are data, sent as typed with
@@ -107,6 +108,10 @@ TCPIP_COMMANDS = (
     "AT+QIOPEN", "AT+QICLOSE", "AT+QISTATE", "AT+QISEND", "AT+QISENDEX", "AT+QIRD",
     "AT+QISDE",
 )  # fmt: skip
+HTTP_COMMANDS = (
+    "AT+QHTTPCFG", "AT+QHTTPURL", "AT+QHTTPGET", "AT+QHTTPPOST", "AT+QHTTPPOSTFILE",
+    "AT+QHTTPREAD", "AT+QHTTPREADFILE",
+)  # fmt: skip
 MQTT_COMMANDS = (
     "AT+QMTCFG", "AT+QMTOPEN", "AT+QMTCLOSE", "AT+QMTCONN", "AT+QMTDISC", "AT+QMTSUB",
     "AT+QMTUNS", "AT+QMTPUB",
@@ -119,6 +124,7 @@ COMMANDS: tuple[str, ...] = tuple(
             + FILE_COMMANDS
             + SSL_COMMANDS
             + TCPIP_COMMANDS
+            + HTTP_COMMANDS
             + MQTT_COMMANDS
         )
     )
@@ -132,13 +138,16 @@ KEYS: dict[str, tuple[str, ...]] = {
         "ignorelocaltime", "negotiatetime",
     ),
     "+QICFG": ("transpktsize", "transwaittm", "dataformat", "viewmode", "tcp/retranscfg"),
-    "+QCFG": ("nwscanmode", "nwscanseq", "iotopmode", "band"),
+    "+QCFG": (
+        "nwscanmode", "nwscanseq", "iotopmode", "band", "servicedomain", "nbsibscramble",
+    ),
     "+QURCCFG": ("urcport",),
     "+QMTCFG": (
         "version", "pdpcid", "ssl", "keepalive", "session", "prefix", "timeout", "will",
         "recv/mode", "aliauth",
     ),
     "+QFLDS": ("UFS",),
+    "+QHTTPCFG": ("contextid", "requestheader", "responseheader", "sslctxid", "contenttype"),
 }  # fmt: skip
 CIPHERSUITES = (
     "0X0035", "0X002F", "0X0005", "0X0004", "0X000A", "0X003D", "0XC011", "0XC012",
@@ -153,6 +162,11 @@ IDLE_FLUSH = 0.1  # s without bytes before a partial line (no LF yet) is shown
 
 _KEY_FORM = re.compile(r'(AT\+[A-Z]+)="?([^",]*)', re.IGNORECASE)
 _SUITE_FORM = re.compile(r'(AT\+QSSLCFG="ciphersuite",\d+,)(\S*)', re.IGNORECASE)
+# AT+QIOPEN=<contextID>,<connectID>,"<service_type>": the third parameter
+_SERVICE_FORM = re.compile(r'(AT\+QIOPEN=\d+,\d+,)"?([^",]*)', re.IGNORECASE)
+SERVICE_TYPES = ("TCP", "UDP", "TCP LISTENER", "UDP SERVICE")
+# a send with a "> " prompt (not AT+QISENDEX, which takes hex on its command line)
+_SEND_FORM = re.compile(rb"AT\+Q(?:SSL|I)SEND=|AT\+QMTPUB=")
 _PUSH = re.compile(rb'\+Q(?:SSL|I)URC: "recv",(\d+),(\d+)\Z')
 _BLOCK = re.compile(rb"\+Q(?:SSLRECV|IRD): (\d+)\Z")
 _LINE_END = re.compile(rb"\n|\r(?=[^\n])")  # LF, or a CR that no LF follows
@@ -352,7 +366,7 @@ class ShellCore:
         if self._prefix in _OPEN_URCS and not upper.endswith(b"=?"):
             self._prefix = b"\x00"  # only the test form answers with it; else it is the URC
         self._echo = leftover + command + b"\r"
-        self._prompt_expected = upper.startswith((b"AT+QSSLSEND", b"AT+QMTPUB="))
+        self._prompt_expected = _SEND_FORM.match(upper) is not None
         self._pending_kind = _kind_of(upper)
         self._data_left = _data_length(upper)
 
@@ -541,6 +555,10 @@ class ShellCore:
         if suite:
             head, part = suite.groups()
             return [head + s for s in CIPHERSUITES if s.startswith(part.upper())]
+        service = _SERVICE_FORM.fullmatch(text)
+        if service:
+            head, part = service.groups()
+            return [f'{head}"{s}",' for s in SERVICE_TYPES if s.startswith(part.upper())]
         keyed = _KEY_FORM.fullmatch(text)
         if keyed:
             name, part = keyed.groups()
@@ -555,10 +573,12 @@ class ShellCore:
 
 def _kind_of(upper: bytes) -> str:
     """What a CONNECT (or prompt) of this command starts."""
-    if upper.startswith((b"AT+QSSLSEND", b"AT+QISEND", b"AT+QMTPUB=")):
+    if _SEND_FORM.match(upper):
         return "send"
-    if upper.startswith((b"AT+QFUPL", b"AT+QFWRITE")):
-        return "upload"
+    if upper.startswith((b"AT+QFUPL", b"AT+QFWRITE", b"AT+QHTTPURL", b"AT+QHTTPPOST")):
+        return "upload"  # QHTTPPOSTFILE has no CONNECT: it answers OK at once
+    if upper.startswith(b"AT+QHTTPGET=") and upper.count(b",") >= 1:
+        return "upload"  # the host's own request
     if re.fullmatch(rb"ATO0?", upper):
         return "transparent"
     args = upper.split(b"=", 1)[1].split(b",") if b"=" in upper else []
@@ -573,12 +593,15 @@ def _kind_of(upper: bytes) -> str:
 
 def _data_length(upper: bytes) -> int | None:
     """The byte count a fixed-length data phase takes (QSSLSEND=id,len, QFUPL, QFWRITE)."""
+    args = upper.split(b"=", 1)[1].split(b",") if b"=" in upper else []
     if upper.startswith(b"AT+QMTPUB="):  # the length form: a sixth parameter
-        args = upper.split(b"=", 1)[1].split(b",")
         return int(args[5]) if len(args) == 6 and args[5].strip().isdigit() else None
-    if not upper.startswith((b"AT+QSSLSEND=", b"AT+QISEND=", b"AT+QFUPL=", b"AT+QFWRITE=")):
+    if upper.startswith((b"AT+QHTTPURL=", b"AT+QHTTPPOST=")) and args[0].strip().isdigit():
+        return int(args[0])  # the URL's or the body's length
+    if not upper.startswith(
+        (b"AT+QSSLSEND=", b"AT+QISEND=", b"AT+QFUPL=", b"AT+QFWRITE=", b"AT+QHTTPGET=")
+    ):
         return None
-    args = upper.split(b"=", 1)[1].split(b",")
     if len(args) >= 2 and args[1].strip().isdigit():
         return int(args[1])
     return 10240 if upper.startswith(b"AT+QFUPL") else None  # QFUPL's default size

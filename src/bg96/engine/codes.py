@@ -99,3 +99,40 @@ QI_ERROR_TEXT: dict[int, str] = {
     573: "apn not configured",
     574: "port busy",
 }
+
+
+class HttpError(IntEnum):
+    """HTTP(S) manual error codes (chapter 5): ``<err>`` of the result URCs and
+    ``+CME ERROR``. Which situation raises which is HTTP_COMMANDS.md's reading."""
+
+    OK = 0
+    UNKNOWN = 701
+    TIMEOUT = 702
+    BUSY = 703
+    UART_BUSY = 704
+    NO_REQUEST = 705
+    NETWORK_BUSY = 706
+    NETWORK_OPEN = 707
+    NETWORK_NOT_CONFIGURED = 708
+    NETWORK_DEACTIVATED = 709
+    NETWORK_ERROR = 710
+    URL_ERROR = 711
+    EMPTY_URL = 712
+    IP_ADDRESS = 713
+    DNS = 714
+    SOCKET_CREATE = 715
+    SOCKET_CONNECT = 716
+    SOCKET_READ = 717
+    SOCKET_WRITE = 718
+    SOCKET_CLOSED = 719
+    ENCODE = 720
+    DECODE = 721
+    READ_TIMEOUT = 722
+    RESPONSE_FAILED = 723
+    INCOMING_CALL = 724
+    VOICE_CALL = 725
+    INPUT_TIMEOUT = 726
+    WAIT_DATA_TIMEOUT = 727
+    RESPONSE_TIMEOUT = 728
+    MEMORY = 729
+    INVALID_PARAMETER = 730

@@ -29,6 +29,7 @@ from .events import (
     Resolve,
     Resolved,
     Send,
+    SocketEvent,
 )
 from .faults import Fault, ModuleFaults, Trigger
 from .files import FileStore, MemoryStore
@@ -77,6 +78,14 @@ class DataPhase(Protocol):
         ...
 
 
+class OutputSource(Protocol):
+    """Bytes for the host that arrive over time (an HTTP response being read): ``fill``
+    writes up to ``room`` bytes with ``Engine.raw`` as the UART takes them, and ends the
+    command with ``Engine.finish`` once its last byte is out."""
+
+    def fill(self, room: int) -> None: ...
+
+
 @runtime_checkable
 class Interruptible(Protocol):
     """A data phase that DTR (AT&D1/2) can end, as data mode (FILE uploads)."""
@@ -118,6 +127,7 @@ class Engine:
         self._block_open = False
         self._phase: DataPhase | None = None
         self._stream: tuple[memoryview, Callable[[], None]] | None = None  # a QFDWL file
+        self._source: OutputSource | None = None  # an HTTP response being read
         self._processing = False
         self._after_line: list[Callable[[], None]] = []
         self.dtr = True
@@ -181,12 +191,22 @@ class Engine:
         self._process()
 
     @property
+    def input_held(self) -> bool:
+        """Host bytes wait in the UART input buffer (``input_room`` is below the whole)."""
+        return bool(self._inbuf) or (self.transparent is not None and self.transparent.waiting > 0)
+
+    @property
     def input_room(self) -> int:
         """Bytes of host input the module can take now (its UART input buffer's free space)."""
         held = len(self._inbuf)
         if self.transparent is not None:
             held += self.transparent.waiting
         return max(0, self.config.uart_buffer - held)
+
+    @property
+    def input_pending(self) -> bool:
+        """Host bytes received but not processed yet (``input_waiting`` without the copy)."""
+        return bool(self._inbuf)
 
     def input_waiting(self) -> bytes:
         """Host bytes received but not processed yet (after the command line now running)."""
@@ -203,7 +223,7 @@ class Engine:
         """
         out = self._take(limit)
         if limit is not None:
-            if out and self._may_resume():
+            if out and self._inbuf and self._may_resume():
                 self._process()  # commands held while the host was not reading go on
             return out
         parts = [out]
@@ -221,11 +241,29 @@ class Engine:
 
     def _take(self, limit: int | None) -> bytes:
         """Up to ``limit`` bytes of output (all with None), filled from what waits first."""
+        if (
+            not self._out
+            and self._stream is None
+            and self._source is None
+            and not self._urcs.items
+            and self.mode is not Mode.TRANSPARENT
+        ):
+            return b""  # the common case: nothing there
         if self.mode is Mode.DATA and self._lf_may_follow_cr and self._host_crlf:
             if self._lf_timer is None or self._lf_timer.cancelled:
                 self._lf_timer = self.call_later(LF_WAIT, self._lf_wait_over)
             return b""
-        self._fill(float("inf") if limit is None else limit)
+        if self.mode is Mode.TRANSPARENT and not self._out:
+            out = self._take_transparent(limit)
+            if out:
+                return out
+        if (
+            self._stream is not None
+            or self._source is not None
+            or self.mode is Mode.TRANSPARENT
+            or self._urcs.items
+        ):
+            self._fill(float("inf") if limit is None else limit)
         if limit is None or len(self._out) <= limit:
             out = bytes(self._out)
             self._out.clear()
@@ -235,6 +273,27 @@ class Engine:
         if out and self.mode is Mode.DATA:
             # the host may now have seen the prompt: a LF from here on is data
             self._lf_may_follow_cr = False
+        return out
+
+    def _take_transparent(self, limit: int | None) -> bytes:
+        """The data path of transparent mode: server bytes straight from the socket's buffer
+        to the host, one copy (``_fill`` handles the carrier's loss)."""
+        link = self.transparent
+        if link is None or link.sock.carrier_lost:
+            return b""
+        sock = link.sock
+        recv = sock.recv
+        n = len(recv) if limit is None or limit >= len(recv) else limit
+        if not n:
+            return b""
+        if n == len(recv):
+            out = bytes(recv)
+            recv.clear()
+        else:
+            with memoryview(recv) as view:
+                out = bytes(view[:n])
+            del recv[:n]
+        self._pushed(sock, n)
         return out
 
     @property
@@ -255,6 +314,11 @@ class Engine:
     def _fill(self, target: float) -> None:
         """Move data waiting for the UART (a file being downloaded, transparent data,
         push-mode URCs) into the output until it holds ``target`` bytes."""
+        if self._source is not None:
+            room = target - len(self._out)
+            if room > 0:
+                self._source.fill(int(min(room, 1 << 30)))
+            return
         if self._stream is not None:
             data, then = self._stream
             room = target - len(self._out)
@@ -280,7 +344,7 @@ class Engine:
                 self.last_transparent = None
                 self.leave_transparent("NO CARRIER")
             return
-        if self._urcs and self.mode is Mode.COMMAND and self._current is None:
+        if self._urcs.items and self.mode is Mode.COMMAND and self._current is None:
             self._urcs.flush(self._out, self.settings.verbose, target, self._pushed)
 
     def _pushed(self, sock: Socket, n: int) -> None:
@@ -300,21 +364,30 @@ class Engine:
 
     def network_event(self, event: NetEvent) -> None:
         """Something happened on a connection."""
-        if isinstance(event, Resolved):
+        if isinstance(event, Received):  # the data path first
+            if self.faults.watches(event.client_id, "received"):
+                self.faults.receive(event, self._socket_event)
+            else:
+                self._socket_event(event)
+        elif isinstance(event, Resolved):
             then = self.lookups.pop(event.request, None)
             if then is not None:
                 then(event)
-        elif isinstance(event, Pinged | NtpAnswer):
+        elif isinstance(event, (Pinged, NtpAnswer)):
             _commands.nettools.on_event(self, event)
-        elif _commands.mqtt.owns(event):
-            _commands.mqtt.on_event(self, event)
-        elif isinstance(event, Listening | Incoming):
+        elif isinstance(event, (Listening, Incoming)):
             _commands.tcpip.incoming_event(self, event)
-        elif isinstance(event, Received) and self.faults.watches(event.client_id, "received"):
-            self.faults.receive(event, lambda part: _commands.sockets.on_event(self, part))
+        else:
+            self._socket_event(event)
+        self._after_activity()
+
+    def _socket_event(self, event: SocketEvent) -> None:
+        if _commands.http.owns(event):
+            _commands.http.on_event(self, event)  # the HTTP client's connection
+        elif _commands.mqtt.owns(event):
+            _commands.mqtt.on_event(self, event)  # an MQTT client's link
         else:
             _commands.sockets.on_event(self, event)
-        self._after_activity()
 
     def inject_fault(self, fault: Fault, trigger: Trigger | None = None) -> None:
         """Inject ``fault`` now, or arm it for ``trigger`` (see ``faults.ModuleFaults``).
@@ -357,6 +430,7 @@ class Engine:
             self._queue.clear()
             self._current = None
             self.mode = Mode.COMMAND
+        self._source = None
         if self._stream is not None:
             self._stream = None  # a download under way ends: nobody is there for it
             self.note("host left during a download: the rest is not sent")
@@ -486,6 +560,11 @@ class Engine:
         """Run ``callback`` once the current command line has been answered (a restart)."""
         self._after_line.append(callback)
 
+    def stream_from(self, source: OutputSource) -> None:
+        """The current command's output comes from ``source`` until it finishes."""
+        self._block_open = False
+        self._source = source
+
     def enter_data_phase(self, phase: DataPhase) -> Pending:
         """Give the host's bytes to ``phase`` until it calls ``finish``."""
         self._phase = phase
@@ -500,6 +579,7 @@ class Engine:
     def finish(self, outcome: Outcome) -> None:
         """A pending command (or data phase) ends with ``outcome``."""
         self._phase = None
+        self._source = None
         self.mode = Mode.COMMAND
         self._complete(outcome)
         if not self._processing:
@@ -567,7 +647,9 @@ class Engine:
             self._phase = None  # its timers go with the others below
             self.note("restart: the data phase under way ends unanswered")
         self._stream = None
+        self._source = None
         _commands.sockets.drop_all(self)
+        _commands.http.drop(self)
         _commands.mqtt.drop_all(self)
         self._timers.clear()
         self._urcs.clear()
@@ -601,6 +683,10 @@ class Engine:
         self.lookups: dict[int, Callable[[Resolved], None]] = {}  # request -> what follows
         self.ping: PingRun | None = None  # AT+QPING under way
         self.ntp: NtpRun | None = None  # AT+QNTP under way
+        self.http = _commands.http.HttpState()  # AT+QHTTPCFG settings, URL and request
+        # files being written as data arrives (AT+QHTTPREADFILE): name -> bytes so far; the
+        # FILE commands list them with that size, as the file grows on a module's flash
+        self.files_writing: dict[str, int] = {}
         self.qicfg = QiConfig()
         self.ifc = (0, 0)  # AT+IFC <dce_by_dte>,<dte_by_dce>: 0 none, 2 RTS/CTS (not in AT&W)
         self.qisde = True  # AT+QISDE: QISEND data typed is echoed (with ATE1)
@@ -661,6 +747,8 @@ class Engine:
         buf = self._inbuf
         s3 = self.settings.s3
         s5 = self.settings.s5
+        if self._whole_line(buf, s3, s5):
+            return
         i = 0
         n = len(buf)
         while i < n:
@@ -700,6 +788,37 @@ class Engine:
             else:
                 self._line_overflow = True
         del buf[:n]
+
+    def _whole_line(self, buf: bytearray, s3: int, s5: int) -> bool:
+        """The common case at once: a whole line up to S3 with nothing in it that the byte
+        loop treats specially (LF inside, S5, the ``/`` of ``A/``, too long). Leading LFs (the
+        LF of a CR LF host's last line) are taken as the loop takes them."""
+        if s3 != LF and buf[:1] == b"\n":
+            lead = len(buf) - len(buf.lstrip(b"\n"))
+            if self._lf_may_follow_cr:
+                self._host_crlf = True
+                self._lf_may_follow_cr = False
+            del buf[:lead]
+        end = buf.find(s3)
+        if end < 0 or len(self._line) + end > self.config.max_line:
+            return False
+        segment = buf[:end]
+        if s5 in segment or 0x2F in segment or (s3 != LF and LF in segment):
+            return False
+        if segment:
+            if self._lf_may_follow_cr:
+                self._host_crlf = False  # a bare CR ended the last line
+            self._line += segment
+        if self.settings.echo:
+            self._out += buf[: end + 1]
+        line = bytes(self._line)
+        overflow = self._line_overflow
+        self._line.clear()
+        self._line_overflow = False
+        self._lf_may_follow_cr = True
+        del buf[: end + 1]
+        self._run_line(line, overflow)
+        return True
 
     def _run_line(self, line: bytes, overflow: bool, *, repeat: bool = False) -> None:
         """Execute one command line."""
@@ -858,7 +977,7 @@ class Engine:
             if self.mode is Mode.EXECUTING and self.faults.interleave:
                 self._interleave_urcs()
             return
-        if self._urcs:
+        if self._urcs.items:
             self._urcs.flush(self._out, self.settings.verbose, OUT_HIGH, self._pushed)
 
     def _interleave_urcs(self) -> None:
@@ -875,8 +994,10 @@ class Engine:
             self._process()
             return
         if self.mode is Mode.TRANSPARENT:
-            self._fill(OUT_HIGH)
-            return
+            link = self.transparent
+            if link is not None and link.sock.carrier_lost and not link.sock.recv:
+                self._fill(OUT_HIGH)  # NO CARRIER after the last byte
+            return  # the data itself goes as the port takes it (_take_transparent)
         self._flush_urcs()
 
 

@@ -51,6 +51,18 @@ def _client_id(value: int) -> None:
     _check(_is_int(value) and 0 <= value <= 11, f"client ID {value!r}: client IDs are 0-11")
 
 
+HTTP_CONNECTION = 12  # the HTTP client's connection (engine/commands/http_request.py)
+
+
+def _connection_id(value: int) -> None:
+    """A connection for a network fault or a byte trigger: a client ID, or 12 for the HTTP
+    client's."""
+    _check(
+        _is_int(value) and 0 <= value <= HTTP_CONNECTION,
+        f"client ID {value!r}: client IDs are 0-11 (12: the HTTP client's connection)",
+    )
+
+
 def _mqtt_client(value: int) -> None:
     _check(_is_int(value) and 0 <= value <= 5, f"MQTT client {value!r}: MQTT clients are 0-5")
 
@@ -221,7 +233,7 @@ class _OnConnection:
     client_id: int
 
     def __post_init__(self) -> None:
-        _client_id(self.client_id)
+        _connection_id(self.client_id)
 
     def __str__(self) -> str:
         return f"{self.name} {self.client_id}"
@@ -419,7 +431,7 @@ class AfterBytes:
 
     def __post_init__(self) -> None:
         _at_least_one(self.count, "after: the number of bytes")
-        _client_id(self.client_id)
+        _connection_id(self.client_id)
         _check(
             self.direction in ("received", "sent"),
             f"after: bytes are 'received' or 'sent', not {self.direction!r}",
@@ -608,19 +620,19 @@ class ModuleFaults:
         fault acts, and the rest follows while the connection is still up."""
         engine = self._engine
         cid = event.client_id
-        sock = engine.sockets.get(cid)
-        if sock is None or sock.conn_seq != event.conn_seq:
+        seq = event.conn_seq
+        if self._conn_seq(cid) != seq:
             deliver(event)  # a late event of an earlier connection: dropped, not counted
             return
         data = event.data
         while data:
             room = self.room(cid)
             take = len(data) if room is None else min(room, len(data))
-            deliver(event if take == len(event.data) else Received(cid, sock.conn_seq, data[:take]))
+            deliver(event if take == len(event.data) else Received(cid, seq, data[:take]))
             for armed in self._count(cid, "received", take):
                 self._fire(armed)
             data = data[take:]
-            gone = engine.sockets.get(cid) is not sock or sock.state is not SocketState.CONNECTED
+            gone = self._conn_seq(cid) != seq
             if data and gone:
                 engine.note(f"{len(data)} bytes from the server dropped: connection {cid} is gone")
                 return
@@ -692,6 +704,16 @@ class ModuleFaults:
         sock = self._engine.sockets.get(client_id)
         return sock if sock is not None and sock.state is SocketState.CONNECTED else None
 
+    def _conn_seq(self, client_id: int) -> int | None:
+        """The connection on ``client_id`` (12: the HTTP client's) if it is up."""
+        if client_id == HTTP_CONNECTION:
+            req = self._engine.http.request
+            if req is None or not req.open or req.stage.value == "connecting":
+                return None
+            return req.seq
+        sock = self._connected(client_id)
+        return None if sock is None else sock.conn_seq
+
     def _problem(self, fault: Fault) -> str | None:
         """Why ``fault`` has nothing to act on right now, or None."""
         engine = self._engine
@@ -712,9 +734,11 @@ class ModuleFaults:
             if link is None or not link.opened:
                 return f"MQTT client {fault.client_id} has no open link"
             return None
+        if isinstance(fault, SendBufferFull) and self._connected(fault.client_id) is None:
+            return f"client ID {fault.client_id} has no connected socket"
         if (
-            isinstance(fault, SendBufferFull | ServerReset | ServerFin | ServerStall)
-            and self._connected(fault.client_id) is None
+            isinstance(fault, ServerReset | ServerFin | ServerStall)
+            and self._conn_seq(fault.client_id) is None
         ):
             return f"client ID {fault.client_id} has no connected socket"
         return None
@@ -762,9 +786,9 @@ class ModuleFaults:
             if isinstance(fault, BrokerFault):
                 seq = engine.mqtt.links[fault.client_id].conn_seq
             elif isinstance(fault, ServerReset | ServerFin | ServerStall):
-                sock = self._connected(fault.client_id)
-                assert sock is not None
-                seq = sock.conn_seq
+                conn_seq = self._conn_seq(fault.client_id)
+                assert conn_seq is not None
+                seq = conn_seq
             engine.emit(NetFault(fault, seq))
 
     def _pdp_lost(self, cid: int) -> None:

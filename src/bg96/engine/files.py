@@ -10,7 +10,15 @@ from typing import Protocol
 
 from ..protocol.checksum import checksum, format_checksum
 
-__all__ = ["FileStore", "MemoryStore", "checksum", "format_checksum", "normalize_name"]
+__all__ = [
+    "FileStore",
+    "FileWriter",
+    "MemoryStore",
+    "checksum",
+    "format_checksum",
+    "normalize_name",
+    "open_writer",
+]
 
 MAX_NAME = 80  # FILE manual: a file name is at most 80 bytes
 _FORBIDDEN = set('/\\\x00:*?"<>|')
@@ -47,6 +55,42 @@ class MemoryStore:
 
     def delete(self, name: str) -> bool:
         return self._files.pop(name, None) is not None
+
+
+class FileWriter(Protocol):
+    """A file written piece by piece (an HTTP body into UFS): invisible until ``commit``,
+    which replaces a file of that name; ``discard`` leaves nothing behind."""
+
+    def write(self, data: bytes) -> None: ...
+    def commit(self) -> None: ...
+    def discard(self) -> None: ...
+
+
+class _BufferedWriter:
+    """For a store that only writes whole files: the pieces wait in memory."""
+
+    def __init__(self, store: FileStore, name: str) -> None:
+        self.store, self.name = store, name
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def commit(self) -> None:
+        self.store.write(self.name, bytes(self.data))
+
+    def discard(self) -> None:
+        self.data = bytearray()
+
+
+def open_writer(store: FileStore, name: str) -> FileWriter:
+    """A writer for ``name``: the store's own (``open_writer``, streaming to disk) if it
+    has one, else one that writes the whole file at the end."""
+    opener = getattr(store, "open_writer", None)
+    if opener is not None:
+        writer: FileWriter = opener(name)
+        return writer
+    return _BufferedWriter(store, name)
 
 
 def normalize_name(raw: str) -> str | None:

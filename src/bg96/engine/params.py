@@ -28,8 +28,10 @@ MAX_DIGITS = 18  # no number of the manuals comes near; int() refuses over 4300 
 
 def decimal(text: str) -> int | None:
     """``text`` as an ASCII decimal number, or None: not one, or too long to be a parameter."""
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isdigit() and text.isascii()):
         return None
+    if len(text) <= MAX_DIGITS:
+        return int(text)
     digits = text.lstrip("0") or "0"
     return int(digits) if len(digits) <= MAX_DIGITS else None
 
@@ -48,7 +50,10 @@ class Param:
     def num(self, lo: int, hi: int) -> int:
         """A decimal number in ``lo..hi``; quoted numbers are not numbers."""
         t = self.text
-        value = None if self.quoted else decimal(t)
+        if not self.quoted and len(t) <= MAX_DIGITS and t.isdigit() and t.isascii():
+            value: int | None = int(t)  # the common case, without a call
+        else:
+            value = None if self.quoted else decimal(t)
         if value is None:
             raise ParamError(f"not a number in range {lo}-{hi}: {t[:24]!r}")
         if not lo <= value <= hi:

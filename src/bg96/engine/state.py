@@ -23,8 +23,8 @@ class ModuleConfig:
     operator: str = "BG96 Virtual"
     at_port: str = "uart1"  # the one port served: default of AT+QURCCFG and QSSLSTATE <AT_port>
     max_line: int = 1024  # bytes of one command line (the manuals give no limit)
-    recv_buffer: int = 65536  # per-socket receive buffer before reading is paused
-    send_buffer: int = 65536  # per-socket bytes accepted but not yet sent before SEND FAIL
+    recv_buffer: int = 262144  # per-socket receive buffer before reading is paused
+    send_buffer: int = 262144  # per-socket bytes accepted but not yet sent before SEND FAIL
     uart_buffer: int = 8192  # host bytes the UART input buffer holds before flow control
     file_capacity: int = 14483456  # UFS size of a real BG96 (AT+QFLDS="UFS")
     max_file_size: int = 10 * 1024 * 1024

@@ -45,11 +45,23 @@ class TransparentLink:
         return max(0, self.engine.config.send_buffer - self.sock.unsent)
 
     def _data(self, data: bytes) -> None:
-        self.pending += data
         self._short_due = False  # host activity: the idle wait for a short packet restarts
         if self._pack_timer is not None:
             self._pack_timer.cancel()
             self._pack_timer = None
+        if not self.pending and self.sock.state is SocketState.CONNECTED:
+            # the data path: the whole packets that fit go without a copy through ``pending``
+            take = min(len(data), self._room())
+            take -= take % self.engine.qicfg.transpktsize
+            if take:
+                self._send(data if take == len(data) else data[:take])
+                if take == len(data):
+                    return
+                with memoryview(data) as view:
+                    self.pending += view[take:]
+                self.pump()
+                return
+        self.pending += data
         self.pump()
 
     def pump(self) -> None:
@@ -66,8 +78,13 @@ class TransparentLink:
             take -= take % size
         if take:
             # every packet that fits goes now; they leave together in one write (one Send)
-            self._send(bytes(self.pending[:take]))
-            del self.pending[:take]
+            if take == len(self.pending):
+                self._send(bytes(self.pending))
+                self.pending.clear()
+            else:
+                with memoryview(self.pending) as view:
+                    self._send(bytes(view[:take]))
+                del self.pending[:take]
         if not self.pending:
             self._short_due = False
         elif len(self.pending) < size and not self._short_due and self._pack_timer is None:

@@ -42,37 +42,37 @@ class UrcQueue:
     """URCs in the order they arose; push blocks are expanded only when there is room."""
 
     def __init__(self) -> None:
-        self._items: deque[Item] = deque()
+        self.items: deque[Item] = deque()  # checked directly on the hot path (no __bool__)
         self.dropped = 0  # plain URCs dropped because the queue was full
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return bool(self.items)
 
     def __iter__(self) -> Iterator[Item]:
-        return iter(self._items)
+        return iter(self.items)
 
     def clear(self) -> None:
-        self._items.clear()
+        self.items.clear()
 
     def add(self, text: bytes) -> bytes | None:
         """Queue a URC; returns the URC dropped to make room, if one had to be."""
         dropped = None
-        if len(self._items) >= MAX_URCS:
-            for i, item in enumerate(self._items):
+        if len(self.items) >= MAX_URCS:
+            for i, item in enumerate(self.items):
                 if isinstance(item, bytes):
-                    del self._items[i]
+                    del self.items[i]
                     dropped = item
                     self.dropped += 1
                     break
-        self._items.append(text)
+        self.items.append(text)
         return dropped
 
     def add_push(self, block: PushBlock) -> None:
         """``block.nbytes`` more bytes arrived for a push-mode socket (already in its buffer)."""
-        last = self._items[-1] if self._items else None
+        last = self.items[-1] if self.items else None
         if (
             isinstance(last, PushBlock)
             and last.sock is block.sock
@@ -81,22 +81,22 @@ class UrcQueue:
         ):
             last.nbytes += block.nbytes
             return
-        if len(self._items) >= MAX_URCS:
+        if len(self.items) >= MAX_URCS:
             # a full queue: the data joins the socket's latest block instead (its order within
             # the socket stays right; only its place among other sockets' URCs moves up)
-            for item in reversed(self._items):
+            for item in reversed(self.items):
                 if isinstance(item, PushBlock) and item.sock is block.sock and item.mergeable:
                     item.nbytes += block.nbytes
                     return
-        self._items.append(block)
+        self.items.append(block)
 
     def remove_push(self, sock: Socket) -> int:
         """Forget ``sock``'s push blocks (it left push mode); returns the bytes they covered."""
         covered = 0
-        for item in list(self._items):
+        for item in list(self.items):
             if isinstance(item, PushBlock) and item.sock is sock:
                 covered += item.nbytes
-                self._items.remove(item)
+                self.items.remove(item)
         return covered
 
     def flush(
@@ -111,7 +111,7 @@ class UrcQueue:
         """Write queued URCs from position ``start`` into ``out``; push data only while
         ``out`` holds less than ``push_limit`` bytes (then the rest waits, in order).
         ``pushed(sock, n)`` is told of every ``n`` bytes taken from a socket's buffer."""
-        items = self._items
+        items = self.items
         while len(items) > start:
             item = items[start]
             if isinstance(item, bytes):

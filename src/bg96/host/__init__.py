@@ -23,6 +23,7 @@ from .errors import (
     CommandError,
     ConnectionClosedByPeer,
     DnsFailed,
+    HttpFailed,
     ModemError,
     ModemReset,
     ModemTimeout,
@@ -37,6 +38,7 @@ from .errors import (
     SendFailed,
     UnexpectedResponse,
 )
+from .http_operations import HttpResponse
 from .mqtt_client import AsyncMqttClient, MqttClient
 from .mqtt_operations import Will
 from .mqtt_state import MqttMessage
@@ -61,6 +63,8 @@ __all__ = [
     "DataPhase",
     "DnsFailed",
     "DteParser",
+    "HttpFailed",
+    "HttpResponse",
     "Modem",
     "ModemError",
     "ModemReset",

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 import serial
 
+from . import http_operations as http
 from . import net_operations as net
 from . import operations as ops
 from .connection import (
@@ -353,6 +354,10 @@ class AsyncModem:
     dns_lookup = awaitable(net.dns_lookup)
     ping = awaitable(net.ping)
     ntp_sync = awaitable(net.ntp_sync)
+    http_configure = awaitable(http.http_configure)
+    http_get = awaitable(http.http_get)
+    http_post = awaitable(http.http_post)
+    http_download = awaitable(http.http_download)
 
     # ---- running procedures ---------------------------------------------------------------
 

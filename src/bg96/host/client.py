@@ -21,6 +21,7 @@ from typing import TypeVar, cast
 import serial
 from serial.urlhandler import protocol_socket
 
+from . import http_operations as http
 from . import net_operations as net
 from . import operations as ops
 from .answers import DEFAULT_RESPONSE, MAX_RESPONSE, command_name, response_timeout
@@ -227,6 +228,10 @@ class Modem:
     dns_lookup = blocking(net.dns_lookup)
     ping = blocking(net.ping)
     ntp_sync = blocking(net.ntp_sync)
+    http_configure = blocking(http.http_configure)
+    http_get = blocking(http.http_get)
+    http_post = blocking(http.http_post)
+    http_download = blocking(http.http_download)
 
     # ---- running procedures ---------------------------------------------------------------
 

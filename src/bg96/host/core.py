@@ -21,6 +21,9 @@ from .parser import Data, DataPhase, DteParser, Event, Urc
 
 BUFFER, PUSH, TRANSPARENT = 0, 1, 2  # <access_mode>
 NO_CARRIER = b"\r\nNO CARRIER\r\n"  # ends transparent mode when the connection is lost
+# URCs kept for poll()/wait_urc() (push-mode payloads included, so at most ~1.5 MB): a
+# program that never polls loses the oldest, counted in ModemCore.urcs_dropped
+URC_QUEUE_LIMIT = 1000
 SETTLE = 0.02  # s of quiet after which a NO CARRIER at the end of the stream is the module's
 
 UrcCallback = Callable[[Urc], None]
@@ -100,7 +103,9 @@ class ModemCore:
         self.baudrate = baudrate
         self.parser = DteParser()
         self.events: deque[Event] = deque()  # responses, prompts, CONNECTs of the command
-        self.urcs: deque[Urc] = deque()  # for poll() and wait_urc()
+        # for poll() and wait_urc(): the newest URC_QUEUE_LIMIT, older ones are counted out
+        self.urcs: deque[Urc] = deque(maxlen=URC_QUEUE_LIMIT)
+        self.urcs_dropped = 0
         self.callbacks: list[UrcCallback] = []
         self.links: dict[int, Link] = {}  # client ID -> socket, opening ones too
         # client ID -> a socket being opened, which its +QSSLOPEN/+QIOPEN reaches even if an
@@ -180,6 +185,8 @@ class ModemCore:
             for prefix, queue in self.awaited.items():
                 if line.startswith(prefix):
                     queue.append(urc)
+        if len(self.urcs) == URC_QUEUE_LIMIT:
+            self.urcs_dropped += 1
         self.urcs.append(urc)
         for callback in self.callbacks:
             try:

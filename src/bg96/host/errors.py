@@ -76,6 +76,12 @@ class ConnectionClosedByPeer(ModemError, ConnectionError):
     ``NO CARRIER``), or the socket by the module (its PDP context went down, it restarted)."""
 
 
+class HttpFailed(CommandError):
+    """An HTTP(S) command failed: ``code`` is the module's 7xx code, from ``+CME ERROR``
+    or the result URC (``+QHTTPGET: 714``: DNS failed, 716: the connection or its TLS
+    handshake failed, 728: no response in time, 717: the body was cut...)."""
+
+
 class MqttError(CommandError):
     """An MQTT command failed; ``code`` is the result its URC gave (``+QMTSUB: 0,1,2``: 2,
     sent and retried in vain) or, for the subclasses, their code."""

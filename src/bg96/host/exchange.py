@@ -83,9 +83,12 @@ def exchange(
             if left <= 0:
                 raise ModemTimeout(line, wait, core.parser.unparsed)
             yield Wait(left)
-            if progress is not None and served and core.parser.block_received > shown:
+            if served and core.parser.block_received > shown:
                 shown = core.parser.block_received
-                progress(shown, download)
+                if progress is not None:
+                    progress(shown, download)
+                if phase is DataPhase.HTTP_READ:
+                    deadline = core.clock() + wait  # a response of any length: a gap ends it
         event = events.popleft()
         if isinstance(event, Response):
             if shared:
@@ -104,7 +107,7 @@ def exchange(
         if served:
             raise UnexpectedResponse(line, final, None, "a second data phase")
         served = True
-        if phase is DataPhase.DOWNLOAD:
+        if phase in (DataPhase.DOWNLOAD, DataPhase.HTTP_READ):
             size = download
         elif payload is None or phase is DataPhase.TRANSPARENT:
             return Response(data, (), final)

@@ -14,6 +14,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
+# The HTTP client's results: URCs whenever they come (after the write or execution form)
+HTTP_RESULTS = (
+    b"+QHTTPGET:",
+    b"+QHTTPPOST:",
+    b"+QHTTPPOSTFILE:",
+    b"+QHTTPREAD:",
+    b"+QHTTPREADFILE:",
+)
 FINALS = (b"OK", b"ERROR", b"SEND OK", b"SEND FAIL", b"NO CARRIER", b"NO DIALTONE", b"BUSY")
 FINAL_PREFIXES = (b"+CME ERROR:", b"+CMS ERROR:")
 # the MQTT commands' results: each write form answers OK, then one of these later
@@ -44,6 +52,7 @@ URC_PREFIXES = (
     b"+CTZE:",
     b"+QPING:",
     b"+QNTP:",
+    *HTTP_RESULTS,
     *MQTT_URCS,
 )
 URC_WORDS = (b"RDY", b"APP RDY", b"POWERED DOWN")
@@ -63,6 +72,8 @@ _NAME = re.compile(rb"([+&$%^][A-Za-z0-9_]+)")
 # length) or "<bytes>" (ended by the first quote, CR, LF: the module does not escape them)
 _QMTRECV = re.compile(rb'\+QMTRECV: (\d{1,2}),(\d{1,9}),"([^"\r\n]*)",(?:(\d{1,9}),)?"')
 QMTRECV = b"+QMTRECV:"
+_READ_END = b"\r\nOK\r\n\r\n+"  # the final OK, and a URC (+QHTTPREAD: 0) after it
+_READ_ERROR = re.compile(rb"\r\n(\+CME ERROR: [^\r\n]{1,40})\r\n")
 
 
 class DataPhase(Enum):
@@ -71,6 +82,7 @@ class DataPhase(Enum):
     UPLOAD = "upload"  # the host sends (QFUPL): the module answers afterwards
     DOWNLOAD = "download"  # a known number of raw bytes, then the response (QFDWL)
     TRANSPARENT = "transparent"  # everything is connection data from here on
+    HTTP_READ = "http read"  # an HTTP response of unknown length, then OK or +CME ERROR
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,8 @@ class DteParser:
         self._raw = bytearray()
         self._raw_for: bytes | None = None  # the line that announced the block
         self._transparent = False
+        self._http_read: int | None = None  # AT+QHTTPREAD's output: body bytes expected
+        self._scanned = 0  # bytes of it searched for its end already
         self._echo_left = b""  # payload bytes whose echo may still come (ATE1 after ``> ``)
         self.prompt_expected = False
 
@@ -170,7 +184,8 @@ class DteParser:
         """
         line = command.rstrip(b"\r\n")
         prefix = response_prefix(line)
-        if prefix in URC_AFTER_WRITE and b"=" in line and not line.endswith(b"=?"):
+        after_write = prefix in URC_AFTER_WRITE and b"=" in line
+        if (after_write or prefix in HTTP_RESULTS) and not line.endswith(b"=?"):
             prefix = b"\x00"
         self._pending = _Pending(line, prefix, phase, download, payload)
         self._echo_left = b""
@@ -189,7 +204,7 @@ class DteParser:
     def block_received(self) -> int:
         """Bytes of the binary block being read so far (a QFDWL file, a QSSLRECV or QIRD
         payload)."""
-        return len(self._raw) if self._raw_left else 0
+        return len(self._raw) if self._raw_left or self._http_read is not None else 0
 
     @property
     def transparent(self) -> bool:
@@ -226,6 +241,10 @@ class DteParser:
                 self._events.append(Data(bytes(buf)))
                 buf.clear()
                 return
+            if self._http_read is not None:
+                if not self._http_body():
+                    return
+                continue
             if self._raw_left:
                 take = min(self._raw_left, len(buf))
                 self._raw += buf[:take]
@@ -287,6 +306,44 @@ class DteParser:
         payload = bytes(buf[start:end])
         del buf[: end + 3]
         self._events.append(Urc(head, payload))
+        return True
+
+    def _http_body(self) -> bool:
+        """AT+QHTTPREAD's output: raw bytes up to ``\r\nOK\r\n`` (right after the length
+        announced, when it is known (``download``); else where a URC follows it, its
+        ``+QHTTPREAD:``), or up to a ``+CME ERROR`` line; True when it ended (the rest of
+        the buffer is lines again)."""
+        raw, buf = self._raw, self._buf
+        raw += buf
+        buf.clear()
+        expect = self._http_read or 0
+        start = max(0, self._scanned - 64)  # an end may have begun in the bytes before
+        error = _READ_ERROR.search(raw, start)
+        if expect:
+            ok = b"\r\nOK\r\n"
+            done = expect if raw[expect : expect + len(ok)] == ok else -1
+        else:
+            done = raw.find(_READ_END, start)
+        ends = [(m, kind) for m, kind in ((done, "ok"), (error.start() if error else -1, "cme"))]
+        found = sorted((at, kind) for at, kind in ends if at >= 0)
+        if not found:
+            self._scanned = len(raw)
+            return False
+        at, kind = found[0]
+        pending = self._pending
+        body = bytes(raw[:at])
+        if kind == "ok":
+            final, rest = b"OK", raw[at + len(b"\r\nOK\r\n") :]
+        else:
+            assert error is not None
+            final, rest = error.group(1), raw[error.end() :]
+        self._http_read = None
+        self._scanned = 0
+        self._raw = bytearray()
+        buf += rest
+        if pending is not None:
+            pending.lines.append(body)
+            self._finish(final)
         return True
 
     def _prompt(self) -> None:
@@ -360,6 +417,10 @@ class DteParser:
             self._transparent = True
         elif pending.phase is DataPhase.DOWNLOAD:
             self._start_block(None, pending.download)
+        elif pending.phase is DataPhase.HTTP_READ:
+            self._http_read = pending.download
+            self._raw = bytearray()
+            self._scanned = 0
 
     def _finish(self, final: bytes) -> None:
         pending = self._pending

@@ -34,6 +34,7 @@ from ..network import Flow, Network, RadioLink
 from ..tls import TlsClientSession, TlsStep
 
 SOCKET_BUFFER = 1 << 17
+FLUSH_BUDGET = 1 << 20  # bytes one connection writes in one loop iteration before yielding
 """Bytes of kernel buffer each way on a connection's socket: a module's TCP window, so the
 host machine holds no more for it than a module would."""
 EventSink = Callable[[NetEvent], None]
@@ -293,22 +294,36 @@ class StreamConnection(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """One socket write for every record of this loop iteration, then one Sent."""
-        self._flush_scheduled = False
+        """One socket write for every record of this loop iteration, then one Sent. The Sent
+        frees the module's send buffer, and what the host had waiting comes back here at once
+        (up to ``FLUSH_BUDGET`` bytes in all) instead of a loop iteration later."""
+        budget = FLUSH_BUDGET
+        self._flush_scheduled = True  # sends made by the Sent below join this loop
+        try:
+            while self._records and budget > 0:
+                budget -= self._flush_once()
+        finally:
+            self._flush_scheduled = False
+        if self._records:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush_once(self) -> int:
         records, self._records = self._records, []
         n, self._batched = self._batched, 0
         if self.transport is None or self.transport.is_closing() or not records:
-            return
+            return 0
         data = b"".join(records)
         if self.up is not None:
             # Sent once the uplink has carried it
             self._up_batches.append((self.up.pushed + len(data), n))
             self.up.push(data)
-            return
+            return len(data)
         self.transport.write(data)
         self.unreported_sent += n
         if not self.paused:
             self._report_sent()
+        return len(data)
 
     def _write(self, data: bytes) -> None:
         """TLS bytes towards the server (through the uplink when the network is shaped)."""

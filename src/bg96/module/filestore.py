@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import platformdirs
 
@@ -53,9 +54,39 @@ class DirStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def open_writer(self, name: str) -> TempWriter:
+        """A file written piece by piece into a hidden temp file, renamed on commit."""
+        path = self._path(name)
+        fd, tmp = tempfile.mkstemp(prefix=".download-", dir=self.root)
+        return TempWriter(os.fdopen(fd, "wb"), Path(tmp), path)
+
     def delete(self, name: str) -> bool:
         path = self._path(name)
         if not path.is_file():
             return False
         path.unlink()
         return True
+
+
+class TempWriter:
+    """A ``FileWriter``: pieces go to a hidden temp file, which replaces the file on commit."""
+
+    def __init__(self, file: BinaryIO, tmp: Path, path: Path) -> None:
+        self.file, self.tmp, self.path = file, tmp, path
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+
+    def commit(self) -> None:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)

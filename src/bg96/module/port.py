@@ -22,7 +22,7 @@ from .pacing import Pacer
 from .trace import Trace
 from .transports.base import Transport
 
-CHUNK = 1 << 16  # bytes taken from the engine per transport write
+CHUNK = 1 << 18  # bytes taken from the engine per transport write
 PACED_BACKLOG = 256  # bytes queued on a paced UART before more are taken from the engine
 PACED_INPUT = 4096  # host bytes queued on a paced input wire before the transport pauses
 
@@ -89,8 +89,9 @@ class HostPort:
     # ---- output ----------------------------------------------------------------------
 
     def output(self) -> bool:
-        """Move one chunk of the engine's output towards the host; False when there was
-        nothing to move or the host cannot take more now."""
+        """Move one chunk of the engine's output towards the host; True when more may be
+        waiting (a whole chunk moved, or the engine has output again), False when all there
+        was has moved, or the host cannot take more now."""
         pacer = self._out_pacer
         if self.attached and self._write_paused:
             return False
@@ -112,7 +113,9 @@ class HostPort:
         if pacer is None:
             self.trace.module_to_host(data)
             self.transport.write(data)
-            return True
+            # less than a chunk: every source was drained into it, unless a command held
+            # back while the host was not reading has answered since
+            return len(data) >= CHUNK or self.engine.output_waiting > 0
         assert self._loop is not None
         pacer.rate = self.engine.ipr
         pacer.push(data, self._loop.time())
@@ -180,6 +183,8 @@ class HostPort:
 
     def update_flow(self) -> None:
         """Stop or restart reading the host as the engine's input buffer fills and drains."""
+        if not self._read_paused and self._in_pacer is None and not self.engine.input_held:
+            return  # the common case: reading, and nothing held
         if self._in_pacer is not None:
             backlog = len(self._in_pacer)
             full = backlog >= PACED_INPUT

@@ -41,6 +41,7 @@ from ..engine import (
     SetReading,
 )
 from ..engine.codes import QiError
+from ..engine.commands.http_request import HTTP_CLIENT
 from ..engine.faults import (
     DnsFailure,
     HandshakeTimeout,
@@ -275,20 +276,23 @@ class Runner:
         engine = self.engine
         port = self.port
         while True:
-            moved = port.output()
+            more = port.output()
             intents = engine.intents()
             for intent in intents:
                 self._carry_out(intent)
-            if not moved and not intents:
+            if not more and not intents:
                 break
         self._schedule()
         self._sync_lines()
         port.update_flow()
 
     def _sync_lines(self) -> None:
-        set_lines = getattr(self.transport, "set_modem_lines", None)
         dcd = self.engine.dcd
-        if set_lines is None or dcd == self._dcd:
+        if dcd == self._dcd:
+            return
+        set_lines = getattr(self.transport, "set_modem_lines", None)
+        if set_lines is None:
+            self._dcd = dcd  # no lines to set (pty, TCP)
             return
         self._dcd = dcd
         self.trace.note(f"DCD {'on' if dcd else 'off'}")
@@ -592,14 +596,18 @@ def _tls_note(intent: Connect, library: str) -> str:
     assert tls is not None
     suites = ", ".join(suite_name(c) for c in tls.ciphersuites[:3])
     more = "" if len(tls.ciphersuites) <= 3 else f" (+{len(tls.ciphersuites) - 3})"
+    opener = _open_name(intent.client_id, "QSSLOPEN")
     return (
-        f"{_open_name(intent.client_id, 'QSSLOPEN')}: {intent.host}:{intent.port} sslversion "
+        f"{opener}: {intent.host}:{intent.port} sslversion "
         f"{tls.sslversion}, suites {suites}{more}, seclevel {tls.seclevel}; {library}"
     )
 
 
 def _open_name(client_id: int, socket_command: str = "QIOPEN") -> str:
-    """How notes name an open: ``QMTOPEN 0`` for MQTT client 0's link, else the socket's."""
+    """How notes name an open: ``HTTP`` for the HTTP client's connection, ``QMTOPEN 0`` for
+    MQTT client 0's link, else the socket's (``QIOPEN 3``)."""
+    if client_id == HTTP_CLIENT:
+        return "HTTP"
     if client_id >= MQTT_LINK_BASE:
         return f"QMTOPEN {client_id - MQTT_LINK_BASE}"
     return f"{socket_command} {client_id}"

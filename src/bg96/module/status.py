@@ -10,6 +10,7 @@ from typing import Any
 
 from ..engine import Engine
 from ..engine.commands.general import registration_stat
+from ..engine.commands.http_request import status as http_status
 from ..engine.commands.mqtt import MqttLink
 from ..engine.state import Mode, PdpContext, Socket
 
@@ -47,6 +48,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             for i, ctx in sorted(engine.ssl_ctx.items())
         ],
         "files": _files(engine),
+        "http": http_status(engine),
         "uart": {
             "input_waiting": engine.config.uart_buffer - engine.input_room,
             "output_waiting": engine.output_waiting,

@@ -43,3 +43,7 @@ CME_TEXT: dict[int, str] = {
     425: "invalid parameter",
     426: "file already opened",
 }
+
+from .http_codes import HTTP_ERROR_TEXT  # noqa: E402  (the HTTP(S) manual's codes)
+
+CME_TEXT.update(HTTP_ERROR_TEXT)

@@ -1,6 +1,18 @@
 """Command handlers, one module per manual: general, PDP (TCP/IP), FILE, SSL, TCP/IP
-sockets, MQTT (mqtt_config: AT+QMTCFG), and the socket mechanics SSL and TCP/IP share."""
+sockets, HTTP(S), MQTT (mqtt_config: AT+QMTCFG), and the socket mechanics SSL and TCP/IP
+share."""
 
-from . import file, general, mqtt, mqtt_config, nettools, pdp, sockets, ssl, tcpip
+from . import file, general, http, mqtt, mqtt_config, nettools, pdp, sockets, ssl, tcpip
 
-__all__ = ["file", "general", "mqtt", "mqtt_config", "nettools", "pdp", "sockets", "ssl", "tcpip"]
+__all__ = [
+    "file",
+    "general",
+    "http",
+    "mqtt",
+    "mqtt_config",
+    "nettools",
+    "pdp",
+    "sockets",
+    "ssl",
+    "tcpip",
+]

@@ -23,8 +23,16 @@ DEFAULT_UPLOAD_SIZE = 10240
 DEFAULT_UPLOAD_TIMEOUT = 5
 
 
+def _sizes(engine: Engine) -> dict[str, int]:
+    """Every file and its size, those being written (AT+QHTTPREADFILE) as far as they are."""
+    store = engine.store
+    sizes = {name: store.size(name) or 0 for name in store.names()}
+    sizes.update(engine.files_writing)
+    return sizes
+
+
 def _used(engine: Engine) -> int:
-    return sum(engine.store.size(n) or 0 for n in engine.store.names())
+    return sum(_sizes(engine).values())
 
 
 def _free(engine: Engine) -> int:
@@ -43,7 +51,7 @@ def _name(param: Param) -> str | Error:
 @command("+QFLDS", test="")
 def qflds(engine: Engine, cmd: Command) -> Outcome:
     if cmd.kind is Kind.EXEC:
-        engine.info(f"+QFLDS: {_used(engine)},{len(engine.store.names())}")
+        engine.info(f"+QFLDS: {_used(engine)},{len(_sizes(engine))}")
         return OK
     if cmd.kind is Kind.WRITE:
         arity(cmd.params, 1, 1)
@@ -63,9 +71,9 @@ def qflst(engine: Engine, cmd: Command) -> Outcome:
         pattern = raw[4:] if raw[:4].upper() == "UFS:" else raw
     elif cmd.kind is not Kind.EXEC:
         return ERROR
-    for name in engine.store.names():
+    for name, size in _sizes(engine).items():
         if fnmatch.fnmatchcase(name, pattern):
-            engine.info(f'+QFLST: "{name}",{engine.store.size(name)}')
+            engine.info(f'+QFLST: "{name}",{size}')
     return OK
 
 

@@ -32,7 +32,7 @@ from ..events import (
 from ..outcome import ERROR, OK, Final, Outcome, Transparent
 from ..params import arity
 from ..registry import WRITE, command
-from ..state import AccessMode, Socket, SocketState
+from ..state import AccessMode, Family, Socket, SocketState
 from ..urcs import PushBlock
 
 if TYPE_CHECKING:
@@ -303,6 +303,9 @@ def close_for_pdp(engine: Engine, pdp_id: int | None, *, urc: bool) -> None:
             cancel_timer(sock)
             engine.emit(Close(sock.client_id, sock.conn_seq, abort=True))
             lost(engine, sock)
+    from . import http_request  # (it imports ssl.py, which imports this module)
+
+    http_request.pdp_lost(engine, pdp_id)
 
 
 def drop_all(engine: Engine) -> None:
@@ -380,6 +383,54 @@ class SendPhase:
         )
 
 
+def open_refusal(engine: Engine, family: Family, client_id: int, pdp_id: int) -> QiError | None:
+    """Why an open of ``client_id`` on context ``pdp_id`` is refused at once, if it is: the
+    ID is in use (563), or the context is not active (561). Each command adds its own."""
+    if client_id in engine.sockets:
+        hints.open_id_in_use(engine, engine.sockets[client_id])
+        return QiError.SOCKET_ID_USED
+    if engine.cfun != 1 or not engine.pdp[pdp_id].active:
+        engine.note(f"{family.command} {client_id}: PDP context {pdp_id} is not active (AT+QIACT)")
+        return QiError.OPEN_PDP
+    return None
+
+
+def refuse_open(
+    engine: Engine, family: Family, client_id: int, refusal: QiError, transparent: bool
+) -> Outcome:
+    """The answer to a refused open: ``OK`` and ``+QSSLOPEN``/``+QIOPEN: <id>,<err>``, or in
+    transparent mode ``ERROR`` (``AT+QIGETERROR`` tells why)."""
+    engine.last_error = refusal
+    if transparent:
+        return ERROR
+    engine.urc(f"{family.open_urc}: {client_id},{int(refusal)}")
+    return OK
+
+
+def close_command(engine: Engine, cmd: Command, *, tls: bool, name: str) -> Outcome:
+    """``AT+QSSLCLOSE``/``AT+QICLOSE=<id>[,<timeout>]``: a free ID answers ``OK``; a socket
+    of the other family ``ERROR`` (a hint says which command closes it)."""
+    params = cmd.params
+    arity(params, 1, 2)
+    client_id = params[0].num(0, 11)
+    timeout = 10
+    if len(params) == 2 and not params[1].omitted:
+        timeout = params[1].num(0, 65535)
+    sock = engine.sockets.get(client_id)
+    if sock is None:
+        hints.close_unopened(engine, client_id)
+        return OK
+    if sock.service.tls is not tls:
+        hints.wrong_family(engine, cmd, sock)
+        engine.last_error = QiError.NOT_ALLOWED
+        return ERROR
+    return close(engine, sock, timeout, name)
+
+
+SEND_OK = Final("SEND OK")
+SEND_FAIL = Final("SEND FAIL")
+
+
 def send(
     engine: Engine, sock: Socket, data: bytes, name: str, dest: tuple[str, int] | None = None
 ) -> Outcome:
@@ -391,16 +442,16 @@ def send(
     if sock.fail_sends:
         sock.fail_sends -= 1
         engine.note(f"{name} {sock.client_id}: send buffer full (fault send-buffer-full)")
-        return Final("SEND FAIL")
+        return SEND_FAIL
     if sock.unsent + len(data) > engine.config.send_buffer:
         engine.note(f"{name} {sock.client_id}: send buffer full ({sock.unsent} bytes)")
-        return Final("SEND FAIL")
+        return SEND_FAIL
     if data:
         sock.unsent += len(data)
         sock.total_sent += len(data)
         ip, port = dest if dest is not None else ("", 0)
         engine.emit(Send(sock.client_id, sock.conn_seq, data, ip, port))
-    return Final("SEND OK")
+    return SEND_OK
 
 
 def prompt(
@@ -412,7 +463,8 @@ def prompt(
     then: Callable[[bytes], Outcome],
 ) -> Outcome:
     """The ``>`` prompt, then a SendPhase owns the host's bytes."""
-    hints.data_before_prompt(engine, sock.client_id, engine.input_waiting())
+    if engine.input_pending:
+        hints.data_before_prompt(engine, sock.client_id, engine.input_waiting())
     engine.prompt()
     return engine.enter_data_phase(SendPhase(engine, sock, length, name, echo, then))
 

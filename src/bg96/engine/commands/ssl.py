@@ -12,7 +12,7 @@ from ..files import normalize_name
 from ..outcome import ERROR, OK, Outcome
 from ..params import ParamError, arity
 from ..registry import WRITE, command
-from ..state import AccessMode, Service, Socket, SocketState
+from ..state import SSL_FAMILY, AccessMode, Service, Socket, SocketState
 from . import sockets
 
 if TYPE_CHECKING:
@@ -154,22 +154,12 @@ def qsslopen(engine: Engine, cmd: Command) -> Outcome:
     if len(params) == 6 and not params[5].omitted:
         mode = AccessMode(params[5].num(0, 2))
     transparent = mode is AccessMode.TRANSPARENT
-    refusal: QiError | None = None
-    if client_id in engine.sockets:
-        refusal = QiError.SOCKET_ID_USED
-        hints.open_id_in_use(engine, engine.sockets[client_id])
-    elif engine.cfun != 1 or not engine.pdp[pdp_id].active:
-        engine.note(f"QSSLOPEN {client_id}: PDP context {pdp_id} is not active (AT+QIACT)")
-        refusal = QiError.OPEN_PDP
-    elif engine.faults.open_refused:
+    refusal = sockets.open_refusal(engine, SSL_FAMILY, client_id, pdp_id)
+    if refusal is None and engine.faults.open_refused:
         engine.note(f"QSSLOPEN {client_id}: the SSL stack is exhausted (fault open-leak)")
         refusal = QiError.INVALID_PARAMETER
     if refusal is not None:
-        engine.last_error = refusal
-        if transparent:
-            return ERROR  # transparent mode answers ERROR; AT+QIGETERROR tells why
-        engine.urc(f"+QSSLOPEN: {client_id},{int(refusal)}")
-        return OK
+        return sockets.refuse_open(engine, SSL_FAMILY, client_id, refusal, transparent)
     sock = Socket(
         client_id=client_id,
         conn_seq=engine.next_conn_seq(),
@@ -197,8 +187,11 @@ def qsslsend(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 1, 2)
     client_id = params[0].num(0, 11)
-    hints.send_length(engine, cmd)
-    length = params[1].num(1, MAX_FIXED_SEND) if len(params) == 2 else None
+    try:
+        length = params[1].num(1, MAX_FIXED_SEND) if len(params) == 2 else None
+    except ParamError:
+        hints.send_length(engine, cmd)  # only a refused length needs the hint
+        raise
     sock = _ssl_socket(engine, client_id, "QSSLSEND")
     if (
         sock is None
@@ -233,8 +226,11 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
     params = cmd.params
     arity(params, 2, 2)
     client_id = params[0].num(0, 11)
-    hints.recv_length(engine, cmd)
-    length = params[1].num(0, MAX_RECV)
+    try:
+        length = params[1].num(0, MAX_RECV)
+    except ParamError:
+        hints.recv_length(engine, cmd)  # only a refused length needs the hint
+        raise
     sock = _ssl_socket(engine, client_id, "QSSLRECV")
     if sock is None or sock.state is SocketState.OPENING:
         engine.note(f"QSSLRECV {client_id}: no connection")
@@ -260,21 +256,7 @@ def qsslrecv(engine: Engine, cmd: Command) -> Outcome:
 
 @command("+QSSLCLOSE", qi=True, test="+QSSLCLOSE: (0-11),(0-65535)", forms=WRITE)
 def qsslclose(engine: Engine, cmd: Command) -> Outcome:
-    params = cmd.params
-    arity(params, 1, 2)
-    client_id = params[0].num(0, 11)
-    timeout = 10
-    if len(params) == 2 and not params[1].omitted:
-        timeout = params[1].num(0, 65535)
-    sock = engine.sockets.get(client_id)
-    if sock is None:
-        hints.close_unopened(engine, client_id)
-        return OK
-    if sock.service is not Service.SSL:
-        hints.wrong_family(engine, cmd, sock)
-        engine.last_error = QiError.NOT_ALLOWED
-        return ERROR
-    return sockets.close(engine, sock, timeout, "QSSLCLOSE")
+    return sockets.close_command(engine, cmd, tls=True, name="QSSLCLOSE")
 
 
 def state_line(engine: Engine, sock: Socket) -> str:

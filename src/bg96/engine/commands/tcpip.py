@@ -17,7 +17,7 @@ from ..events import Accept, Connect, Incoming, Listen, Listening, Protocol, Ref
 from ..outcome import ERROR, OK, Outcome
 from ..params import Param, ParamError, arity
 from ..registry import WRITE, command
-from ..state import AccessMode, Service, Socket, SocketState
+from ..state import IP_FAMILY, AccessMode, Service, Socket, SocketState
 from . import sockets
 
 if TYPE_CHECKING:
@@ -61,22 +61,12 @@ def qiopen(engine: Engine, cmd: Command) -> Outcome:
     elif not remote_port:
         raise ParamError(f"{kind} needs a remote port")
     transparent = mode is AccessMode.TRANSPARENT
-    refusal: QiError | None = None
-    if client_id in engine.sockets:
-        refusal = QiError.SOCKET_ID_USED
-        hints.open_id_in_use(engine, engine.sockets[client_id])
-    elif engine.cfun != 1 or not engine.pdp[pdp_id].active:
-        engine.note(f"QIOPEN {client_id}: PDP context {pdp_id} is not active (AT+QIACT)")
-        refusal = QiError.OPEN_PDP
-    elif service in SERVERS and _port_taken(engine, service, local_port):
+    refusal = sockets.open_refusal(engine, IP_FAMILY, client_id, pdp_id)
+    if refusal is None and service in SERVERS and _port_taken(engine, service, local_port):
         engine.note(f"QIOPEN {client_id}: local port {local_port} is in use")
         refusal = QiError.PORT_BUSY
     if refusal is not None:
-        engine.last_error = refusal
-        if transparent:
-            return ERROR  # transparent mode answers ERROR; AT+QIGETERROR tells why
-        engine.urc(f"+QIOPEN: {client_id},{int(refusal)}")
-        return OK
+        return sockets.refuse_open(engine, IP_FAMILY, client_id, refusal, transparent)
     sock = Socket(
         client_id=client_id,
         conn_seq=engine.next_conn_seq(),
@@ -156,21 +146,7 @@ def on_incoming(engine: Engine, listener: Socket, event: Incoming) -> None:
 
 @command("+QICLOSE", qi=True, test="+QICLOSE: (0-11),(0-65535)", forms=WRITE)
 def qiclose(engine: Engine, cmd: Command) -> Outcome:
-    params = cmd.params
-    arity(params, 1, 2)
-    client_id = params[0].num(0, 11)
-    timeout = 10
-    if len(params) == 2 and not params[1].omitted:
-        timeout = params[1].num(0, 65535)
-    sock = engine.sockets.get(client_id)
-    if sock is None:
-        hints.close_unopened(engine, client_id)
-        return OK
-    if sock.service is Service.SSL:
-        hints.wrong_family(engine, cmd, sock)
-        engine.last_error = QiError.NOT_ALLOWED
-        return ERROR
-    return sockets.close(engine, sock, timeout, "QICLOSE")
+    return sockets.close_command(engine, cmd, tls=False, name="QICLOSE")
 
 
 def state_line(engine: Engine, sock: Socket) -> str:
