@@ -133,9 +133,14 @@ def test_every_byte_value_round_trips(plain: RunningBroker) -> None:
 def test_mutual_tls_as_aws_iot_wants_it(kind: BrokerKind, pki: TestPki) -> None:
     client = pki.client_cert("thing-1")
 
+    keys: list[str] = []
+
     async def main() -> None:
         with broker(kind, pki, client_certs=True) as tls_broker:
-            async with module() as vm:
+            shaped = VirtualModule(
+                resolve={BROKER: "127.0.0.1"}, system_resolver=False, keylog=keys.append
+            )
+            async with shaped as vm:
                 for name, data in (
                     ("cacert.pem", pki.ca_pem),
                     ("client.pem", client.cert_pem),
@@ -172,6 +177,7 @@ def test_mutual_tls_as_aws_iot_wants_it(kind: BrokerKind, pki: TestPki) -> None:
                 await at.close()
 
     asyncio.run(main())
+    assert keys  # the TLS is AT+QSSLOPEN's: its key log too
 
 
 def test_a_broker_that_refuses_the_credentials(kind: BrokerKind) -> None:
