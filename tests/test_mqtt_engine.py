@@ -608,3 +608,50 @@ def test_random_sessions_never_crash_and_stay_in_step(steps: list[tuple[object, 
     for link in m.engine.mqtt.links.values():
         if link.client is not None:
             assert len(link.client.outstanding) <= 10
+
+
+def test_the_aws_session_of_the_sheet_and_its_uncorrected_lines() -> None:
+    m = module()
+    for name, data in (("cacert.pem", b"CA"), ("client.pem", b"CERT"), ("user_key.pem", b"KEY")):
+        m.store.write(name, data)
+    for line in (
+        'AT+QSSLCFG="cacert",2,"cacert.pem"',
+        'AT+QSSLCFG="clientcert",2,"client.pem"',
+        'AT+QSSLCFG="clientkey",2,"user_key.pem"',
+        'AT+QSSLCFG="seclevel",2,2',
+        'AT+QSSLCFG="sslversion",2,4',
+        'AT+QSSLCFG="ciphersuite",2,0XFFFF',
+        'AT+QSSLCFG="ignorelocaltime",2,1',
+        'AT+QMTCFG="ssl",0,1,2',
+        'AT+QMTCFG="version",0,4',
+    ):
+        assert m.cmd(line) == OK, line
+    # the application note's own lines, as a real BG96 answers them
+    assert m.cmd("AT+QMTCFG=\u201dSSL\u201d, 0, 1, 2".encode()) == ERROR
+    assert m.cmd('AT+QSSLCFG="ciphersuite",2,"0XFFFF"') == ERROR
+    assert m.cmd('AT+QMTOPEN=0,"a1-ats.iot.eu-west-1.amazonaws.com","8883"') == ERROR
+    assert m.cmd('AT+QSSLCFG="ignorelocaltime",1') == (
+        b'\r\n+QSSLCFG: "ignorelocaltime",1,1\r\n' + OK
+    )
+    host = "a1-ats.iot.eu-west-1.amazonaws.com"
+    assert m.cmd(f'AT+QMTOPEN=0,"{host}",8883') == OK
+    (c,) = [i for i in m.intents() if isinstance(i, Connect)]
+    assert c.tls is not None
+    assert (c.tls.ssl_ctx_id, c.tls.seclevel, c.tls.sslversion) == (2, 2, 4)
+    assert (c.tls.cacert, c.tls.clientcert, c.tls.clientkey) == (b"CA", b"CERT", b"KEY")
+    m.event(TcpConnected(LINK, c.conn_seq, 65344, "52.0.0.1"))
+    assert m.event(Connected(LINK, c.conn_seq, "TLSv1.2", "AES128-SHA")) == (
+        b"\r\n+QMTOPEN: 0,0\r\n"
+    )
+    seq = c.conn_seq
+    assert m.cmd('AT+QMTCONN=0,"thing"') == OK
+    sent(m)
+    assert broker(m, seq, Connack(0)) == b"\r\n+QMTCONN: 0,0,0\r\n"
+    assert m.cmd('AT+QMTSUB=0,1,"$aws/things/thing/shadow/update/accepted",1') == OK
+    sent(m)
+    assert broker(m, seq, Suback(1, (1,))) == b"\r\n+QMTSUB: 0,1,0,1\r\n"
+    assert m.cmd('AT+QMTPUB=0,1,1,0,"$aws/things/thing/shadow/update"') == b"\r\n> "
+    assert m.send(b'{"state":{"reported":{"t":21}}}\x1a') == OK
+    (pub,) = sent(m)
+    assert isinstance(pub, Publish) and pub.topic == "$aws/things/thing/shadow/update"
+    assert broker(m, seq, Ack(PacketType.PUBACK, 1)) == b"\r\n+QMTPUB: 0,1,0\r\n"
