@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import cast
 
 from .base import HostSink
 
@@ -142,8 +143,9 @@ class _HostProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # a stream transport (asyncio's, or uvloop's, which is no asyncio.Transport subclass)
+        self._transport = cast(asyncio.Transport, transport)
+        transport = self._transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
