@@ -1,4 +1,5 @@
-"""``VirtualModule``: a virtual BG96 in this process, on a loopback port (or a pty).
+"""``VirtualModule``: a virtual BG96 in this process, on a loopback port (or a pty, or an
+in-memory port for a host driver on the same loop: ``AsyncModem.attach(module)``).
 
 As a sync context manager it runs its own event loop in a thread; as an async one it runs in
 the caller's loop. Either way ``.url`` is what a host opens (``socket://127.0.0.1:<port>``).
@@ -29,12 +30,13 @@ from .resolve import Resolver
 from .runner import Runner
 from .trace import TeeTrace, Trace, open_trace
 from .transports.base import Transport
+from .transports.memory import MemoryTransport
 from .transports.pty import PtyTransport
 from .transports.rfc2217 import Rfc2217Transport
 from .transports.tcp import TcpTransport
 
 T = TypeVar("T")
-TransportKind = Literal["tcp", "rfc2217", "pty"]
+TransportKind = Literal["tcp", "rfc2217", "pty", "memory"]
 
 
 class RemoteBindError(ValueError):
@@ -54,7 +56,7 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(transport: TransportKind, host: str, *, allow_remote: bool) -> None:
     """``RemoteBindError`` unless the AT port would listen on loopback (or ``allow_remote``)."""
-    if transport == "pty" or allow_remote or is_loopback(host):
+    if transport in ("pty", "memory") or allow_remote or is_loopback(host):
         return
     raise RemoteBindError(
         f"the AT port on {host or 'every interface'!r} would be reachable from other "
@@ -66,7 +68,7 @@ def check_bind(transport: TransportKind, host: str, *, allow_remote: bool) -> No
 
 
 class VirtualModule:
-    """A virtual BG96 served on ``transport`` (tcp, rfc2217 or pty)."""
+    """A virtual BG96 served on ``transport`` (tcp, rfc2217, pty or memory)."""
 
     def __init__(
         self,
@@ -142,7 +144,17 @@ class VirtualModule:
             return transport.url
         if isinstance(transport, PtyTransport):
             return transport.path
+        if isinstance(transport, MemoryTransport):
+            raise RuntimeError("an in-memory port has no URL: use AsyncModem.attach(module)")
         raise RuntimeError("the module is not running")
+
+    def memory_port(self) -> MemoryTransport:
+        """The module's end of its in-memory port (``transport="memory"``), for
+        ``AsyncModem.attach``; the module runs on the caller's loop."""
+        transport = self.transport
+        if not isinstance(transport, MemoryTransport):
+            raise RuntimeError("the module is not running on an in-memory port")
+        return transport
 
     # ---- async life cycle ------------------------------------------------------------------
 
@@ -157,6 +169,8 @@ class VirtualModule:
             transport = TcpTransport(self._host, self._port)
         elif self._kind == "rfc2217":
             transport = Rfc2217Transport(self._host, self._port)
+        elif self._kind == "memory":
+            transport = MemoryTransport()
         else:
             transport = PtyTransport(link=self._link)
         self.transport = transport
