@@ -78,6 +78,7 @@ class VirtualModule:
         port: int = 0,
         link: Path | None = None,
         files: Path | None = None,
+        store: FileStore | None = None,
         resolve: dict[str, str] | None = None,
         system_resolver: bool = True,
         trace: Trace | str | None = None,
@@ -95,9 +96,10 @@ class VirtualModule:
         ``config`` leaves at their defaults). ``host``: a loopback address unless
         ``allow_remote`` (``RemoteBindError`` otherwise): the AT port has no authentication,
         and whoever reaches it reads, writes and deletes the files and opens TLS anywhere.
-        ``expose``: module ports (or module port -> host port) a ``"TCP LISTENER"`` or
-        ``"UDP SERVICE"`` takes on this machine's loopback; any other listener gets a free
-        port (``host_port`` tells which)."""
+        ``store``: the UFS file store itself (``files`` is a directory for one); a memory
+        store when neither is given. ``expose``: module ports (or module port -> host port)
+        a ``"TCP LISTENER"`` or ``"UDP SERVICE"`` takes on this machine's loopback; any other
+        listener gets a free port (``host_port`` tells which)."""
         check_bind(transport, host, allow_remote=allow_remote)
         if expose is None:
             self.expose: dict[int, int] = {}
@@ -105,7 +107,9 @@ class VirtualModule:
             self.expose = dict(expose)
         else:
             self.expose = {port: port for port in expose}
-        self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
+        if store is None:
+            store = DirStore(files) if files is not None else MemoryStore()
+        self.store: FileStore = store
         self.network = profile(network) if isinstance(network, str) else network
         self.config = config or ModuleConfig()
         if self.network is not None:  # its times, unless ``config`` sets its own
