@@ -4,7 +4,8 @@ over it."""
 
 from .codes import failure_code
 from .context import DeviceContext
-from .fleet import Fleet, Progress, Report, device_seed
+from .device import DeviceRun, DeviceSetup, device_seed
+from .fleet import Fleet, Progress, Report
 from .histogram import Histogram
 from .results import DeviceResult, Results, Step
 from .scenario import Scenario, ScenarioError, load_scenario
@@ -13,6 +14,8 @@ from .store import TemplateStore
 __all__ = [
     "DeviceContext",
     "DeviceResult",
+    "DeviceRun",
+    "DeviceSetup",
     "Fleet",
     "Histogram",
     "Progress",

@@ -15,28 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..engine import ModuleConfig
-from ..host import AsyncModem
 from ..module.faults import FaultScript
-from ..module.virtual import VirtualModule
 from ..network import NetworkProfile, profile
-from .codes import failure_code
-from .context import DeviceContext
+from .device import DeviceRun, DeviceSetup
 from .results import DeviceResult, Results, Step
 from .scenario import DeviceFn, Scenario
-from .store import TemplateStore
-
-
-def device_seed(seed: int, index: int) -> int:
-    """Device ``index``'s own seed, from the fleet's: the same run after run."""
-    return random.Random(f"bg96-fleet/{seed}/{index}").getrandbits(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +132,21 @@ class Fleet:
         timer = loop.call_later(self.duration, self.stop) if self.duration is not None else None
         try:
             async with self.scenario.resources(self.options) as shared:
-                template = {**self.scenario.files, **self.files}
+                setup = DeviceSetup(
+                    scenario=self.scenario,
+                    shared=shared,
+                    options=self.options,
+                    files={**self.scenario.files, **self.files},
+                    seed=self.seed,
+                    network=self.network,
+                    faults=self.faults,
+                    config=self.config,
+                    resolve=self.resolve,
+                    min_timeout=self.min_timeout,
+                    device_timeout=self.device_timeout,
+                )
                 tasks = [
-                    loop.create_task(self._device(i, shared, template), name=f"bg96-device-{i}")
+                    loop.create_task(self._device(setup, i), name=f"bg96-device-{i}")
                     for i in range(self.devices)
                 ]
                 if self.progress is not None or self.output is not None:
@@ -198,99 +199,27 @@ class Fleet:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _device(
-        self, index: int, shared: Mapping[str, Any], template: dict[str, bytes]
-    ) -> None:
-        seed = device_seed(self.seed, index)
-        began = time.perf_counter()
-        module: VirtualModule | None = None
-        modem: AsyncModem | None = None
-        ctx: DeviceContext | None = None
-        status, failure, error, where = "ok", None, "", None
-        counted = False
+    async def _device(self, setup: DeviceSetup, index: int) -> None:
+        stop = self._stop
+        assert stop is not None
+        device = DeviceRun(setup, index, self.results.record)
         try:
-            assert self._stop is not None
             if self.ramp and self.devices > 1:
-                delay = self.ramp * index / self.devices
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-            if self._stop.is_set():
-                status = "stopped"
+                    await asyncio.wait_for(stop.wait(), self.ramp * index / self.devices)
+            if stop.is_set():
+                device.result = DeviceResult(index, device.seed, "stopped", 0.0, 0)
                 return
             self._started += 1
             self._running += 1
-            counted = True
-            network = self.network.with_values(seed=seed) if self.network is not None else None
-            module = VirtualModule(
-                transport="memory",
-                store=TemplateStore(template),
-                network=network,
-                faults=self.faults,
-                config=self.config,
-                resolve=self.resolve,
-                system_resolver=True,
-            )
-            await module.start()
-            modem = await AsyncModem.attach(module, min_timeout=self.min_timeout)
-            ctx = DeviceContext(
-                index,
-                seed,
-                module,
-                shared=shared,
-                options=self.options,
-                record=self.results.record,
-                stop=self._stop,
-            )
-            deadline = asyncio.timeout(self.device_timeout)
             try:
-                async with deadline:
-                    await self.scenario.device(modem, ctx)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-                status, failure = "hung", "hung"
-                where = ctx.current
-                error = f"no end after {self.device_timeout:g} s"
-        except asyncio.CancelledError:
-            status, where = "stopped", ctx.current if ctx is not None else None
-            raise
-        except Exception as exc:
-            status, failure, error = "failed", failure_code(exc), f"{type(exc).__name__}: {exc}"
-            last = ctx.last_failure if ctx is not None else None
-            where = last[0] if last is not None and last[1] is exc else None
-        finally:
-            if counted:
+                await device.run(stop)
+            finally:
                 self._running -= 1
-            await self._cleanup(modem, module)
-            result = DeviceResult(
-                index=index,
-                seed=seed,
-                status=status,
-                seconds=round(time.perf_counter() - began, 6),
-                steps=ctx.steps if ctx is not None else 0,
-                failure=failure,
-                error=error,
-                step=where,
-            )
+        finally:
+            result = device.result or DeviceResult(index, device.seed, "stopped", 0.0, 0)
             self.results.device_done(result)
             self._write(result.to_json())
-
-    async def _cleanup(self, modem: AsyncModem | None, module: VirtualModule | None) -> None:
-        """Close the modem and stop the module, even while being cancelled."""
-
-        async def close() -> None:
-            if modem is not None:
-                with contextlib.suppress(Exception):
-                    await modem.close()
-            if module is not None:
-                await module.stop()
-
-        task = asyncio.ensure_future(close())
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            await task  # the module's sockets must not outlive the device
-            raise
 
     # ---- progress and output ---------------------------------------------------------------
 
