@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,7 +83,8 @@ def test_a_master_and_two_workers_drive_devices_and_the_csv_totals_add_up(tmp_pa
         finally:
             for log in logs:
                 log.close()
-            for proc in (master, *workers):
+            procs: list[subprocess.Popen[Any]] = [master, *workers]
+            for proc in procs:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
