@@ -110,7 +110,7 @@ def test_stop_lets_scenarios_end_cancels_the_rest_and_writes_the_summary() -> No
     output = io.StringIO()
 
     async def main() -> None:
-        fleet = Fleet(forever, 6, grace=0.3, output=output)
+        fleet = Fleet(forever, 6, grace=1.0, output=output)
         running = asyncio.ensure_future(fleet.run())
         while fleet.results.steps.get("tick") is None or fleet.results.steps["tick"].count < 12:
             await asyncio.sleep(0.01)
@@ -123,6 +123,15 @@ def test_stop_lets_scenarios_end_cancels_the_rest_and_writes_the_summary() -> No
 
     run(main)
     assert lines(output)[-1]["interrupted"] is True
+
+
+def test_a_run_that_reaches_its_duration_is_complete_not_interrupted() -> None:
+    async def main() -> None:
+        report = await Fleet(forever, 4, duration=0.5, grace=2.0).run()
+        assert dict(report.outcomes) == {"ok": 2, "stopped": 2}
+        assert not report.interrupted and report.summary["interrupted"] is False
+
+    run(main)
 
 
 def test_a_cancelled_run_cancels_its_devices_and_still_writes_the_summary() -> None:

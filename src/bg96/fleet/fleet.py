@@ -108,6 +108,7 @@ class Fleet:
         self.results = Results()
         self.report: Report | None = None  # set when a run ends, even an interrupted one
         self._stop: asyncio.Event | None = None
+        self._interrupted = False  # stop() came before the end (not ``duration``'s)
         self._started = 0
         self._running = 0
 
@@ -115,6 +116,7 @@ class Fleet:
         """End the run: scenarios see ``ctx.stopping``; after ``grace`` s the rest are
         cancelled. Call on the run's loop."""
         if self._stop is not None:
+            self._interrupted = True
             self._stop.set()
 
     async def run(self) -> Report:
@@ -129,7 +131,8 @@ class Fleet:
         interrupted = False
         tasks: list[asyncio.Task[None]] = []
         ticker: asyncio.Task[None] | None = None
-        timer = loop.call_later(self.duration, self.stop) if self.duration is not None else None
+        self._interrupted = False
+        timer = loop.call_later(self.duration, stop.set) if self.duration is not None else None
         try:
             async with self.scenario.resources(self.options) as shared:
                 setup = DeviceSetup(
@@ -164,7 +167,7 @@ class Fleet:
             if ticker is not None:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
-            interrupted = interrupted or (stop.is_set() and self.duration is None)
+            interrupted = interrupted or self._interrupted
             summary = results.summary(devices=self.devices, interrupted=interrupted)
             self._write(summary)
             self.report = Report(summary, results, interrupted)
