@@ -81,7 +81,7 @@ async def flaky(modem: AsyncModem, ctx: DeviceContext) -> None:
 
 def test_a_device_that_raises_or_hangs_is_reported_and_the_fleet_goes_on() -> None:
     async def main() -> None:
-        report = await Fleet(flaky, 6, device_timeout=1.0).run()
+        report = await Fleet(flaky, 6, device_timeout=3.0).run()
         assert dict(report.outcomes) == {"ok": 3, "failed": 2, "hung": 1}
         by_index = {d.index: d for d in report.results.devices}
         assert by_index[1].status == "failed" and by_index[1].step == "bad_command"
