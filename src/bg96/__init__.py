@@ -1,6 +1,8 @@
 """A virtual Quectel BG96: the SSL and TCP/IP AT command sets over real connections, and a
 driver for it."""
 
+from typing import TYPE_CHECKING
+
 from .host import (
     AsyncModem,
     AsyncSocketLike,
@@ -35,7 +37,20 @@ from .host import (
 from .module.faults import FaultError, Faults, FaultScript, FaultScriptError
 from .module.virtual import VirtualModule
 
+if TYPE_CHECKING:
+    from .fleet import Fleet
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``bg96.Fleet`` loads the fleet layer on first use (``import bg96`` stays as cheap)."""
+    if name == "Fleet":
+        from .fleet import Fleet
+
+        return Fleet
+    raise AttributeError(f"module 'bg96' has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncModem",
@@ -52,6 +67,7 @@ __all__ = [
     "FaultScript",
     "FaultScriptError",
     "Faults",
+    "Fleet",
     "HttpFailed",
     "HttpResponse",
     "Modem",

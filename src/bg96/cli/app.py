@@ -27,6 +27,7 @@ from ..module.virtual import (
 )
 from ..network.options import add_network_arguments, profile_from_args
 from . import files as files_cli
+from . import fleet as fleet_cli
 from . import shell
 
 SERVE_HELP = """\
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_network_arguments(demo)
     shell.add_subcommand(sub)
     files_cli.add_subcommand(sub)
+    fleet_cli.add_subcommand(sub)
 
     fault = sub.add_parser(
         "fault",
@@ -297,7 +299,7 @@ async def fault_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("shell", "files"):
+    if args.command in ("shell", "files", "fleet"):
         return int(args.run(args))
     if args.command == "fault":
         return asyncio.run(fault_command(args))

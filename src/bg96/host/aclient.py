@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 from urllib.parse import urlparse
 
 import serial
@@ -168,6 +168,57 @@ class _PortTransport(_Transport):
                 await asyncio.to_thread(self.port.close)
 
 
+class ModuleEnd(Protocol):
+    """The module's end of an in-memory port (``bg96.module.transports.memory``), as the
+    driver uses it: no socket, the module on the same event loop."""
+
+    def host_attach(
+        self, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+    ) -> None: ...
+    def host_detach(self) -> None: ...
+    def host_write(self, data: bytes) -> None: ...
+    async def host_drain(self) -> None: ...
+    def host_set_dtr(self, on: bool) -> None: ...
+
+
+class InProcessModule(Protocol):
+    """A module in this process that offers an in-memory port (``VirtualModule`` with
+    ``transport="memory"``)."""
+
+    def memory_port(self) -> ModuleEnd: ...
+
+
+class _MemoryTransport(_Transport):
+    """An in-memory port to a module on this loop; its buffers are bounded both ways."""
+
+    def __init__(
+        self, end: ModuleEnd, on_data: Callable[[bytes], None], on_close: Callable[[], None]
+    ) -> None:
+        super().__init__(on_data, on_close)
+        self.end = end
+        self._attached = False
+
+    async def start(self) -> None:
+        self.end.host_attach(self.on_data, self._closed)
+        self._attached = True
+
+    def _closed(self) -> None:
+        self._attached = False
+        self.on_close()
+
+    async def write(self, data: bytes) -> None:
+        self.end.host_write(data)
+        await self.end.host_drain()
+
+    async def set_dtr(self, on: bool) -> None:
+        self.end.host_set_dtr(on)
+
+    async def close(self) -> None:
+        if self._attached:
+            self._attached = False
+            self.end.host_detach()
+
+
 def _connection(modem: AsyncModem, link: Link) -> AsyncSslConnection:
     return AsyncSslConnection(modem, link)
 
@@ -246,6 +297,19 @@ class AsyncModem:
             await modem._start()
         except (OSError, serial.SerialException) as exc:
             raise PortClosed(f"cannot open {url}: {exc}") from exc
+        return modem
+
+    @classmethod
+    async def attach(cls, module: InProcessModule, *, min_timeout: float = 1.0) -> AsyncModem:
+        """Drive ``module``, running on this event loop, through its in-memory port (no
+        socket): ``VirtualModule(transport="memory")``. Like ``open``, one host at a time."""
+        modem = cls.__new__(cls)
+        transport = _MemoryTransport(module.memory_port(), modem._on_data, modem._on_close)
+        modem._setup(transport, min_timeout, 115200)
+        try:
+            await modem._start()
+        except ConnectionError as exc:
+            raise PortClosed(f"cannot attach: {exc}") from exc
         return modem
 
     async def close(self) -> None:

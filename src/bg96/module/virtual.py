@@ -1,4 +1,5 @@
-"""``VirtualModule``: a virtual BG96 in this process, on a loopback port (or a pty).
+"""``VirtualModule``: a virtual BG96 in this process, on a loopback port (or a pty, or an
+in-memory port for a host driver on the same loop: ``AsyncModem.attach(module)``).
 
 As a sync context manager it runs its own event loop in a thread; as an async one it runs in
 the caller's loop. Either way ``.url`` is what a host opens (``socket://127.0.0.1:<port>``).
@@ -29,12 +30,13 @@ from .resolve import Resolver
 from .runner import Runner
 from .trace import TeeTrace, Trace, open_trace
 from .transports.base import Transport
+from .transports.memory import MemoryTransport
 from .transports.pty import PtyTransport
 from .transports.rfc2217 import Rfc2217Transport
 from .transports.tcp import TcpTransport
 
 T = TypeVar("T")
-TransportKind = Literal["tcp", "rfc2217", "pty"]
+TransportKind = Literal["tcp", "rfc2217", "pty", "memory"]
 
 
 class RemoteBindError(ValueError):
@@ -54,7 +56,7 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(transport: TransportKind, host: str, *, allow_remote: bool) -> None:
     """``RemoteBindError`` unless the AT port would listen on loopback (or ``allow_remote``)."""
-    if transport == "pty" or allow_remote or is_loopback(host):
+    if transport in ("pty", "memory") or allow_remote or is_loopback(host):
         return
     raise RemoteBindError(
         f"the AT port on {host or 'every interface'!r} would be reachable from other "
@@ -66,7 +68,7 @@ def check_bind(transport: TransportKind, host: str, *, allow_remote: bool) -> No
 
 
 class VirtualModule:
-    """A virtual BG96 served on ``transport`` (tcp, rfc2217 or pty)."""
+    """A virtual BG96 served on ``transport`` (tcp, rfc2217, pty or memory)."""
 
     def __init__(
         self,
@@ -76,6 +78,7 @@ class VirtualModule:
         port: int = 0,
         link: Path | None = None,
         files: Path | None = None,
+        store: FileStore | None = None,
         resolve: dict[str, str] | None = None,
         system_resolver: bool = True,
         trace: Trace | str | None = None,
@@ -93,9 +96,10 @@ class VirtualModule:
         ``config`` leaves at their defaults). ``host``: a loopback address unless
         ``allow_remote`` (``RemoteBindError`` otherwise): the AT port has no authentication,
         and whoever reaches it reads, writes and deletes the files and opens TLS anywhere.
-        ``expose``: module ports (or module port -> host port) a ``"TCP LISTENER"`` or
-        ``"UDP SERVICE"`` takes on this machine's loopback; any other listener gets a free
-        port (``host_port`` tells which)."""
+        ``store``: the UFS file store itself (``files`` is a directory for one); a memory
+        store when neither is given. ``expose``: module ports (or module port -> host port)
+        a ``"TCP LISTENER"`` or ``"UDP SERVICE"`` takes on this machine's loopback; any other
+        listener gets a free port (``host_port`` tells which)."""
         check_bind(transport, host, allow_remote=allow_remote)
         if expose is None:
             self.expose: dict[int, int] = {}
@@ -103,7 +107,9 @@ class VirtualModule:
             self.expose = dict(expose)
         else:
             self.expose = {port: port for port in expose}
-        self.store: FileStore = DirStore(files) if files is not None else MemoryStore()
+        if store is None:
+            store = DirStore(files) if files is not None else MemoryStore()
+        self.store: FileStore = store
         self.network = profile(network) if isinstance(network, str) else network
         self.config = config or ModuleConfig()
         if self.network is not None:  # its times, unless ``config`` sets its own
@@ -142,7 +148,17 @@ class VirtualModule:
             return transport.url
         if isinstance(transport, PtyTransport):
             return transport.path
+        if isinstance(transport, MemoryTransport):
+            raise RuntimeError("an in-memory port has no URL: use AsyncModem.attach(module)")
         raise RuntimeError("the module is not running")
+
+    def memory_port(self) -> MemoryTransport:
+        """The module's end of its in-memory port (``transport="memory"``), for
+        ``AsyncModem.attach``; the module runs on the caller's loop."""
+        transport = self.transport
+        if not isinstance(transport, MemoryTransport):
+            raise RuntimeError("the module is not running on an in-memory port")
+        return transport
 
     # ---- async life cycle ------------------------------------------------------------------
 
@@ -157,6 +173,8 @@ class VirtualModule:
             transport = TcpTransport(self._host, self._port)
         elif self._kind == "rfc2217":
             transport = Rfc2217Transport(self._host, self._port)
+        elif self._kind == "memory":
+            transport = MemoryTransport()
         else:
             transport = PtyTransport(link=self._link)
         self.transport = transport

@@ -1,7 +1,8 @@
-"""Transports that carry the host's serial bytes: a pseudo-terminal or a TCP socket."""
+"""Transports that carry the host's serial bytes: a pseudo-terminal, a TCP socket, or memory."""
 
 from .base import HostSink, Transport
+from .memory import MemoryTransport
 from .pty import PtyTransport
 from .tcp import TcpTransport
 
-__all__ = ["HostSink", "PtyTransport", "TcpTransport", "Transport"]
+__all__ = ["HostSink", "MemoryTransport", "PtyTransport", "TcpTransport", "Transport"]
