@@ -9,7 +9,15 @@ it recovers by activating the context again and reopening TLS, as firmware must.
     bg96 fleet examples/fleet_scenario.py -n 100 --network lte-m --seed 7
     bg96 fleet examples/fleet_scenario.py -n 1000 -o rounds=20 -o interval=0.5 --jsonl out.jsonl
 
-The target is a loopback TLS echo server started here, with a CA made now, unless
+With ``-o protocol=mqtt`` (or ``BG96_FLEET_PROTOCOL=mqtt``) each device uses the module's
+own MQTT client instead (AT+QMTCFG "ssl" on the same SSL context, QMTOPEN, QMTCONN, a QoS 1
+QMTPUB of a reading every ``interval``) and recovers from the fault (``+QMTSTAT``) by
+activating the context again and reopening and reconnecting the client:
+
+    bg96 fleet examples/fleet_scenario.py -n 100 -o protocol=mqtt
+
+The target is a loopback TLS echo server (an MQTT broker over TLS with ``protocol=mqtt``:
+Eclipse Mosquitto when installed, else amqtt) started here, with a CA made now, unless
 ``-o target=HOST:PORT -o ca=CA.pem`` (or ``BG96_FLEET_TARGET`` / ``BG96_FLEET_CA``) names a
 real one. ``examples/locustfile.py`` runs this same scenario as Locust users.
 """
@@ -24,7 +32,9 @@ from typing import Any
 
 from bg96 import AsyncModem, AsyncSslConnection, ConnectionClosedByPeer, ModemError
 from bg96.fleet import DeviceContext
+from bg96.host.mqtt_client import AsyncMqttClient
 from bg96.testing import TestPki, TlsEchoServer
+from bg96.testing.mqtt_broker import broker, mosquitto_path
 
 SSL_CTX = 1
 CLIENT_ID = 0
@@ -46,6 +56,15 @@ async def resources(options: Mapping[str, str]) -> AsyncIterator[Mapping[str, An
         }
         return
     pki = TestPki("bg96 fleet CA")
+    if protocol == "mqtt":
+        with broker("mosquitto" if mosquitto_path() else "amqtt", pki) as running:
+            yield {
+                "host": "127.0.0.1",
+                "port": running.port,
+                "ca_pem": pki.ca_pem,
+                "protocol": protocol,
+            }
+        return
     async with TlsEchoServer(pki.server_ctx()) as echo:
         yield {"host": "127.0.0.1", "port": echo.port, "ca_pem": pki.ca_pem, "protocol": protocol}
 
@@ -123,9 +142,40 @@ async def recover(
 
 
 async def mqtt_variant(modem: AsyncModem, ctx: DeviceContext) -> None:
-    """MQTT HOOK: the module's own MQTT client (AT+QMTCFG/QMTOPEN/QMTCONN/QMTPUB, and
-    ``+QMTSTAT`` for recovery) is being added on another branch. When it lands, open and
-    connect here in ``ctx.step("mqtt_open")``/``("mqtt_connect")``, publish every
-    ``interval`` in ``ctx.step("publish")``, recover on ``+QMTSTAT``, and name its codes in
-    ``bg96.fleet.codes.failure_code``. Chosen with ``-o protocol=mqtt``."""
-    raise NotImplementedError("the module's MQTT client is not on this branch yet")
+    """The module's own MQTT client over the SSL context: open, connect, publish a reading
+    (QoS 1) every ``interval``; after a lost link (``+QMTSTAT``, e.g. the PDP fault) bring
+    the context back, reopen and reconnect, as firmware must."""
+    rounds = int(ctx.option("rounds", "5"))
+    interval = float(ctx.option("interval", "1.0"))
+    size = int(ctx.option("size", "256"))
+    fault_every = int(ctx.option("fault_every", "10"))
+    mqtt = modem.mqtt(CLIENT_ID)
+    async with ctx.step("mqtt_config"):
+        await mqtt.configure(ssl_ctx=SSL_CTX, keepalive=60)
+    await mqtt_connect(mqtt, ctx)
+    faulty = fault_every > 0 and ctx.index % fault_every == 0
+    topic = f"fleet/{ctx.index}/reading"
+    for n in range(rounds):
+        if faulty and n == rounds // 2:
+            ctx.faults.pdp_deactivate(1)  # the network takes the context down
+        try:
+            async with ctx.step("publish"):
+                await mqtt.publish(topic, ctx.rng.randbytes(size), qos=1)
+        except ModemError:
+            async with ctx.step("recover"):
+                with contextlib.suppress(ModemError):
+                    await mqtt.close()
+                if await modem.ip_address() is None:
+                    await modem.activate()
+            await mqtt_connect(mqtt, ctx)
+        if n + 1 < rounds and not await ctx.sleep(interval):
+            break
+    async with ctx.step("mqtt_disconnect"):
+        await mqtt.disconnect()
+
+
+async def mqtt_connect(mqtt: AsyncMqttClient, ctx: DeviceContext) -> None:
+    async with ctx.step("mqtt_open"):
+        await mqtt.open(ctx.shared["host"], ctx.shared["port"])
+    async with ctx.step("mqtt_connect"):
+        await mqtt.connect(f"bg96-fleet-{ctx.index}")

@@ -27,6 +27,7 @@ from bg96.fleet import (
     load_scenario,
 )
 from bg96.fleet.report import summary_table
+from bg96.host import MqttConnectRefused, MqttError, MqttLinkLost, MqttOpenFailed
 
 from .aio import run
 
@@ -219,6 +220,10 @@ def test_failures_are_named_by_the_modules_code() -> None:
     assert failure_code(OpenFailed('AT+QIOPEN=1,0,"TCP"', b"", 565)) == "+QIOPEN 565"
     assert failure_code(CommandError("AT+QFUPL", b"\r\n+CME ERROR: 407\r\n", 407)) == "CME 407"
     assert failure_code(TimeoutError()) == "step timeout"
+    assert failure_code(MqttOpenFailed('AT+QMTOPEN=0,"h",1883', b"", -1)) == "+QMTOPEN -1"
+    assert failure_code(MqttConnectRefused('AT+QMTCONN=0,"c"', b"", 5)) == "+QMTCONN 5"
+    assert failure_code(MqttLinkLost('AT+QMTPUB=0,1,1,0,"t"', b"", 2)) == "+QMTSTAT 2"
+    assert failure_code(MqttError('AT+QMTSUB=0,1,"t",1', b"", 2)) == "+QMTSUB 2"
 
 
 def test_bg96_fleet_runs_a_scenario_file_and_writes_json_lines(tmp_path: Path) -> None:
@@ -265,3 +270,21 @@ def test_ctrl_c_stops_bg96_fleet_with_its_partial_results_written(tmp_path: Path
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert written[-1]["interrupted"] is True
     assert written[-1]["outcomes"] == {"ok": 4}
+
+
+def test_the_starter_scenario_over_the_modules_mqtt_client_recovers_from_the_fault() -> None:
+    options = {**QUICK, "protocol": "mqtt", "fault_every": "3"}
+
+    async def main() -> None:
+        report = await Fleet(load_scenario(SCENARIO), 6, options=options, seed=3).run()
+        assert dict(report.outcomes) == {"ok": 6}, report.summary
+        steps = report.summary["steps"]
+        assert steps["mqtt_connect"]["count"] == 6 + 2  # devices 0 and 3 connected again
+        assert steps["recover"]["count"] == 2
+        assert steps["publish"]["count"] == 6 * 3 - 2
+        # the fault closed the client (+QMTSTAT: 0,7) before the publish: AT+QMTPUB answers ERROR
+        assert report.summary["failures"] == [
+            {"step": "publish", "code": "+QMTPUB ERROR", "count": 2}
+        ]
+
+    run(main)

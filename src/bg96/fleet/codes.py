@@ -12,10 +12,16 @@ from ..host import (
     ConnectionClosedByPeer,
     ModemReset,
     ModemTimeout,
+    MqttConnectRefused,
+    MqttError,
+    MqttLinkLost,
+    MqttOpenFailed,
     OpenFailed,
     PortClosed,
     SendFailed,
 )
+
+_MQTT = ((MqttOpenFailed, "+QMTOPEN"), (MqttConnectRefused, "+QMTCONN"), (MqttLinkLost, "+QMTSTAT"))
 
 
 def failure_code(exc: BaseException) -> str:
@@ -25,8 +31,13 @@ def failure_code(exc: BaseException) -> str:
         return f"{family} {exc.code}" if exc.code is not None else f"{family} ERROR"
     if isinstance(exc, SendFailed):
         return "SEND FAIL"
+    if isinstance(exc, MqttError):
+        for kind, name in _MQTT:
+            if isinstance(exc, kind):
+                return f"{name} {exc.code}"
+        name = exc.command.split("=")[0].removeprefix("AT")  # +QMTPUB 2, +QMTSUB ERROR...
+        return f"{name} {'ERROR' if exc.code is None else exc.code}"
     if isinstance(exc, CommandError):
-        # MQTT: the +QMTSTAT and +QMTOPEN/+QMTCONN result codes go here with the MQTT client
         if exc.code is None:
             return "ERROR"
         return f"CME {exc.code}" if b"+CME ERROR" in exc.response else f"ERROR {exc.code}"
