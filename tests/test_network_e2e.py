@@ -28,7 +28,7 @@ from bg96.testing import TestPki
 from bg96.testing.at_client import AtClient
 from bg96.testing.tls_server import ThreadedTlsEchoServer
 
-SIZE = 64 * 1024
+SIZE = 32 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def nb_iot_module() -> Iterator[tuple[VirtualModule, NetworkProfile]]:
         yield module, net
 
 
-def test_nb_iot_64k_download_takes_the_time_its_rates_imply(
+def test_nb_iot_32k_download_takes_the_time_its_rates_imply(
     pki: TestPki, nb_iot_module: tuple[VirtualModule, NetworkProfile]
 ) -> None:
     module, net = nb_iot_module

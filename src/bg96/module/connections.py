@@ -34,6 +34,7 @@ from ..network import Flow, Network, RadioLink
 from ..tls import TlsClientSession, TlsStep
 
 SOCKET_BUFFER = 1 << 17
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux's number
 FLUSH_BUDGET = 1 << 20  # bytes one connection writes in one loop iteration before yielding
 """Bytes of kernel buffer each way on a connection's socket: a module's TCP window, so the
 host machine holds no more for it than a module would."""
@@ -155,7 +156,9 @@ class StreamConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 # a module's TCP window, not a server's: the host kernel holds no more for it
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+                # and no more unsent towards the server than that either (a fixed SO_SNDBUF
+                # would cost kernel time on every write: bench/server_cpu.py)
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, SOCKET_BUFFER)
         if self.on_incoming is not None:
             transport.pause_reading()  # nothing is read until the module takes it
             self.on_incoming(self)

@@ -93,6 +93,16 @@ class HostPort:
         waiting (a whole chunk moved, or the engine has output again), False when all there
         was has moved, or the host cannot take more now."""
         pacer = self._out_pacer
+        if pacer is None and self.attached and not self._write_paused:
+            # the common case, unpaced to an attached host that reads: straight through
+            data = self.engine.data_to_send(CHUNK)
+            if not data:
+                return False
+            self.trace.module_to_host(data)
+            self.transport.write(data)
+            # less than a chunk: every source was drained into it, unless a command held
+            # back while the host was not reading has answered since
+            return len(data) >= CHUNK or self.engine.output_waiting > 0
         if self.attached and self._write_paused:
             return False
         if pacer is not None:
@@ -113,8 +123,6 @@ class HostPort:
         if pacer is None:
             self.trace.module_to_host(data)
             self.transport.write(data)
-            # less than a chunk: every source was drained into it, unless a command held
-            # back while the host was not reading has answered since
             return len(data) >= CHUNK or self.engine.output_waiting > 0
         assert self._loop is not None
         pacer.rate = self.engine.ipr

@@ -9,6 +9,7 @@ Flow control both ways: a host that does not read pauses the runner's writing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import cast
 
@@ -18,9 +19,9 @@ WRITE_HIGH = 1 << 16
 """Bytes asyncio may queue for the host (beyond the kernel's socket buffers) before the
 runner is asked to stop writing."""
 WRITE_LOW = 1 << 14
-SOCKET_BUFFER = 1 << 17
-"""Kernel send buffer of the host's connection: what the host machine holds for a host that
-does not read is a serial line's worth, not the megabytes TCP autotuning allows."""
+UNSENT_LIMIT = 1 << 17
+"""Bytes the kernel keeps unsent on the host's connection before a write would block."""
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux's number
 
 
 class TcpTransport:
@@ -149,7 +150,12 @@ class _HostProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+            # what the host machine holds for a host that does not read is a serial line's
+            # worth, not the megabytes TCP autotuning allows: the kernel takes no more unsent
+            # bytes than UNSENT_LIMIT (a fixed SO_SNDBUF would bound it too, but it cost ~4 us
+            # of kernel time per write on loopback: bench/server_cpu.py)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, UNSENT_LIMIT)
         if not self._owner._attach(transport):
             transport.close()
 
