@@ -34,10 +34,10 @@ from ..network import Flow, Network, RadioLink
 from ..tls import TlsClientSession, TlsStep
 
 SOCKET_BUFFER = 1 << 17
-TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux's number
-FLUSH_BUDGET = 1 << 20  # bytes one connection writes in one loop iteration before yielding
 """Bytes of kernel buffer each way on a connection's socket: a module's TCP window, so the
 host machine holds no more for it than a module would."""
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux's number
+FLUSH_BUDGET = 1 << 20  # bytes one connection writes in one loop iteration before yielding
 EventSink = Callable[[NetEvent], None]
 
 
