@@ -1,55 +1,97 @@
 """A virtual Quectel BG96: the SSL and TCP/IP AT command sets over real connections, and a
 driver for it."""
 
+from importlib import import_module
 from typing import TYPE_CHECKING
-
-from .host import (
-    AsyncModem,
-    AsyncSocketLike,
-    AsyncSslConnection,
-    AsyncTcpConnection,
-    AsyncTcpListener,
-    AsyncUdpConnection,
-    AsyncUdpSocket,
-    CommandError,
-    ConnectionClosedByPeer,
-    DnsFailed,
-    HttpFailed,
-    HttpResponse,
-    Modem,
-    ModemError,
-    ModemReset,
-    ModemTimeout,
-    NtpFailed,
-    OpenFailed,
-    PingFailed,
-    PingResult,
-    PortClosed,
-    SendFailed,
-    SocketLike,
-    SslConnection,
-    StreamConnection,
-    TcpConnection,
-    TcpListener,
-    UdpConnection,
-    UdpSocket,
-)
-from .module.faults import FaultError, Faults, FaultScript, FaultScriptError
-from .module.virtual import VirtualModule
 
 if TYPE_CHECKING:
     from .fleet import Fleet
+    from .host import (
+        AsyncModem,
+        AsyncSocketLike,
+        AsyncSslConnection,
+        AsyncTcpConnection,
+        AsyncTcpListener,
+        AsyncUdpConnection,
+        AsyncUdpSocket,
+        CommandError,
+        ConnectionClosedByPeer,
+        DnsFailed,
+        HttpFailed,
+        HttpResponse,
+        Modem,
+        ModemError,
+        ModemReset,
+        ModemTimeout,
+        NtpFailed,
+        OpenFailed,
+        PingFailed,
+        PingResult,
+        PortClosed,
+        SendFailed,
+        SocketLike,
+        SslConnection,
+        StreamConnection,
+        TcpConnection,
+        TcpListener,
+        UdpConnection,
+        UdpSocket,
+    )
+    from .module.faults import FaultError, Faults, FaultScript, FaultScriptError
+    from .module.virtual import VirtualModule
 
 __version__ = "0.1.0"
 
+# Each name loads its room on first use: ``import bg96`` itself costs next to nothing, and a
+# program that only drives a module (the host side) never loads the engine, or the other way.
+_HOME = {
+    **{name: ".host" for name in (
+        "AsyncModem",
+        "AsyncSocketLike",
+        "AsyncSslConnection",
+        "AsyncTcpConnection",
+        "AsyncTcpListener",
+        "AsyncUdpConnection",
+        "AsyncUdpSocket",
+        "CommandError",
+        "ConnectionClosedByPeer",
+        "DnsFailed",
+        "HttpFailed",
+        "HttpResponse",
+        "Modem",
+        "ModemError",
+        "ModemReset",
+        "ModemTimeout",
+        "NtpFailed",
+        "OpenFailed",
+        "PingFailed",
+        "PingResult",
+        "PortClosed",
+        "SendFailed",
+        "SocketLike",
+        "SslConnection",
+        "StreamConnection",
+        "TcpConnection",
+        "TcpListener",
+        "UdpConnection",
+        "UdpSocket",
+    )},
+    "FaultError": ".module.faults",
+    "Faults": ".module.faults",
+    "FaultScript": ".module.faults",
+    "FaultScriptError": ".module.faults",
+    "VirtualModule": ".module.virtual",
+    "Fleet": ".fleet",
+}  # fmt: skip
+
 
 def __getattr__(name: str) -> object:
-    """``bg96.Fleet`` loads the fleet layer on first use (``import bg96`` stays as cheap)."""
-    if name == "Fleet":
-        from .fleet import Fleet
-
-        return Fleet
-    raise AttributeError(f"module 'bg96' has no attribute {name!r}")
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'bg96' has no attribute {name!r}")
+    value = getattr(import_module(home, __name__), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
 
 
 __all__ = [
