@@ -13,22 +13,17 @@ subscribes, publishes with QoS 1, and gets its message back from the broker.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
-import tempfile
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from adafruit_minimqtt.adafruit_minimqtt import MQTT
-from amqtt.broker import Broker
 
 from bg96 import VirtualModule
 from bg96.host import Modem, SocketLike, StreamConnection
-from bg96.testing import TestPki
+from bg96.testing import TestPki, mqtt_broker
 
 TOPIC = "bg96/example/temperature"
 SSL_CTX = 1  # the module's SSL context (AT+QSSLCFG) every connection uses
@@ -97,48 +92,12 @@ class ModuleTls:
 # ---- a loopback MQTT broker ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def broker(pki: TestPki | None) -> Iterator[int]:
-    """amqtt on 127.0.0.1, with TLS (a server certificate of ``pki``) or without (None), on
-    its own event loop in a thread; yields its port."""
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()  # amqtt binds the port its configuration names
-        listener: dict[str, Any] = {"type": "tcp", "bind": f"127.0.0.1:{port}"}
-        if pki is not None:
-            cert, key = Path(tmp, "broker.crt"), Path(tmp, "broker.key")
-            cert.write_bytes(pki.server_cert().cert_pem)
-            key.write_bytes(pki.server_cert().key_pem)
-            listener |= {"ssl": True, "certfile": str(cert), "keyfile": str(key)}
-        config = {
-            "listeners": {"default": listener},
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
-            },
-        }
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, daemon=True)
-        thread.start()
-
-        async def start() -> Any:
-            server = Broker(config)
-            await server.start()
-            return server
-
-        server = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
-        try:
-            yield port
-        finally:
-            asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
+    """amqtt on 127.0.0.1 (``bg96.testing.mqtt_broker``), with TLS (a server certificate of
+    ``pki``) or without (None), on its own event loop in a thread; yields its port."""
+    with mqtt_broker.broker("amqtt", pki) as running:
+        yield running.port
 
 
 def main() -> int:
