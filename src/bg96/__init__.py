@@ -42,48 +42,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# Each name loads its room on first use: ``import bg96`` itself costs next to nothing, and a
-# program that only drives a module (the host side) never loads the engine, or the other way.
-_HOME = {
-    **{name: ".host" for name in (
-        "AsyncModem",
-        "AsyncSocketLike",
-        "AsyncSslConnection",
-        "AsyncTcpConnection",
-        "AsyncTcpListener",
-        "AsyncUdpConnection",
-        "AsyncUdpSocket",
-        "CommandError",
-        "ConnectionClosedByPeer",
-        "DnsFailed",
-        "HttpFailed",
-        "HttpResponse",
-        "Modem",
-        "ModemError",
-        "ModemReset",
-        "ModemTimeout",
-        "NtpFailed",
-        "OpenFailed",
-        "PingFailed",
-        "PingResult",
-        "PortClosed",
-        "SendFailed",
-        "SocketLike",
-        "SslConnection",
-        "StreamConnection",
-        "TcpConnection",
-        "TcpListener",
-        "UdpConnection",
-        "UdpSocket",
-    )},
-    "FaultError": ".module.faults",
-    "Faults": ".module.faults",
-    "FaultScript": ".module.faults",
-    "FaultScriptError": ".module.faults",
-    "VirtualModule": ".module.virtual",
-    "Fleet": ".fleet",
-}  # fmt: skip
-
 
 def __getattr__(name: str) -> object:
     home = _HOME.get(name)
@@ -132,3 +90,15 @@ __all__ = [
     "VirtualModule",
     "__version__",
 ]
+
+# Each name loads its room on first use: ``import bg96`` itself costs next to nothing, and a
+# program that only drives a module (the host side) never loads the engine, or the other way.
+_ELSEWHERE = {
+    "FaultError": ".module.faults",
+    "Faults": ".module.faults",
+    "FaultScript": ".module.faults",
+    "FaultScriptError": ".module.faults",
+    "VirtualModule": ".module.virtual",
+    "Fleet": ".fleet",
+}
+_HOME = {name: _ELSEWHERE.get(name, ".host") for name in __all__ if name != "__version__"}
