@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 CHUNK = 1460  # QSSLSEND payload per command
@@ -62,6 +63,15 @@ def where(placement: tuple[Cpus, Cpus] | None) -> str:
 EXCHANGE_WRITE = 65536  # bytes per write of exchange()
 
 
+def cpu_us(pid: int) -> float:
+    """A process's CPU time so far (schedstat), all threads, in microseconds."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1000
+
+
 # ---- server processes --------------------------------------------------------------------
 
 
@@ -74,9 +84,11 @@ class Server:
 
 
 @contextmanager
-def server(args: list[str], cpus: Cpus | None = None) -> Iterator[Server]:
-    """Start a server process (on ``cpus`` if given) and wait for its ``socket://`` line."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+def server(args: list[str], cpus: Cpus | None = None, src: str | None = None) -> Iterator[Server]:
+    """Start a server process (on ``cpus`` if given; with ``src``, another source tree's
+    ``src`` on ``PYTHONPATH``) and wait for its ``socket://`` line."""
+    env = None if src is None else {**os.environ, "PYTHONPATH": str(Path(src, "src"))}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
     try:
         if cpus is not None:
             os.sched_setaffinity(proc.pid, cpus)

@@ -24,7 +24,6 @@ both trees have AT+QIOPEN). Asserts no timing.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from common import (
     AtClient,
     add_no_pin,
     cpu_pair,
+    cpu_us,
     echo_cmd,
     module_cmd,
     open_ssl,
@@ -55,15 +55,6 @@ _parser.add_argument("--against", help="another source tree to measure the same 
 add_no_pin(_parser)
 ARGS = _parser.parse_args()
 PLACEMENT = cpu_pair(ARGS.no_pin)
-
-
-def cpu_us(pid: int) -> float:
-    """The process's CPU time so far, all threads, in microseconds."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-            total += int(f.read().split()[0])
-    return total / 1000
 
 
 def per_op(pid: int, ops: int, work: Callable[[], object]) -> float:
@@ -89,21 +80,11 @@ def echo_at(pid: int, port: int, n: int) -> float:
 
 def measure(src: str | None, tls_port: int, echo_port: int, data: bytes) -> dict[str, float]:
     """One module process from ``src`` (None: this tree): its CPU per AT and per cycle."""
-    env_path = os.environ.get("PYTHONPATH")
-    if src is not None:
-        os.environ["PYTHONPATH"] = str(Path(src, "src"))
-    try:
-        with (
-            tempfile.TemporaryDirectory() as files,
-            server(module_cmd(files), PLACEMENT[1] if PLACEMENT else None) as module,
-        ):
-            return measure_module(module.pid, module.port, tls_port, echo_port, data, src)
-    finally:
-        if src is not None:
-            if env_path is None:
-                del os.environ["PYTHONPATH"]
-            else:
-                os.environ["PYTHONPATH"] = env_path
+    with (
+        tempfile.TemporaryDirectory() as files,
+        server(module_cmd(files), PLACEMENT[1] if PLACEMENT else None, src) as module,
+    ):
+        return measure_module(module.pid, module.port, tls_port, echo_port, data, src)
 
 
 def has_qiopen(src: str | None) -> bool:

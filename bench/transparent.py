@@ -26,9 +26,11 @@ With two CPUs the client is pinned to one and the module and the echo server to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import socket
 import ssl
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -37,8 +39,10 @@ from bg96.testing import TestPki
 from common import (
     AtClient,
     Cpus,
+    Server,
     add_no_pin,
     cpu_pair,
+    cpu_us,
     exchange,
     module_cmd,
     pin_client,
@@ -55,6 +59,7 @@ _parser.add_argument(
     "--pktsize", type=int, default=1460, help='AT+QICFG="transpktsize" (default 1460, the most)'
 )
 _parser.add_argument("--runs", type=int, default=5, help="runs of each, alternating (default 5)")
+_parser.add_argument("--against", help="another source tree's module, measured the same way")
 add_no_pin(_parser)
 _parser.add_argument(
     "--echo-with-client",
@@ -85,8 +90,9 @@ def placement() -> tuple[Cpus, Cpus, Cpus] | None:
 PLACEMENT = placement()
 
 
-def through_module(module_port: int, echo_port: int, data: bytes) -> tuple[float, bytes]:
-    host = AtClient(module_port)
+def through_module(module: Server, echo_port: int, data: bytes) -> tuple[float, bytes, float]:
+    """(seconds, the echo, the module process's CPU microseconds) for one transparent run."""
+    host = AtClient(module.port)
     host.command("ATE0")
     # the previous run's host left in transparent mode: like a DTR drop (AT&D1), the
     # connection stayed open; close it and start from an inactive PDP context
@@ -98,7 +104,9 @@ def through_module(module_port: int, echo_port: int, data: bytes) -> tuple[float
     host.command(f'AT+QSSLOPEN=1,0,0,"127.0.0.1",{echo_port},2', final=b"CONNECT\r\n")
     assert not host.buf, host.buf
     try:
-        return exchange(host.sock, data)
+        before = cpu_us(module.pid)
+        elapsed, echoed = exchange(host.sock, data)
+        return elapsed, echoed, cpu_us(module.pid) - before
     finally:
         host.close()  # a DTR drop: the module goes back to command mode
         time.sleep(0.1)
@@ -130,38 +138,50 @@ def main() -> None:
     data = random.Random("bg96 transparent").randbytes(TOTAL)
     pki = TestPki("bg96 bench CA")
     leaf = pki.server_cert()
-    results: dict[str, list[float]] = {"baseline": [], "module": []}
+    trees: list[str | None] = [None] if ARGS.against is None else [ARGS.against, None]
+    times: dict[str | None, list[float]] = {"baseline": [], **{t: [] for t in trees}}
+    cpu: dict[str | None, list[float]] = {t: [] for t in trees}
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
         cert.write_bytes(leaf.cert_pem)
         key.write_bytes(leaf.key_pem)
-        files = Path(tmp, "files")
-        files.mkdir()
-        echo_cmd = tls_echo_cmd(str(cert), str(key), SUITE)
-        with (
-            server(echo_cmd, PLACEMENT[2] if PLACEMENT else None) as echo,
-            server(module_cmd(str(files)), PLACEMENT[1] if PLACEMENT else None) as module,
-        ):
+        with contextlib.ExitStack() as stack:
+            echo_cpus, module_cpus = (PLACEMENT[2], PLACEMENT[1]) if PLACEMENT else (None, None)
+            echo = stack.enter_context(server(tls_echo_cmd(str(cert), str(key), SUITE), echo_cpus))
+            modules: dict[str | None, Server] = {}
+            for tree in trees:
+                files = Path(tmp, f"files{len(modules)}")
+                files.mkdir()
+                modules[tree] = stack.enter_context(
+                    server(module_cmd(str(files)), module_cpus, tree)
+                )
             for _ in range(ARGS.runs):
-                for name in ("baseline", "module"):
-                    if name == "baseline":
-                        elapsed, echoed = direct(echo.port, data)
-                    else:
-                        elapsed, echoed = through_module(module.port, echo.port, data)
-                    assert echoed == data, f"{name}: the echo differs"
-                    results[name].append(elapsed)
-    mib = ARGS.mib
-    best = {name: TOTAL / min(times) / 1e6 for name, times in results.items()}
-    print(f"{mib} MiB each way through a loopback TLS echo server (TLS 1.2, {SUITE})")
+                elapsed, echoed = direct(echo.port, data)
+                assert echoed == data, "baseline: the echo differs"
+                times["baseline"].append(elapsed)
+                for tree, module in modules.items():
+                    elapsed, echoed, used = through_module(module, echo.port, data)
+                    assert echoed == data, f"module {tree or ''}: the echo differs"
+                    times[tree].append(elapsed)
+                    cpu[tree].append(used / ARGS.mib)
+    best = {name: TOTAL / min(runs) / 1e6 for name, runs in times.items()}
+    print(f"{ARGS.mib} MiB each way through a loopback TLS echo server (TLS 1.2, {SUITE})")
     print(f"  ({where()}; {ARGS.runs} runs each, alternating; best shown)")
     print(
         f'  module: transparent mode, AT+QICFG="transwaittm",{ARGS.waittm} and '
-        f'"transpktsize",{ARGS.pktsize}'
+        f'"transpktsize",{ARGS.pktsize}; its CPU per MiB each way is the median'
     )
-    for name, label in (("baseline", "plain Python ssl socket"), ("module", "through the module")):
-        runs = ", ".join(f"{t:.3f}" for t in results[name])
-        print(f"  {label:28} {best[name]:8.1f} MB/s each way   (runs: {runs} s)")
-    print(f"ratio module / baseline: {best['module'] / best['baseline']:.0%} (target >= 50%)")
+    labels: dict[str | None, str] = {"baseline": "plain Python ssl socket"}
+    labels.update({t: "through the module" if t is None else f"--against {t}" for t in trees})
+    for name, label in labels.items():
+        runs = ", ".join(f"{t:.3f}" for t in times[name])
+        extra = "" if name == "baseline" else f", {statistics.median(cpu[name]):.0f} µs CPU/MiB"
+        print(f"  {label:28} {best[name]:8.1f} MB/s each way{extra}   (runs: {runs} s)")
+    print(f"ratio module / baseline: {best[None] / best['baseline']:.0%} (target >= 50%)")
+    if ARGS.against is not None:
+        old, new = statistics.median(cpu[ARGS.against]), statistics.median(cpu[None])
+        speed = best[None] / best[ARGS.against] - 1
+        print(f"this tree against --against: {speed:+.1%} MB/s, {new / old - 1:+.1%} CPU per MiB")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import pytest
 from bg96 import VirtualModule
 from bg96.engine import ModuleConfig
 from bg96.engine.core import OUT_HIGH
+from bg96.module.connections import SOCKET_BUFFER, StreamConnection
 from bg96.network import NetworkProfile
 from bg96.testing import TestPki
 from bg96.testing.at_client import AtClient
@@ -26,8 +28,10 @@ from .flow_support import FloodServer, SinkServer, small_host, stream
 
 OK = b"\r\nOK\r\n"
 SIZE = 8 << 20
-HELD = 2 << 20  # what may sit between a server and a host that does not read: kernel
-# buffers of four small sockets, the module's socket buffer, UART side and transport queue
+HELD = 3 << 20  # what may sit between a server and a host that does not read: kernel
+# buffers of the small sockets, the module's socket buffer, UART side and transport queue,
+# and the module connection's receive buffer as the kernel had tuned it when the module
+# stopped reading (then fixed at its TCP window: connections.WINDOW_DELAY); 1.5-2.2 MB here
 PUSH = re.compile(rb'\r\n\+QSSLURC: "recv",0,(\d+)\r\n')
 
 
@@ -97,6 +101,11 @@ def test_a_host_that_does_not_read_holds_the_server_and_gets_every_byte(
             sock = engine.sockets[0]
             assert len(sock.recv) <= engine.config.recv_buffer + 262144  # + one socket read
             assert engine.output_waiting <= OUT_HIGH + 1600  # + one push URC
+            assert module.runner is not None
+            (conn,) = module.runner._conns.values()
+            assert isinstance(conn, StreamConnection) and conn.transport is not None
+            kernel = conn.transport.get_extra_info("socket")  # held: the module's TCP window
+            assert kernel.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * SOCKET_BUFFER
             if mode == 2:
                 got = await at.read_exactly(SIZE, 60)
                 assert await at.read_until(b"\r\nNO CARRIER\r\n") == b"\r\nNO CARRIER\r\n"

@@ -34,8 +34,13 @@ from ..network import Flow, Network, RadioLink
 from ..tls import TlsClientSession, TlsStep
 
 SOCKET_BUFFER = 1 << 17
-"""Bytes of kernel buffer each way on a connection's socket: a module's TCP window, so the
-host machine holds no more for it than a module would."""
+"""Bytes of kernel buffer each way on a connection's socket once the module holds the server
+back: a module's TCP window, so the host machine holds no more for it than a module would."""
+WINDOW_DELAY = 0.05
+"""Seconds a connection stays paused (the module's buffer full: a host that does not read)
+before its receive buffer is fixed at ``SOCKET_BUFFER``. Until then the kernel tunes it: a
+fixed small one from the start cost the module 20-50% more CPU per MiB in transparent mode
+(``bench/transparent.py``), the kernel collapsing and pruning its receive queue."""
 TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux's number
 FLUSH_BUDGET = 1 << 20  # bytes one connection writes in one loop iteration before yielding
 EventSink = Callable[[NetEvent], None]
@@ -106,6 +111,8 @@ class StreamConnection(asyncio.Protocol):
         self.finished = False  # a failure or close has been reported
         self.closing = False
         self.paused = False
+        self._window_fixed = False  # the receive buffer is SOCKET_BUFFER (see WINDOW_DELAY)
+        self._window_timer: asyncio.TimerHandle | None = None
         self.hang = hang
         self.alert = alert
         self.stalled = False  # no byte passes either way any more
@@ -154,10 +161,9 @@ class StreamConnection(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                # a module's TCP window, not a server's: the host kernel holds no more for it
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
-                # and no more unsent towards the server than that either (a fixed SO_SNDBUF
-                # would cost kernel time on every write: bench/server_cpu.py)
+                # no more unsent towards the server than a module's window (a fixed SO_SNDBUF
+                # would cost kernel time on every write: bench/server_cpu.py); the receive
+                # side gets its window when the module holds the server back (_fix_window)
                 sock.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, SOCKET_BUFFER)
         if self.on_incoming is not None:
             transport.pause_reading()  # nothing is read until the module takes it
@@ -214,6 +220,9 @@ class StreamConnection(asyncio.Protocol):
             transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._window_timer is not None:
+            self._window_timer.cancel()
+            self._window_timer = None
         if not self.lost.done():
             self.lost.set_result(None)
         if self.down is not None and len(self.down) and not self.closing:
@@ -386,8 +395,24 @@ class StreamConnection(asyncio.Protocol):
             if self.fin_faulted:
                 return  # the server-fin fault stopped reading for good
             self.transport.resume_reading()
+            if self._window_timer is not None:
+                self._window_timer.cancel()
+                self._window_timer = None
         else:
             self.transport.pause_reading()
+            if not self._window_fixed and self._window_timer is None:
+                loop = asyncio.get_running_loop()
+                self._window_timer = loop.call_later(WINDOW_DELAY, self._fix_window)
+
+    def _fix_window(self) -> None:
+        """Paused for ``WINDOW_DELAY``: the kernel holds no more for the module than its TCP
+        window (what the kernel already took stays; no more is advertised)."""
+        self._window_timer = None
+        self._window_fixed = True
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
 
     # injected faults
 
