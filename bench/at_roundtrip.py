@@ -17,6 +17,7 @@ import tempfile
 
 from common import (
     AtClient,
+    add_loop,
     add_no_pin,
     cpu_pair,
     echo_cmd,
@@ -31,6 +32,7 @@ from common import (
 _parser = argparse.ArgumentParser(description="AT round trip versus a bare asyncio echo")
 _parser.add_argument("-n", type=int, default=2000, help="round trips each (default 2000)")
 add_no_pin(_parser)
+add_loop(_parser)
 ARGS = _parser.parse_args()
 N: int = ARGS.n
 WARMUP = 200
@@ -43,7 +45,7 @@ def main() -> None:
     pin_client(client_cpus)
     with (
         tempfile.TemporaryDirectory() as files,
-        server(module_cmd(files), server_cpus) as module_server,
+        server(module_cmd(files, ARGS.loop), server_cpus) as module_server,
         server(echo_cmd(), server_cpus) as echo_server,
     ):
         module = AtClient(module_server.port)

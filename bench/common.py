@@ -102,9 +102,22 @@ def server(args: list[str], cpus: Cpus | None = None, src: str | None = None) ->
         proc.wait(10)
 
 
-def module_cmd(files: str) -> list[str]:
-    """The module under test: the real command, with a throw-away ``--files`` directory."""
-    return [sys.executable, "-m", "bg96", "serve", "--tcp", f"{LOOPBACK}:0", "--files", files]
+def module_cmd(files: str, loop: str = "asyncio") -> list[str]:
+    """The module under test: the real command, with a throw-away ``--files`` directory
+    (``loop``: its ``--loop``; asyncio unless asked, what the README's figures are for;
+    left out for ``auto``, so that trees older than the option run too)."""
+    args = [sys.executable, "-m", "bg96", "serve", "--tcp", f"{LOOPBACK}:0", "--files", files]
+    return args if loop == "auto" else [*args, "--loop", loop]
+
+
+def add_loop(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="asyncio",
+        help="the module's event loop (bg96 serve --loop; default asyncio, what the figures "
+        "in README.md are for)",
+    )
 
 
 # The first lines put glibc malloc where a long-running process such as ``bg96 serve`` already

@@ -59,16 +59,19 @@ def rss_kib() -> int:
 
 async def child(n: int, port: int, ca: bytes, seconds: float) -> dict[str, Any]:
     from bg96 import AsyncModem, AsyncSslConnection, VirtualModule
+    from bg96.tls import session  # noqa: F401  # loads with the first TLS open: not per device
 
     gc.collect()
     rss0 = rss_kib()
     modules = [VirtualModule(transport="memory", system_resolver=False) for _ in range(n)]
     modems: list[AsyncModem] = []
+    for module in modules:
+        await module.start()
+    gc.collect()
+    rss_modules = rss_kib()  # idle modules, powered on, no driver yet
     cpu = time.process_time()
     for start in range(0, n, BATCH):
         batch = modules[start : start + BATCH]
-        for module in batch:
-            await module.start()
         attached = [await AsyncModem.attach(m) for m in batch]
         modems += attached
 
@@ -121,6 +124,7 @@ async def child(n: int, port: int, ca: bytes, seconds: float) -> dict[str, Any]:
         await module.stop()
     return {
         "n": n,
+        "module_kib": (rss_modules - rss0) / n,
         "idle_kib": (rss_idle - rss0) / n,
         "tls_kib": (rss_tls - rss_idle) / n,
         "boot_ms": boot_cpu * 1000,
@@ -152,12 +156,12 @@ def tls_echo(cert: str, key: str, where: set[int] | None) -> tuple[subprocess.Po
 
 
 def scaling(
-    sizes: list[int], port: int, ca_path: str, seconds: float, where: set[int] | None
+    sizes: list[int], port: int, ca_path: str, seconds: float, where: set[int] | None, loop: str
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n in sizes:
         command = [sys.executable, __file__, "--child", str(n), "--port", str(port)]
-        command += ["--ca", ca_path, "--seconds", str(seconds)]
+        command += ["--ca", ca_path, "--seconds", str(seconds), "--loop", loop]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         if where is not None:
             os.sched_setaffinity(proc.pid, where)
@@ -165,7 +169,8 @@ def scaling(
         row = json.loads(out.strip().splitlines()[-1])
         rows.append(row)
         print(
-            f"N={n:>5}: idle {row['idle_kib']:6.1f} KiB/device, TLS +{row['tls_kib']:5.1f} KiB,"
+            f"N={n:>5}: module {row['module_kib']:5.1f} KiB, booted with driver"
+            f" {row['idle_kib']:5.1f} KiB/device, TLS +{row['tls_kib']:5.1f} KiB,"
             f" boot {row['boot_ms']:5.2f} ms CPU, open {row['open_ms']:5.2f} ms CPU,"
             f" {row['cycles_per_s']:7.0f} cycles/s, {row['cpu_per_cycle_us']:6.0f} us CPU/cycle"
             f" (CPU {row['cpu_share'] * 100:3.0f}%)",
@@ -258,6 +263,9 @@ def main() -> None:
     parser.add_argument("--locust-users", type=int, default=400)
     parser.add_argument("--locust-seconds", type=float, default=20.0)
     parser.add_argument("--no-locust", action="store_true")
+    parser.add_argument(
+        "--loop", choices=("auto", "asyncio", "uvloop"), default="asyncio", help="the fleet's loop"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ca", help=argparse.SUPPRESS)
@@ -265,7 +273,9 @@ def main() -> None:
     if args.child is not None:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        row = asyncio.run(child(args.child, args.port, Path(args.ca).read_bytes(), args.seconds))
+        from bg96.module.loops import run
+
+        row = run(child(args.child, args.port, Path(args.ca).read_bytes(), args.seconds), args.loop)
         print(json.dumps(row))
         return
     from bg96.testing import TestPki
@@ -287,7 +297,12 @@ def main() -> None:
         try:
             sizes = [int(s) for s in args.sizes.split(",")]
             rows = scaling(
-                sizes, port, str(ca_path), args.seconds, placement[0] if placement else None
+                sizes,
+                port,
+                str(ca_path),
+                args.seconds,
+                placement[0] if placement else None,
+                args.loop,
             )
             ten = next((r for r in rows if r["n"] == 10), None)
             if ten is not None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from bg96.testing import TestPki
 from common import (
     AtClient,
+    add_loop,
     add_no_pin,
     cpu_pair,
     echo_cmd,
@@ -54,6 +55,7 @@ _parser = argparse.ArgumentParser(description="plain sockets versus SSL and plai
 _parser.add_argument("--mib", type=int, default=4, help="MiB in buffer mode (default 4)")
 _parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (default 3)")
 add_no_pin(_parser)
+add_loop(_parser)
 _parser.add_argument(
     "--echo-with-client",
     action="store_true",
@@ -133,7 +135,7 @@ def main() -> None:
         tls = tls_echo_cmd(str(cert), str(key), "ECDHE-RSA-AES128-GCM-SHA256")
         with (
             server(tls, server_cpus) as tls_echo,
-            server(module_cmd(str(files)), server_cpus) as module,
+            server(module_cmd(str(files), ARGS.loop), server_cpus) as module,
             server(echo_cmd(), client_cpus if ARGS.echo_with_client else server_cpus) as echo,
         ):
             measure(times, module.port, tls_echo.port, echo.port, data, big)

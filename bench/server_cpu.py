@@ -33,6 +33,7 @@ from bg96.testing import TestPki, ThreadedTlsEchoServer
 from common import (
     CHUNK,
     AtClient,
+    add_loop,
     add_no_pin,
     cpu_pair,
     cpu_us,
@@ -53,6 +54,7 @@ _parser.add_argument("--mib", type=int, default=2, help="MiB per cycle run (defa
 _parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (default 3)")
 _parser.add_argument("--against", help="another source tree to measure the same way")
 add_no_pin(_parser)
+add_loop(_parser)
 ARGS = _parser.parse_args()
 PLACEMENT = cpu_pair(ARGS.no_pin)
 
@@ -78,11 +80,16 @@ def echo_at(pid: int, port: int, n: int) -> float:
     return cost
 
 
+def loop_of(src: str | None) -> str:
+    """``--loop`` for this tree; another tree runs as it is (it may not have the option)."""
+    return ARGS.loop if src is None else "auto"
+
+
 def measure(src: str | None, tls_port: int, echo_port: int, data: bytes) -> dict[str, float]:
     """One module process from ``src`` (None: this tree): its CPU per AT and per cycle."""
     with (
         tempfile.TemporaryDirectory() as files,
-        server(module_cmd(files), PLACEMENT[1] if PLACEMENT else None, src) as module,
+        server(module_cmd(files, loop_of(src)), PLACEMENT[1] if PLACEMENT else None, src) as module,
     ):
         return measure_module(module.pid, module.port, tls_port, echo_port, data, src)
 

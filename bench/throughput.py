@@ -25,6 +25,7 @@ from common import (
     CHUNK,
     RECV,
     AtClient,
+    add_loop,
     add_no_pin,
     cpu_pair,
     echo_cmd,
@@ -40,6 +41,7 @@ from common import (
 _parser = argparse.ArgumentParser(description="QSSLSEND/QSSLRECV throughput versus its bound")
 _parser.add_argument("--mib", type=int, default=4, help="MiB to send (default 4)")
 add_no_pin(_parser)
+add_loop(_parser)
 ARGS = _parser.parse_args()
 MIB: int = ARGS.mib
 TOTAL = MIB * 1024 * 1024
@@ -71,7 +73,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as files,
         ThreadedTlsEchoServer(pki.server_ctx()) as tls_echo,
-        server(module_cmd(files), server_cpus) as module_server,
+        server(module_cmd(files, ARGS.loop), server_cpus) as module_server,
         server(echo_cmd(), server_cpus) as echo_server,
     ):
         before = echo_rtt(echo_server.port, 6), echo_rtt(echo_server.port, CHUNK)

@@ -40,6 +40,7 @@ from common import (
     AtClient,
     Cpus,
     Server,
+    add_loop,
     add_no_pin,
     cpu_pair,
     cpu_us,
@@ -61,6 +62,7 @@ _parser.add_argument(
 _parser.add_argument("--runs", type=int, default=5, help="runs of each, alternating (default 5)")
 _parser.add_argument("--against", help="another source tree's module, measured the same way")
 add_no_pin(_parser)
+add_loop(_parser)
 _parser.add_argument(
     "--echo-with-client",
     action="store_true",
@@ -133,6 +135,11 @@ def where() -> str:
     return f"client on CPU {client}, module on CPU {module}, TLS echo server on CPU {echo}"
 
 
+def loop_of(tree: str | None) -> str:
+    """``--loop`` for this tree; another tree runs as it is (it may not have the option)."""
+    return ARGS.loop if tree is None else "auto"
+
+
 def main() -> None:
     pin_client(PLACEMENT[0] if PLACEMENT else None)
     data = random.Random("bg96 transparent").randbytes(TOTAL)
@@ -153,7 +160,11 @@ def main() -> None:
                 files = Path(tmp, f"files{len(modules)}")
                 files.mkdir()
                 modules[tree] = stack.enter_context(
-                    server(module_cmd(str(files)), module_cpus, tree)
+                    server(
+                        module_cmd(str(files), ARGS.loop if tree is None else "auto"),
+                        module_cpus,
+                        tree,
+                    )
                 )
             for _ in range(ARGS.runs):
                 elapsed, echoed = direct(echo.port, data)

@@ -300,3 +300,18 @@ def test_tasks_wait_in_accept_and_recvfrom_while_others_ping_and_send() -> None:
             assert await modem.tcpip_state() == []
 
     run(main)
+
+
+def test_an_rfc2217_port_on_the_modules_own_loop_opens_without_blocking_it() -> None:
+    """Opening sets the port's read timeout off the loop's thread: on RFC 2217 that is a
+    negotiation with the server, which would wait for ever for a module on this loop."""
+
+    async def main() -> None:
+        async with (
+            VirtualModule(transport="rfc2217", system_resolver=False) as vm,
+            await AsyncModem.open(vm.url) as modem,
+        ):
+            await modem.sync()
+            assert (await modem.command("AT")).final == b"OK"
+
+    run(main)

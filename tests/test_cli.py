@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import pytest
 
 from bg96 import VirtualModule, __version__
-from bg96.cli import app
+from bg96.cli import serve as serve_cli
 from bg96.cli.app import main as cli_main
 from bg96.cli.demo import run_demo
 
@@ -316,7 +316,7 @@ class NotBinding(VirtualModule):
 def test_serve_allow_remote_warns_on_stderr(
     kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app, "VirtualModule", NotBinding)
+    monkeypatch.setattr(serve_cli, "VirtualModule", NotBinding)
     NotBinding.made.clear()
     argv = ["serve", kind, "0.0.0.0:5555", "--allow-remote", "--files", str(tmp_path)]
     assert cli_main(argv) == 1  # the stand-in's start fails; the warning came before

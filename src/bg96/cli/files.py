@@ -17,21 +17,6 @@ from ..host import CommandError, Modem, ModemError, ModemTimeout, PortClosed
 from ..protocol.checksum import checksum
 from ..protocol.cme import CME_TEXT
 
-FILES_HELP = """\
-List, upload, download and delete the module's files (UFS: where AT+QSSLCFG finds its
-certificates and keys) through the AT FILE commands, on the virtual module or a real BG96.
-The module's checksum (+QFUPL/+QFDWL) is compared with the data's.
-
-  bg96 files socket://127.0.0.1:5555 ls          # NAME SIZE lines; "no files" on stderr
-  bg96 files /dev/ttyUSB2 put ca.pem cacert.pem
-  bg96 files /dev/ttyUSB2 get cacert.pem -        # to stdout
-  bg96 files /dev/ttyUSB2 rm cacert.pem
-
-Exit status: 0 done; 1 the module or the local file system refused (file not found,
-file exists, no space, checksum mismatch...); 2 bad arguments; 3 no module (the port
-cannot be opened, closes, or the module does not answer).
-"""
-
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_MODULE = 3
@@ -198,30 +183,6 @@ ACTIONS: dict[str, Callable[[Modem, argparse.Namespace, TextIO], None]] = {
 
 
 # ---- the command -------------------------------------------------------------------------
-
-
-def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``bg96 files``'s arguments."""
-    files = sub.add_parser(
-        "files",
-        help="list, upload, download, delete the module's files (virtual or real)",
-        description=FILES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    files.add_argument("url", help="pyserial URL or device: socket://HOST:PORT, /dev/ttyUSB2...")
-    files.add_argument("--baudrate", type=int, default=115200, help="for serial ports (115200)")
-    actions = files.add_subparsers(dest="action", required=True, metavar="ls|put|get|rm")
-    actions.add_parser("ls", help="list the files with their sizes (or say there are none)")
-    put = actions.add_parser("put", help="upload LOCAL as NAME (default: LOCAL's file name)")
-    put.add_argument("local", metavar="LOCAL")
-    put.add_argument("name", metavar="NAME", nargs="?")
-    put.add_argument("-f", "--force", action="store_true", help="replace NAME if it exists")
-    get = actions.add_parser("get", help="download NAME to LOCAL (default ./NAME; - stdout)")
-    get.add_argument("name", metavar="NAME")
-    get.add_argument("local", metavar="LOCAL", nargs="?")
-    rm = actions.add_parser("rm", help="delete NAME ...")
-    rm.add_argument("names", metavar="NAME", nargs="+")
-    files.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -13,56 +13,13 @@ import asyncio
 import contextlib
 import signal
 import sys
-from pathlib import Path
 from typing import TextIO
 
 from ..fleet import Fleet, ScenarioError, load_scenario
 from ..fleet.report import progress_line, summary_table
+from ..module import loops
 from ..module.faults import FaultError, FaultScript
-from ..network.options import add_network_arguments, profile_from_args
-
-FLEET_HELP = """\
-Run SCENARIO (a Python file with `async def device(modem, ctx)`, e.g.
-examples/fleet_scenario.py) on N virtual BG96 modules in this process, each with an
-AsyncModem attached in memory. --seed gives every device its own seed (network jitter and
-loss, ctx.rng); -o KEY=VALUE options reach the scenario as ctx.options."""
-
-
-def _option(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``bg96 fleet``'s arguments."""
-    fleet = sub.add_parser(
-        "fleet",
-        help="run a scenario on N virtual modules in one process (docs/fleet.md)",
-        description=FLEET_HELP,
-    )
-    fleet.add_argument("scenario", help="scenario file (path.py or path.py:function)")
-    fleet.add_argument("-n", "--devices", type=int, default=10, help="how many (10)")
-    fleet.add_argument(
-        "-o", "--option", type=_option, action="append", default=[], metavar="KEY=VALUE"
-    )
-    fleet.add_argument("--duration", type=float, help="stop the run after this many seconds")
-    fleet.add_argument("--ramp", type=float, default=0.0, help="start devices over S seconds")
-    fleet.add_argument(
-        "--device-timeout", type=float, help="a device still running then is reported hung"
-    )
-    fleet.add_argument(
-        "--grace", type=float, default=5.0, help="s scenarios get to end once stopping (5)"
-    )
-    fleet.add_argument("--faults", type=Path, help="a fault script every module arms")
-    fleet.add_argument("--jsonl", type=Path, help="write JSON lines here (- for stdout)")
-    fleet.add_argument("--steps", action="store_true", help="a JSON line per step too")
-    fleet.add_argument(
-        "--progress", type=float, default=2.0, help="seconds between progress lines (2)"
-    )
-    add_network_arguments(fleet)
-    fleet.set_defaults(run=run)
+from ..network.options import profile_from_args
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
         faults = FaultScript.load(args.faults) if args.faults is not None else None
-    except (ScenarioError, FaultError, OSError) as exc:
+        loops.loop_factory(args.loop)  # uvloop asked for and not installed: say so now
+    except (ScenarioError, FaultError, OSError, loops.LoopUnavailable) as exc:
         print(f"bg96 fleet: {exc}", file=sys.stderr)
         return 2
     with contextlib.ExitStack() as stack:
@@ -99,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda p: print(progress_line(p), file=sys.stderr, flush=True),
             progress_every=args.progress,
         )
-        return asyncio.run(_run(fleet))
+        return loops.run(_run(fleet), args.loop)
 
 
 async def _run(fleet: Fleet) -> int:

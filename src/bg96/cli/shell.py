@@ -40,42 +40,6 @@ from ..host.answers import DEFAULT_RESPONSE, MAX_RESPONSE, command_name
 from ..host.parser import FINAL_PREFIXES, FINALS, URC_PREFIXES, URC_WORDS, response_prefix
 from ..module.trace import Trace, escape
 
-SHELL_HELP = """\
-An interactive AT console: type command lines, see the module's answers as they arrive.
-Works with the virtual module (socket://HOST:PORT) and real hardware (/dev/ttyUSB2, COM5,
-rfc2217://...). Unsolicited result codes are shown in another colour (no colour when
-stdout is not a terminal or NO_COLOR is set). Tab completes the manual's commands, the
-keys of AT+QSSLCFG, AT+QICFG, AT+QCFG, AT+QURCCFG, AT+QHTTPCFG and AT+QMTCFG, and AT+QIOPEN's
-service types. Ctrl-D exits.
-
-Each line is sent with a CR, except after a prompt: once QSSLSEND has answered "> " (or
-QFUPL "CONNECT", or the module is in transparent mode) lines are data, sent as typed with
-no line end, until the module answers. Escapes, on any line:
-
-  ^Z  or  \\x1a    Ctrl-Z: ends QSSLSEND data ("hello^Z"); no CR is added after it
-  ^[  or  \\e      ESC: cancels a QSSLSEND prompt without sending; no CR is added after it
-  \\r  \\n  \\t      CR, LF, TAB (e.g. "GET / HTTP/1.0\\r\\n\\r\\n^Z")
-  \\xNN           any byte;  \\\\ is a backslash
-
-Outside a data phase a line holding ^Z or ^[ is still a command line: it is sent with a
-CR, as a module needs to end the line (otherwise its bytes would join the next command),
-and the module's answer (usually ERROR) is shown.
-
-Pressing Ctrl-Z (on a terminal) sends the line typed so far followed by Ctrl-Z; the shell
-is not suspended. In a data phase a line holding only "+++" is sent with the 1 s guard
-times before and after, to leave transparent mode or abort an upload.
-
-With --raw every byte in both directions is shown escaped, as in the trace of
-"bg96 serve --trace": ">>" host to module, "<<" module to host.
-
-Without a terminal (stdin piped) the lines are read from stdin, each one sent after the
-previous command has answered, and the shell exits at end of input once the module is
-quiet: "printf 'ATI\\nAT+CSQ\\n' | bg96 shell socket://127.0.0.1:5555".
-
-Exit status: 0 at the end of input (Ctrl-D); 1 the port closed; 2 bad arguments; 3 the
-port cannot be opened; 4 (stdin piped) a command answered ERROR or +CME ERROR.
-"""
-
 EXIT_PORT_CLOSED = 1
 EXIT_NO_PORT = 3
 EXIT_COMMAND_FAILED = 4
@@ -779,26 +743,6 @@ def _save_history(rl: ModuleType) -> None:
         rl.write_history_file(path)
     except OSError:
         pass
-
-
-def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``bg96 shell``'s arguments."""
-    shell = sub.add_parser(
-        "shell",
-        help="an interactive AT console on a module (virtual or real)",
-        description=SHELL_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    shell.add_argument("url", help="pyserial URL or device: socket://HOST:PORT, /dev/ttyUSB2...")
-    shell.add_argument("--baudrate", type=int, default=115200, help="for serial ports (115200)")
-    shell.add_argument("--raw", action="store_true", help="show every byte escaped, as the trace")
-    shell.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour URCs and results (auto: on a terminal unless NO_COLOR is set)",
-    )
-    shell.set_defaults(run=run)
 
 
 def open_port(url: str, baudrate: int) -> serial.SerialBase:

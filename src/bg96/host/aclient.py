@@ -131,7 +131,10 @@ class _PortTransport(_Transport):
             if reopen is None:
                 raise PortClosed("the port is closed and cannot be reopened")
             await asyncio.to_thread(reopen)
-        port.timeout = READ_TIMEOUT
+        if port.timeout != READ_TIMEOUT:
+            # a blocking call on some ports (RFC 2217 negotiates it with the server: done on
+            # the loop's thread it stalled the loop, and deadlocked a module on this loop)
+            await asyncio.to_thread(setattr, port, "timeout", READ_TIMEOUT)
         loop = asyncio.get_running_loop()
         stop = self._stop = threading.Event()
 

@@ -14,7 +14,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from ..engine import (
     Closed,
@@ -31,7 +31,10 @@ from ..engine import (
 from ..engine.codes import QiError
 from ..engine.faults import TlsAlert
 from ..network import Flow, Network, RadioLink
-from ..tls import TlsClientSession, TlsStep
+from ..tls.errors import TlsStep
+
+if TYPE_CHECKING:
+    from ..tls.session import TlsClientSession
 
 SOCKET_BUFFER = 1 << 17
 """Bytes of kernel buffer each way on a connection's socket once the module holds the server
@@ -69,7 +72,7 @@ class PlainSession:
         return b""
 
 
-Session = TlsClientSession | PlainSession
+Session: TypeAlias = "TlsClientSession | PlainSession"
 
 
 class StreamConnection(asyncio.Protocol):

@@ -51,7 +51,7 @@ from ..engine.faults import (
     TlsAlert,
 )
 from ..network import Network, RadioLink
-from ..tls import TlsClientSession, TlsConfigError, suite_name
+from ..tls.suites import suite_name
 from .connections import (
     DatagramConnection,
     LocalPorts,
@@ -469,6 +469,10 @@ class Runner:
         seq, cid = intent.conn_seq, intent.client_id
         session: Session
         if intent.tls is not None:
+            # the TLS backends (and cryptography.x509) load with the first TLS connection
+            from ..tls.errors import TlsConfigError
+            from ..tls.session import TlsClientSession
+
             try:
                 session = TlsClientSession(
                     intent.tls, intent.host if intent.tls.sni else None, keylog=self.keylog

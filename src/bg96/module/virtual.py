@@ -32,7 +32,6 @@ from .trace import TeeTrace, Trace, open_trace
 from .transports.base import Transport
 from .transports.memory import MemoryTransport
 from .transports.pty import PtyTransport
-from .transports.rfc2217 import Rfc2217Transport
 from .transports.tcp import TcpTransport
 
 T = TypeVar("T")
@@ -172,6 +171,8 @@ class VirtualModule:
         if self._kind == "tcp":
             transport = TcpTransport(self._host, self._port)
         elif self._kind == "rfc2217":
+            from .transports.rfc2217 import Rfc2217Transport  # pyserial loads for it only
+
             transport = Rfc2217Transport(self._host, self._port)
         elif self._kind == "memory":
             transport = MemoryTransport()

@@ -2,28 +2,45 @@
 
 ``TlsClientSession`` runs each connection with OpenSSL (Python's ``ssl``) when OpenSSL can
 make the configured offer, and with tlslite-ng when it needs SSL 3.0, RC4 or 3DES.
+
+Each name loads its submodule on first use: a module that never opens TLS never loads the
+backends or ``cryptography.x509``.
 """
 
-from .common import KeyLog, TlsPlan, make_plan
-from .errors import (
-    SSL_CONNECTION_FAILED,
-    TlsConfigError,
-    TlsFailure,
-    TlsStep,
-    TlsUnsupported,
-)
-from .session import BACKENDS, Backend, TlsClientSession, build_context
-from .suites import (
-    ALL_SUITES,
-    SSL_VERSIONS,
-    SUITES,
-    CipherSuite,
-    expand_suites,
-    format_code,
-    suite_by_code,
-    suite_by_openssl_name,
-    suite_name,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .common import KeyLog, TlsPlan, make_plan
+    from .errors import (
+        SSL_CONNECTION_FAILED,
+        TlsConfigError,
+        TlsFailure,
+        TlsStep,
+        TlsUnsupported,
+    )
+    from .session import BACKENDS, Backend, TlsClientSession, build_context
+    from .suites import (
+        ALL_SUITES,
+        SSL_VERSIONS,
+        SUITES,
+        CipherSuite,
+        expand_suites,
+        format_code,
+        suite_by_code,
+        suite_by_openssl_name,
+        suite_name,
+    )
+
+
+def __getattr__(name: str) -> object:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'bg96.tls' has no attribute {name!r}")
+    value = getattr(import_module(home, __name__), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
 
 __all__ = [
     "ALL_SUITES",
@@ -48,3 +65,27 @@ __all__ = [
     "suite_by_openssl_name",
     "suite_name",
 ]
+
+_HOME = {
+    "KeyLog": ".common",
+    "TlsPlan": ".common",
+    "make_plan": ".common",
+    "SSL_CONNECTION_FAILED": ".errors",
+    "TlsConfigError": ".errors",
+    "TlsFailure": ".errors",
+    "TlsStep": ".errors",
+    "TlsUnsupported": ".errors",
+    "BACKENDS": ".session",
+    "Backend": ".session",
+    "TlsClientSession": ".session",
+    "build_context": ".session",
+    "ALL_SUITES": ".suites",
+    "SSL_VERSIONS": ".suites",
+    "SUITES": ".suites",
+    "CipherSuite": ".suites",
+    "expand_suites": ".suites",
+    "format_code": ".suites",
+    "suite_by_code": ".suites",
+    "suite_by_openssl_name": ".suites",
+    "suite_name": ".suites",
+}
