@@ -1,7 +1,7 @@
 """Fleets: devices per core, memory per device, commands per second at N = 1 ... 5000, and
 the same scenario through Locust (a master and two workers) against ``bg96 fleet``.
 
-    .venv/bin/python bench/fleet.py [--sizes 1,10,100,1000,5000] [--seconds 4]
+    .venv/bin/python bench/fleet.py [--sizes 1,10,100,1000,5000] [--seconds 4] [--loop L] [--gc G]
                                     [--locust-users 400] [--locust-seconds 20] [--no-locust]
 
 **Scaling.** For each N a fresh process (pinned to one CPU; the TLS echo server, its own
@@ -57,7 +57,7 @@ def rss_kib() -> int:
 # ---- one N, in a child process ----------------------------------------------------------------
 
 
-async def child(n: int, port: int, ca: bytes, seconds: float) -> dict[str, Any]:
+async def child(n: int, port: int, ca: bytes, seconds: float, freeze: bool) -> dict[str, Any]:
     from bg96 import AsyncModem, AsyncSslConnection, VirtualModule
     from bg96.tls import session  # noqa: F401  # loads with the first TLS open: not per device
 
@@ -95,6 +95,9 @@ async def child(n: int, port: int, ca: bytes, seconds: float) -> dict[str, Any]:
     open_cpu = (time.process_time() - cpu) / n
     gc.collect()
     rss_tls = rss_kib()
+    if freeze:
+        gc.collect()
+        gc.freeze()  # what bg96.Fleet does once its devices have started (freeze_gc)
     message = b"x" * 100
     cycles = 0
     stop = False
@@ -156,12 +159,18 @@ def tls_echo(cert: str, key: str, where: set[int] | None) -> tuple[subprocess.Po
 
 
 def scaling(
-    sizes: list[int], port: int, ca_path: str, seconds: float, where: set[int] | None, loop: str
+    sizes: list[int],
+    port: int,
+    ca_path: str,
+    seconds: float,
+    where: set[int] | None,
+    loop: str,
+    gc_mode: str,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n in sizes:
         command = [sys.executable, __file__, "--child", str(n), "--port", str(port)]
-        command += ["--ca", ca_path, "--seconds", str(seconds), "--loop", loop]
+        command += ["--ca", ca_path, "--seconds", str(seconds), "--loop", loop, "--gc", gc_mode]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         if where is not None:
             os.sched_setaffinity(proc.pid, where)
@@ -264,6 +273,12 @@ def main() -> None:
     parser.add_argument("--locust-seconds", type=float, default=20.0)
     parser.add_argument("--no-locust", action="store_true")
     parser.add_argument(
+        "--gc",
+        choices=("freeze", "default"),
+        default="freeze",
+        help="freeze: gc.freeze() once the devices are connected, as bg96.Fleet does (default)",
+    )
+    parser.add_argument(
         "--loop", choices=("auto", "asyncio", "uvloop"), default="asyncio", help="the fleet's loop"
     )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -275,7 +290,8 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         from bg96.module.loops import run
 
-        row = run(child(args.child, args.port, Path(args.ca).read_bytes(), args.seconds), args.loop)
+        ca = Path(args.ca).read_bytes()
+        row = run(child(args.child, args.port, ca, args.seconds, args.gc == "freeze"), args.loop)
         print(json.dumps(row))
         return
     from bg96.testing import TestPki
@@ -303,6 +319,7 @@ def main() -> None:
                 args.seconds,
                 placement[0] if placement else None,
                 args.loop,
+                args.gc,
             )
             ten = next((r for r in rows if r["n"] == 10), None)
             if ten is not None:

@@ -126,6 +126,27 @@ def test_stop_lets_scenarios_end_cancels_the_rest_and_writes_the_summary() -> No
     assert lines(output)[-1]["interrupted"] is True
 
 
+def test_the_collector_skips_the_devices_objects_while_they_run_and_not_after() -> None:
+    frozen_during: list[int] = []
+
+    async def until_frozen(modem: AsyncModem, ctx: DeviceContext) -> None:
+        async with ctx.step("boot"):
+            await modem.sync()
+        for _ in range(500):  # the freeze comes a second after the last device started
+            if gc.get_freeze_count():
+                break
+            await ctx.sleep(0.01)
+        frozen_during.append(gc.get_freeze_count())
+
+    async def main() -> None:
+        report = await Fleet(until_frozen, 3).run()
+        assert dict(report.outcomes) == {"ok": 3}
+
+    run(main)
+    assert len(frozen_during) == 3 and all(frozen_during), frozen_during
+    assert gc.get_freeze_count() == 0  # the run ended: everything is collectable again
+
+
 def test_a_run_that_reaches_its_duration_is_complete_not_interrupted() -> None:
     async def main() -> None:
         report = await Fleet(forever, 4, duration=0.5, grace=2.0).run()

@@ -136,6 +136,19 @@ def test_large_echo_round_trip(echo: ThreadedTlsEchoServer) -> None:
     assert out.echoed == payload
 
 
+def test_an_established_tlslite_session_lets_go_of_its_handshake_state(
+    echo: ThreadedTlsEchoServer, pki: TestPki
+) -> None:
+    """A fleet holds thousands of connections: hashes, chains and anchors go once checked."""
+    out = run(params(seclevel=1, cacert=pki.ca_pem), echo.port, payload=b"x" * 5000)
+    assert out.failure is None and out.echoed == b"x" * 5000
+    impl = out.session._impl
+    assert impl.backend_name == "tlslite-ng"  # the default offer (sslversion 4, 0XFFFF)
+    conn = impl._conn  # type: ignore[attr-defined]
+    assert conn._handshake_hash is None and conn.session.serverCertChain is None
+    assert out.session.version == "TLSv1.2" and out.session.cipher  # still known
+
+
 # ---- certificates ---------------------------------------------------------------------
 
 

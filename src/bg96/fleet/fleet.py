@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -80,11 +81,15 @@ class Fleet:
         step_lines: bool = False,
         progress: Callable[[Progress], None] | None = None,
         progress_every: float = 1.0,
+        freeze_gc: bool = True,
     ) -> None:
         """``options``: ``ctx.options`` and the scenario's ``resources``. ``duration``: the
         run stops then (``stop()``). ``ramp``: devices start evenly over this many seconds.
         ``output``: JSON lines (a line per device as it ends, progress, with ``step_lines``
-        a line per step, and the summary last)."""
+        a line per step, and the summary last). ``freeze_gc``: once every device has started
+        (and a second more for their boots), the objects alive then (modules, drivers,
+        connections) leave the garbage collector's view until the run ends (``gc.freeze``):
+        at N=1000 its walks over them cost about 7% of the CPU per command."""
         if devices < 0:
             raise ValueError("devices must be 0 or more")
         self.scenario = scenario if isinstance(scenario, Scenario) else Scenario(scenario)
@@ -105,12 +110,14 @@ class Fleet:
         self.step_lines = step_lines
         self.progress = progress
         self.progress_every = progress_every
+        self.freeze_gc = freeze_gc
         self.results = Results()
         self.report: Report | None = None  # set when a run ends, even an interrupted one
         self._stop: asyncio.Event | None = None
         self._interrupted = False  # stop() came before the end (not ``duration``'s)
         self._started = 0
         self._running = 0
+        self._frozen = False  # gc.freeze() in effect (freeze_gc)
 
     def stop(self) -> None:
         """End the run: scenarios see ``ctx.stopping``; after ``grace`` s the rest are
@@ -131,6 +138,7 @@ class Fleet:
         interrupted = False
         tasks: list[asyncio.Task[None]] = []
         ticker: asyncio.Task[None] | None = None
+        freezer: asyncio.Task[None] | None = None
         self._interrupted = False
         timer = loop.call_later(self.duration, stop.set) if self.duration is not None else None
         try:
@@ -154,6 +162,8 @@ class Fleet:
                 ]
                 if self.progress is not None or self.output is not None:
                     ticker = loop.create_task(self._tick())
+                if self.freeze_gc:
+                    freezer = loop.create_task(self._freeze_when_started(stop))
                 await self._finish(tasks, stop)
         except asyncio.CancelledError:
             interrupted = True
@@ -164,9 +174,13 @@ class Fleet:
         finally:
             if timer is not None:
                 timer.cancel()
-            if ticker is not None:
-                ticker.cancel()
-                await asyncio.gather(ticker, return_exceptions=True)
+            for helper in (ticker, freezer):
+                if helper is not None:
+                    helper.cancel()
+                    await asyncio.gather(helper, return_exceptions=True)
+            if self._frozen:
+                self._frozen = False
+                gc.unfreeze()
             interrupted = interrupted or self._interrupted
             summary = results.summary(devices=self.devices, interrupted=interrupted)
             self._write(summary)
@@ -201,6 +215,16 @@ class Fleet:
             for task in pending:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _freeze_when_started(self, stop: asyncio.Event) -> None:
+        """``freeze_gc``: once every device has started, and a second later."""
+        while self._started < self.devices and not stop.is_set():
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
+        if not stop.is_set():
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
 
     async def _device(self, setup: DeviceSetup, index: int) -> None:
         stop = self._stop

@@ -182,6 +182,13 @@ class ServerHelloWatch:
             self._parse()
         if len(self._buf) > 1 << 15:
             self.done = True
+        if self.done:
+            self.release()
+
+    def release(self) -> None:
+        """Nothing more to read: the buffered handshake bytes go."""
+        self._buf = bytearray()
+        self._hs = bytearray()
 
     def _parse(self) -> None:
         hs = self._hs
@@ -431,6 +438,10 @@ class BackendSession(abc.ABC):
         """cacert's certificates (for the validity window), empty at seclevel 0."""
         return []
 
+    def _established(self) -> None:  # noqa: B027  (a hook: most backends keep nothing)
+        """The handshake is done and checked: let go of what only it needed (a fleet holds
+        thousands of connections)."""
+
     # -- state
 
     @property
@@ -533,6 +544,8 @@ class BackendSession(abc.ABC):
         if problem is not None:
             self._failed = TlsFailure(SSL_CONNECTION_FAILED, problem)
             return TlsStep(outgoing=outgoing, failure=self._failed)
+        self._watch.release()
+        self._established()
         step = self._app_step()
         return TlsStep(
             outgoing=outgoing + step.outgoing,
