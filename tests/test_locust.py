@@ -43,7 +43,7 @@ def test_a_master_and_two_workers_drive_devices_and_the_csv_totals_add_up(tmp_pa
             "--bg96-ca",
             str(ca),
             "--bg96-options",
-            "rounds=2,interval=0.05,fault_every=0",
+            "rounds=100000,interval=0.05,fault_every=0",  # no device ends before the run
         ]
         master = subprocess.Popen(
             [
@@ -59,6 +59,8 @@ def test_a_master_and_two_workers_drive_devices_and_the_csv_totals_add_up(tmp_pa
                 "20",
                 "-t",
                 "6s",
+                "--stop-timeout",
+                "20",  # then each user's device is asked to stop (ctx.stopping) and ends
                 "--csv",
                 str(tmp_path / "run"),
                 *common,
@@ -99,7 +101,7 @@ def test_a_master_and_two_workers_drive_devices_and_the_csv_totals_add_up(tmp_pa
     assert failures["Aggregated"] == 0, failures
     assert counts["Aggregated"] == sum(n for name, n in counts.items() if name != "Aggregated")
     lives = counts["device"]
-    assert lives >= 20  # every user finished at least one device life
+    assert lives == 20  # every user's device ended when asked to, and said so
     for name in STEPS:
         assert counts[name] >= lives, name
     assert counts["send"] >= 2 * lives and counts["recv"] >= 2 * lives

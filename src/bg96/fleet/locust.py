@@ -38,6 +38,7 @@ import gevent.lock
 from gevent import monkey
 from locust import User, events, task
 from locust.env import Environment
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from ..network import profile
 from .device import DeviceRun, DeviceSetup
@@ -45,6 +46,7 @@ from .results import DeviceResult, Step
 from .scenario import Scenario, load_scenario
 
 T = TypeVar("T")
+STOP_POLL = 0.25  # s between looks at whether Locust is stopping a user gracefully
 REQUEST_TYPE = "bg96"
 DEVICES_PER_WORKER = 1_000_000  # device index = worker index * this + the worker's count
 
@@ -127,6 +129,7 @@ class ModuleLoop:
         self._entering = gevent.lock.Semaphore()  # the first user enters, the others wait
         self.stop_event: asyncio.Event | None = None
         self.devices: set[asyncio.Task[Any]] = set()
+        self.device_stops: set[asyncio.Event] = set()  # each running device's own
         self._drainer = gevent.spawn(self._drain)
         monkey.get_original("_thread", "start_new_thread")(self._main, ())
 
@@ -161,16 +164,30 @@ class ModuleLoop:
 
     # ---- the hub asks the loop -----------------------------------------------------------
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        stopping: Callable[[], bool] | None = None,
+        on_stopping: Callable[[], None] | None = None,
+    ) -> T:
         """Run ``coro`` on the loop; this greenlet waits (the hub goes on). A ``GreenletExit``
-        (Locust stopping the user) cancels it and waits for its cleanup."""
+        (Locust killing the user) cancels it and waits for its cleanup. ``stopping``, looked
+        at while waiting: once true (Locust stopping the user gracefully, ``--stop-timeout``)
+        ``on_stopping`` runs, once."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         done = gevent.event.Event()
         # the callback runs at once, in this thread, if the future is done already:
         # to_hub is the loop thread's alone, so it always goes through the loop
         future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(self.to_hub, done.set))
         try:
-            done.wait()
+            if stopping is None or on_stopping is None:
+                done.wait()
+            else:
+                while not done.wait(STOP_POLL):
+                    if stopping():
+                        on_stopping()
+                        done.wait()
         except BaseException:
             future.cancel()
             with gevent.Timeout(10, False):
@@ -211,12 +228,21 @@ class ModuleLoop:
 
     def stop_devices(self) -> None:
         """The test stops: scenarios see ``ctx.stopping``."""
+        self.loop.call_soon_threadsafe(self._stop_all)
+
+    def _stop_all(self) -> None:
         if self.stop_event is not None:
-            self.loop.call_soon_threadsafe(self.stop_event.set)
+            self.stop_event.set()
+        for stop in self.device_stops:
+            stop.set()
 
     def restart_devices(self) -> None:
         if self.stop_event is not None:
             self.loop.call_soon_threadsafe(self.stop_event.clear)
+
+    def stop_device(self, stop: asyncio.Event) -> None:
+        """One user stops gracefully: its scenario sees ``ctx.stopping``."""
+        self.loop.call_soon_threadsafe(stop.set)
 
     def close(self) -> None:
         """Cancel the devices, leave the resources, end the thread (the process quits)."""
@@ -270,23 +296,35 @@ class Bg96User(User):
         setup = modules.setup(self.loaded_scenario(), options_of(self.environment))
         index = self.worker_index * DEVICES_PER_WORKER + next(_next_device)
         record = partial(_record_on_loop, modules, self.environment)
-        result = modules.call(_life(modules, setup, index, record))
+        stop = asyncio.Event()  # bound to the module loop when first waited on, there
+        result = modules.call(
+            _life(modules, setup, index, record, stop),
+            stopping=lambda: self._state == LOCUST_STATE_STOPPING,
+            on_stopping=lambda: modules.stop_device(stop),
+        )
         _fire_device(self.environment, result)
 
 
 async def _life(
-    modules: ModuleLoop, setup: DeviceSetup, index: int, record: Callable[[Step], None]
+    modules: ModuleLoop,
+    setup: DeviceSetup,
+    index: int,
+    record: Callable[[Step], None],
+    stop: asyncio.Event,
 ) -> DeviceResult:
-    stop = modules.stop_event
-    assert stop is not None
+    """One device's life on the loop; ``stop`` is set when the test or the user stops."""
+    if modules.stop_event is not None and modules.stop_event.is_set():
+        stop.set()
     device = DeviceRun(setup, index, record)
     current = asyncio.current_task()
     assert current is not None
     modules.devices.add(current)
+    modules.device_stops.add(stop)
     try:
         return await device.run(stop)
     finally:
         modules.devices.discard(current)
+        modules.device_stops.discard(stop)
 
 
 def _record_on_loop(modules: ModuleLoop, environment: Environment, step: Step) -> None:
