@@ -25,6 +25,7 @@ class TransparentLink:
     def __init__(self, engine: Engine, sock: Socket) -> None:
         self.engine = engine
         self.sock = sock
+        self.datagrams = sock.service.datagram  # each packet is a datagram: keep them apart
         self.pending = bytearray()  # host data not yet sent (a short packet, or no room)
         self.escape = GuardedEscape(engine, self._data, self._escaped)
         self.feed = self.escape.feed  # host bytes, all arriving now
@@ -52,7 +53,10 @@ class TransparentLink:
         if not self.pending and self.sock.state is SocketState.CONNECTED:
             # the data path: the whole packets that fit go without a copy through ``pending``
             take = min(len(data), self._room())
-            take -= take % self.engine.qicfg.transpktsize
+            if take < len(data) or self.engine.qicfg.transwaittm > 0 or self.datagrams:
+                take -= take % self.engine.qicfg.transpktsize
+            # else (a stream, transwaittm 0, all of it fits) the short packet at the end would
+            # go at once too, in the same socket write: all of it goes now, without a copy
             if take:
                 self._send(data if take == len(data) else data[:take])
                 if take == len(data):
