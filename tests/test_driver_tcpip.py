@@ -42,6 +42,7 @@ from bg96.host import (
 from bg96.module.virtual import VirtualModule
 from bg96.testing import EchoServer, UdpEchoServer
 from bg96.testing.blocking import DRIVERS, open_driver
+from bg96.testing.mqtt_broker import free_port
 from bg96.testing.ntp_server import SntpServer
 
 from .test_driver import ALL_BYTES_50K, HOST, TRICKY, close_soon
@@ -108,14 +109,6 @@ def host_port(vm: VirtualModule, module_port: int, protocol: str = "tcp") -> int
     port = vm.host_port(module_port, protocol)
     assert port is not None
     return port
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (connections to it are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def post(conn: http.client.HTTPConnection, body: bytes, **headers: str) -> bytes:

@@ -32,18 +32,6 @@ def pki() -> TestPki:
     return TestPki("bg96 http driver CA")
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[HttpServer]:
-    with HttpServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def https(pki: TestPki) -> Iterator[HttpServer]:
-    with HttpServer(pki.server_ctx()) as server:
-        yield server
-
-
 @pytest.fixture
 def online(driver: str) -> Iterator[Modem]:
     with VirtualModule(system_resolver=False) as vm:

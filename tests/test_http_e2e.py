@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,18 +27,6 @@ READ_END = b"\r\nOK\r\n\r\n+QHTTPREAD: 0\r\n"
 @pytest.fixture(scope="module")
 def pki() -> TestPki:
     return TestPki("bg96 http tests CA")
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[HttpServer]:
-    with HttpServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def https(pki: TestPki) -> Iterator[HttpServer]:
-    with HttpServer(pki.server_ctx()) as server:
-        yield server
 
 
 async def booted(module: VirtualModule) -> AtClient:

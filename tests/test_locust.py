@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from bg96.testing import TestPki, ThreadedTlsEchoServer
+from bg96.testing.mqtt_broker import free_port
 
 # not imported here: importing locust monkey-patches this whole process with gevent
 pytestmark = pytest.mark.skipif(
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.skipif(
 
 LOCUSTFILE = Path(__file__).parent.parent / "examples" / "locustfile.py"
 STEPS = ("boot", "register", "activate", "upload_ca", "ssl_config", "tls_open", "send", "recv")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_master_and_two_workers_drive_devices_and_the_csv_totals_add_up(tmp_path: Path) -> None:
