@@ -22,3 +22,14 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.002)
+
+
+async def read_exactly(conn: Any, size: int, timeout: float = 10.0) -> bytes:
+    """``size`` bytes from an async connection (``recv`` with a timeout), or AssertionError if
+    it closes first."""
+    got = b""
+    while len(got) < size:
+        chunk = await conn.recv(size - len(got), timeout=timeout)
+        assert chunk, f"closed after {len(got)} of {size} bytes"
+        got += chunk
+    return got

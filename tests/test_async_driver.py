@@ -35,7 +35,7 @@ from bg96.host import AsyncMqttClient, MqttClient, Urc
 from bg96.testing import TestPki
 from bg96.testing.tls_server import TlsEchoServer
 
-from .aio import run
+from .aio import read_exactly, run
 
 PAYLOAD = bytes(range(256)) * 40
 
@@ -62,15 +62,6 @@ def online(pki: TestPki, body: Callable[[AsyncModem, TlsEchoServer], Awaitable[N
             await body(modem, echo)
 
     run(main)
-
-
-async def read_exactly(conn: AsyncSslConnection, size: int) -> bytes:
-    got = b""
-    while len(got) < size:
-        chunk = await conn.recv(size - len(got), timeout=5)
-        assert chunk, f"closed after {len(got)} of {size} bytes"
-        got += chunk
-    return got
 
 
 # ---- the same API ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from bg96.module import loops
 from bg96.module.virtual import TransportKind
 from bg96.testing import EchoServer, TestPki, ThreadedTlsEchoServer, UdpEchoServer
 
+from .aio import read_exactly
+
 uvloop = pytest.importorskip("uvloop")
 DATA = bytes(range(256)) * 256  # 64 KiB, every byte value
 HOST = "127.0.0.1"
@@ -27,15 +29,6 @@ HOST = "127.0.0.1"
 @pytest.fixture(scope="module")
 def pki() -> TestPki:
     return TestPki("bg96 uvloop tests CA")
-
-
-async def read_exactly(conn: Any, size: int) -> bytes:
-    got = b""
-    while len(got) < size:
-        chunk = await conn.recv(size - len(got), timeout=10)
-        assert chunk, f"closed after {len(got)} of {size} bytes"
-        got += chunk
-    return got
 
 
 async def round_trip(conn: Any, data: bytes) -> None:

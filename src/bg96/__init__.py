@@ -1,8 +1,9 @@
 """A virtual Quectel BG96: the SSL and TCP/IP AT command sets over real connections, and a
 driver for it."""
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .fleet import Fleet
@@ -41,15 +42,6 @@ if TYPE_CHECKING:
     from .module.virtual import VirtualModule
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str) -> object:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'bg96' has no attribute {name!r}")
-    value = getattr(import_module(home, __name__), name)
-    globals()[name] = value  # the next access is a plain lookup
-    return value
 
 
 __all__ = [
@@ -102,3 +94,4 @@ _ELSEWHERE = {
     "Fleet": ".fleet",
 }
 _HOME = {name: _ELSEWHERE.get(name, ".host") for name in __all__ if name != "__version__"}
+__getattr__ = lazy_names(__name__, _HOME, globals())

@@ -270,8 +270,7 @@ def _add_shell(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=SHELL_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    shell.add_argument("url", help="pyserial URL or device: socket://HOST:PORT, /dev/ttyUSB2...")
-    shell.add_argument("--baudrate", type=int, default=115200, help="for serial ports (115200)")
+    _add_port(shell)
     shell.add_argument("--raw", action="store_true", help="show every byte escaped, as the trace")
     shell.add_argument(
         "--color",
@@ -289,8 +288,7 @@ def _add_files(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=FILES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    files.add_argument("url", help="pyserial URL or device: socket://HOST:PORT, /dev/ttyUSB2...")
-    files.add_argument("--baudrate", type=int, default=115200, help="for serial ports (115200)")
+    _add_port(files)
     actions = files.add_subparsers(dest="action", required=True, metavar="ls|put|get|rm")
     actions.add_parser("ls", help="list the files with their sizes (or say there are none)")
     put = actions.add_parser("put", help="upload LOCAL as NAME (default: LOCAL's file name)")
@@ -343,3 +341,9 @@ def _add_loop(parser: argparse.ArgumentParser) -> None:
         "(pip install 'bg96[uvloop]'), else asyncio; uvloop costs less CPU per command, "
         "asyncio moves bulk transparent-mode data faster (docs/performance.md)",
     )
+
+
+def _add_port(parser: argparse.ArgumentParser) -> None:
+    """The module a host-side command talks to: any pyserial URL or device."""
+    parser.add_argument("url", help="pyserial URL or device: socket://HOST:PORT, /dev/ttyUSB2...")
+    parser.add_argument("--baudrate", type=int, default=115200, help="for serial ports (115200)")

@@ -7,8 +7,9 @@ Each name loads its submodule on first use: a module that never opens TLS never 
 backends or ``cryptography.x509``.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .common import KeyLog, TlsPlan, make_plan
@@ -31,15 +32,6 @@ if TYPE_CHECKING:
         suite_by_openssl_name,
         suite_name,
     )
-
-
-def __getattr__(name: str) -> object:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'bg96.tls' has no attribute {name!r}")
-    value = getattr(import_module(home, __name__), name)
-    globals()[name] = value  # the next access is a plain lookup
-    return value
 
 
 __all__ = [
@@ -89,3 +81,4 @@ _HOME = {
     "suite_by_openssl_name": ".suites",
     "suite_name": ".suites",
 }
+__getattr__ = lazy_names(__name__, _HOME, globals())
