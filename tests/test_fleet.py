@@ -147,6 +147,26 @@ def test_the_collector_skips_the_devices_objects_while_they_run_and_not_after() 
     assert gc.get_freeze_count() == 0  # the run ended: everything is collectable again
 
 
+def test_a_program_that_froze_objects_itself_keeps_them_frozen() -> None:
+    async def past_the_freeze(modem: AsyncModem, ctx: DeviceContext) -> None:
+        async with ctx.step("boot"):
+            await modem.sync()
+        await ctx.sleep(1.2)  # the Fleet's freeze would come a second after the start
+
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    try:
+
+        async def main() -> None:
+            report = await Fleet(past_the_freeze, 2).run()
+            assert dict(report.outcomes) == {"ok": 2}
+
+        run(main)
+        assert gc.get_freeze_count() == frozen  # not unfrozen by the Fleet
+    finally:
+        gc.unfreeze()
+
+
 def test_a_run_that_reaches_its_duration_is_complete_not_interrupted() -> None:
     async def main() -> None:
         report = await Fleet(forever, 4, duration=0.5, grace=2.0).run()

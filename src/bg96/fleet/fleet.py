@@ -89,7 +89,8 @@ class Fleet:
         a line per step, and the summary last). ``freeze_gc``: once every device has started
         (and a second more for their boots), the objects alive then (modules, drivers,
         connections) leave the garbage collector's view until the run ends (``gc.freeze``):
-        at N=1000 its walks over them cost about 7% of the CPU per command."""
+        at N=1000 its walks over them cost about 7% of the CPU per command. Not done when
+        something else has frozen objects already (the program, another Fleet)."""
         if devices < 0:
             raise ValueError("devices must be 0 or more")
         self.scenario = scenario if isinstance(scenario, Scenario) else Scenario(scenario)
@@ -132,6 +133,7 @@ class Fleet:
         the cancellation goes on."""
         self._stop = stop = asyncio.Event()
         self.results = results = Results()
+        self._started = self._running = 0
         if self.output is not None and self.step_lines:
             results.listeners.append(self._write_step)
         loop = asyncio.get_running_loop()
@@ -172,12 +174,13 @@ class Fleet:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
+            # everything that must happen comes before the first await here: a cancel that
+            # lands on that await must not leave the collector frozen or the report unwritten
             if timer is not None:
                 timer.cancel()
-            for helper in (ticker, freezer):
-                if helper is not None:
-                    helper.cancel()
-                    await asyncio.gather(helper, return_exceptions=True)
+            helpers = [h for h in (ticker, freezer) if h is not None]
+            for helper in helpers:
+                helper.cancel()
             if self._frozen:
                 self._frozen = False
                 gc.unfreeze()
@@ -185,6 +188,7 @@ class Fleet:
             summary = results.summary(devices=self.devices, interrupted=interrupted)
             self._write(summary)
             self.report = Report(summary, results, interrupted)
+            await asyncio.gather(*helpers, return_exceptions=True)
         return self.report
 
     async def _finish(self, tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
@@ -221,7 +225,9 @@ class Fleet:
         while self._started < self.devices and not stop.is_set():
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)
-        if not stop.is_set():
+        if not stop.is_set() and not gc.get_freeze_count():
+            # (not when something else froze objects already, the program or another Fleet:
+            # the unfreeze at the end would undo theirs)
             gc.collect()
             gc.freeze()
             self._frozen = True

@@ -395,12 +395,12 @@ class StreamConnection(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         if reading:
-            if self.fin_faulted:
-                return  # the server-fin fault stopped reading for good
-            self.transport.resume_reading()
             if self._window_timer is not None:
                 self._window_timer.cancel()
                 self._window_timer = None
+            if self.fin_faulted:
+                return  # the server-fin fault stopped reading for good
+            self.transport.resume_reading()
         else:
             self.transport.pause_reading()
             if not self._window_fixed and self._window_timer is None:
