@@ -21,6 +21,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from bg96.module.loops import LOOPS
+
 LOOPBACK = "127.0.0.1"
 CHUNK = 1460  # QSSLSEND payload per command
 RECV = 1500  # QSSLRECV length asked for (the most)
@@ -102,18 +104,19 @@ def server(args: list[str], cpus: Cpus | None = None, src: str | None = None) ->
         proc.wait(10)
 
 
-def module_cmd(files: str, loop: str = "asyncio") -> list[str]:
+def module_cmd(files: str, loop: str = "asyncio", src: str | None = None) -> list[str]:
     """The module under test: the real command, with a throw-away ``--files`` directory
-    (``loop``: its ``--loop``; asyncio unless asked, what the README's figures are for;
-    left out for ``auto``, so that trees older than the option run too)."""
+    (``loop``: its ``--loop``; asyncio unless asked, what the README's figures are for). For
+    another source tree (``src``, see ``server``) the option is left out: trees older than
+    it run too."""
     args = [sys.executable, "-m", "bg96", "serve", "--tcp", f"{LOOPBACK}:0", "--files", files]
-    return args if loop == "auto" else [*args, "--loop", loop]
+    return args if src is not None else [*args, "--loop", loop]
 
 
 def add_loop(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loop",
-        choices=("auto", "asyncio", "uvloop"),
+        choices=LOOPS,
         default="asyncio",
         help="the module's event loop (bg96 serve --loop; default asyncio, what the figures "
         "in README.md are for)",

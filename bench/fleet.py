@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bg96.module.loops import LOOPS
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "examples" / "fleet_scenario.py"
 LOCUSTFILE = ROOT / "examples" / "locustfile.py"
@@ -278,9 +280,7 @@ def main() -> None:
         default="freeze",
         help="freeze: gc.freeze() once the devices are connected, as bg96.Fleet does (default)",
     )
-    parser.add_argument(
-        "--loop", choices=("auto", "asyncio", "uvloop"), default="asyncio", help="the fleet's loop"
-    )
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the fleet's loop")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ca", help=argparse.SUPPRESS)

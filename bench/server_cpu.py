@@ -80,16 +80,13 @@ def echo_at(pid: int, port: int, n: int) -> float:
     return cost
 
 
-def loop_of(src: str | None) -> str:
-    """``--loop`` for this tree; another tree runs as it is (it may not have the option)."""
-    return ARGS.loop if src is None else "auto"
-
-
 def measure(src: str | None, tls_port: int, echo_port: int, data: bytes) -> dict[str, float]:
     """One module process from ``src`` (None: this tree): its CPU per AT and per cycle."""
     with (
         tempfile.TemporaryDirectory() as files,
-        server(module_cmd(files, loop_of(src)), PLACEMENT[1] if PLACEMENT else None, src) as module,
+        server(
+            module_cmd(files, ARGS.loop, src), PLACEMENT[1] if PLACEMENT else None, src
+        ) as module,
     ):
         return measure_module(module.pid, module.port, tls_port, echo_port, data, src)
 

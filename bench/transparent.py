@@ -135,11 +135,6 @@ def where() -> str:
     return f"client on CPU {client}, module on CPU {module}, TLS echo server on CPU {echo}"
 
 
-def loop_of(tree: str | None) -> str:
-    """``--loop`` for this tree; another tree runs as it is (it may not have the option)."""
-    return ARGS.loop if tree is None else "auto"
-
-
 def main() -> None:
     pin_client(PLACEMENT[0] if PLACEMENT else None)
     data = random.Random("bg96 transparent").randbytes(TOTAL)
@@ -161,7 +156,7 @@ def main() -> None:
                 files.mkdir()
                 modules[tree] = stack.enter_context(
                     server(
-                        module_cmd(str(files), ARGS.loop if tree is None else "auto"),
+                        module_cmd(str(files), ARGS.loop, tree),
                         module_cpus,
                         tree,
                     )

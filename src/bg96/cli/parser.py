@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..module.filestore import default_files_dir
+from ..module.loops import LOOPS
 from ..module.resolve import parse_override
 from ..module.trace import FORMATS
 from ..network.options import add_network_arguments
@@ -335,7 +336,7 @@ def _add_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _add_loop(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loop",
-        choices=("auto", "asyncio", "uvloop"),
+        choices=LOOPS,
         default="auto",
         help="the event loop: auto (the default) is uvloop when installed "
         "(pip install 'bg96[uvloop]'), else asyncio; uvloop costs less CPU per command, "

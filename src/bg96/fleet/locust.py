@@ -127,7 +127,7 @@ class ModuleLoop:
         self._ended = gevent.event.Event()
         self._setups: dict[int, tuple[DeviceSetup, AbstractAsyncContextManager[Any]]] = {}
         self._entering = gevent.lock.Semaphore()  # the first user enters, the others wait
-        self.stop_event: asyncio.Event | None = None
+        self.stopped = False  # the test stopped (the loop thread's alone)
         self.devices: set[asyncio.Task[Any]] = set()
         self.device_stops: set[asyncio.Event] = set()  # each running device's own
         self._drainer = gevent.spawn(self._drain)
@@ -135,7 +135,6 @@ class ModuleLoop:
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.stop_event = asyncio.Event()
         try:
             self.loop.run_forever()
         finally:
@@ -231,14 +230,15 @@ class ModuleLoop:
         self.loop.call_soon_threadsafe(self._stop_all)
 
     def _stop_all(self) -> None:
-        if self.stop_event is not None:
-            self.stop_event.set()
+        self.stopped = True
         for stop in self.device_stops:
             stop.set()
 
     def restart_devices(self) -> None:
-        if self.stop_event is not None:
-            self.loop.call_soon_threadsafe(self.stop_event.clear)
+        self.loop.call_soon_threadsafe(self._restart)
+
+    def _restart(self) -> None:
+        self.stopped = False
 
     def stop_device(self, stop: asyncio.Event) -> None:
         """One user stops gracefully: its scenario sees ``ctx.stopping``."""
@@ -313,7 +313,7 @@ async def _life(
     stop: asyncio.Event,
 ) -> DeviceResult:
     """One device's life on the loop; ``stop`` is set when the test or the user stops."""
-    if modules.stop_event is not None and modules.stop_event.is_set():
+    if modules.stopped:
         stop.set()
     device = DeviceRun(setup, index, record)
     current = asyncio.current_task()
