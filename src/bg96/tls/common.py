@@ -182,11 +182,9 @@ class ServerHelloWatch:
             self._parse()
         if len(self._buf) > 1 << 15:
             self.done = True
-        if self.done:
-            self.release()
 
     def release(self) -> None:
-        """Nothing more to read: the buffered handshake bytes go."""
+        """The handshake is over: the buffered handshake bytes go."""
         self._buf = bytearray()
         self._hs = bytearray()
 

@@ -522,7 +522,6 @@ class LegacySession(BackendSession):
             cert_chain, private_key, settings=_settings(plan), async_=True
         )
         self._version = ""
-        self._suite: int | None = None  # kept once the handshake state is let go
         self._records = bytearray()  # received bytes not yet made into records
         self._out_extra = b""  # records the record layer queued (no_renegotiation)
 
@@ -668,24 +667,21 @@ class LegacySession(BackendSession):
         return self._seal(_ALERT, b"\x01\x00")
 
     def _negotiated(self) -> tuple[str, int | None]:
-        if self._suite is not None:
-            return self._version, self._suite
         session = self._conn.session
         return self._version, (session.cipherSuite if session is not None else None)
 
     def _established(self) -> None:
         """tlslite's handshake state is no longer used (records are framed here, and no
-        renegotiation is done): its hashes, the server's chain and the anchors go."""
-        session = self._conn.session
-        self._suite = session.cipherSuite if session is not None else None
+        renegotiation is done): its hashes, the server's chain and the anchors go (the
+        session keeps its suite)."""
         conn = self._conn
         conn._handshake_hash = None
         conn._certificate_verify_handshake_hash = None
         conn._pre_client_hello_handshake_hash = None
         conn._first_handshake_hashes = None
         conn._anchors = None
-        if session is not None:
-            session.serverCertChain = None
+        if conn.session is not None:
+            conn.session.serverCertChain = None
         self._cas = []
 
     def _peer_certificate(self) -> bytes | None:
