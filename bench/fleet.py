@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bg96.module.loops import LOOPS
+from bg96.module.loops import LOOPS, run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "examples" / "fleet_scenario.py"
@@ -98,7 +98,6 @@ async def child(n: int, port: int, ca: bytes, seconds: float, freeze: bool) -> d
     gc.collect()
     rss_tls = rss_kib()
     if freeze:
-        gc.collect()
         gc.freeze()  # what bg96.Fleet does once its devices have started (freeze_gc)
     message = b"x" * 100
     cycles = 0
@@ -288,8 +287,6 @@ def main() -> None:
     if args.child is not None:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        from bg96.module.loops import run
-
         ca = Path(args.ca).read_bytes()
         row = run(child(args.child, args.port, ca, args.seconds, args.gc == "freeze"), args.loop)
         print(json.dumps(row))
