@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import signal
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +19,7 @@ from bg96.module.virtual import TransportKind
 from bg96.testing import EchoServer, TestPki, ThreadedTlsEchoServer, UdpEchoServer
 
 from .aio import read_exactly
+from .test_cli import ServeProcess, read_until
 
 uvloop = pytest.importorskip("uvloop")
 DATA = bytes(range(256)) * 256  # 64 KiB, every byte value
@@ -105,28 +105,10 @@ def test_without_uvloop_auto_falls_back_and_uvloop_says_how_to_get_it(
 
 
 def test_serve_on_uvloop_answers(tmp_path: Path) -> None:
-    serve = ["serve", "--loop", "uvloop", "--tcp", f"{HOST}:0", "--files", str(tmp_path)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bg96", *serve],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        port = int(line.split(f"socket://{HOST}:")[1].split()[0])
+    with ServeProcess("--loop", "uvloop", "--tcp", f"{HOST}:0", "--files", str(tmp_path)) as serve:
+        port = int(serve.line().split(f"socket://{HOST}:")[1].split()[0])
         with socket.create_connection((HOST, port), timeout=10) as sock:
-            got = b""
-            while b"SMS DONE\r\n" not in got:
-                got += sock.recv(4096)
+            read_until(sock, b"SMS DONE\r\n", 10)
             sock.sendall(b"ATE0\r")
-            while b"OK\r\n" not in got.split(b"SMS DONE\r\n", 1)[1]:
-                got += sock.recv(4096)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+            assert read_until(sock, b"OK\r\n", 10) == b"ATE0\r\r\nOK\r\n"
+        assert serve.stop(signal.SIGTERM) == 0
