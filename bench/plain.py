@@ -1,6 +1,6 @@
 """Plain sockets against SSL ones and against a plain Python socket, same run.
 
-    .venv/bin/python bench/plain.py [--mib N] [--runs N] [--no-pin]
+    .venv/bin/python bench/plain.py [--mib N] [--transparent-mib N] [--runs N] [--no-pin]
 
 The module runs as ``python -m bg96 serve --tcp 127.0.0.1:0``. Two measurements:
 
@@ -11,33 +11,38 @@ The module runs as ``python -m bg96 serve --tcp 127.0.0.1:0``. Two measurements:
   ``AT+QSSLSEND``/``AT+QSSLRECV`` on an SSL socket to ``bg96.testing.TlsEchoServer`` (TLS 1.2,
   ECDHE-RSA-AES128-GCM-SHA256); each echo server is a process of its own on the module's
   CPU. Target: plain at least as fast as SSL.
-* **transparent mode**: ``4 x --mib`` MiB each way through ``AT+QIOPEN=...,2`` -> ``CONNECT``
-  (``transwaittm`` 0, ``transpktsize`` 1460) to the bare asyncio echo server (own process),
-  against a plain Python socket connected straight to the same server, both moved with
-  ``transparent.py``'s loop (``common.exchange``). Target: the module at least 50%.
+* **transparent mode**: ``--transparent-mib`` MiB each way through ``AT+QIOPEN=...,2`` ->
+  ``CONNECT`` (``transwaittm`` 0, ``transpktsize`` 1460) to the bare asyncio echo server
+  (own process), against a plain Python socket connected straight to the same server, both
+  moved with ``transparent.py``'s loop (``common.exchange``). Target: the module at least
+  50%. The servers' CPU per MiB (schedstat) is shown too: the echo's alone for the plain
+  socket, the module's and the echo's through the module.
 
 Runs alternate; the best of ``--runs`` of each is reported. Asserts no timing.
 
 Placement: pinned, the echo servers share the module's CPU, so in transparent mode that CPU
 runs the module (two sockets each way) and the echo (one), against the echo alone for the
-plain socket: a module exactly as cheap per byte as the bare echo would read about 33%.
-``--echo-with-client`` puts the plain echo server on the client's CPU instead (then the plain
-socket's client and echo share one CPU and the module has the other), the opposite case.
+plain socket, where the client's CPU (sending, receiving and keeping 64 MiB) is the one that
+is full. ``--echo-with-client`` puts the plain echo server on the client's CPU instead (then
+the plain socket's client and echo share one CPU and the module has the other).
 """
 
 from __future__ import annotations
 
 import argparse
 import socket
+import statistics
 import tempfile
 from pathlib import Path
 
 from bg96.testing import TestPki
 from common import (
     AtClient,
+    Server,
     add_loop,
     add_no_pin,
     cpu_pair,
+    cpu_us,
     echo_cmd,
     exchange,
     module_cmd,
@@ -53,7 +58,10 @@ from common import (
 
 _parser = argparse.ArgumentParser(description="plain sockets versus SSL and plain Python")
 _parser.add_argument("--mib", type=int, default=4, help="MiB in buffer mode (default 4)")
-_parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (default 3)")
+_parser.add_argument(
+    "--transparent-mib", type=int, default=64, help="MiB each way in transparent mode (default 64)"
+)
+_parser.add_argument("--runs", type=int, default=5, help="runs of each, alternating (default 5)")
 add_no_pin(_parser)
 add_loop(_parser)
 _parser.add_argument(
@@ -75,7 +83,9 @@ def buffer_mode(host: AtClient, port: int, data: bytes, *, plain: bool) -> float
     return elapsed
 
 
-def transparent(module_port: int, echo_port: int, data: bytes) -> float:
+def transparent(module: Server, echo: Server, data: bytes) -> tuple[float, float, float]:
+    """(seconds, module CPU µs, echo CPU µs) moving ``data`` each way."""
+    module_port, echo_port = module.port, echo.port
     host = AtClient(module_port)
     host.command("ATE0")
     host.command('AT+QICFG="transwaittm",0')
@@ -84,7 +94,9 @@ def transparent(module_port: int, echo_port: int, data: bytes) -> float:
     host.command(f'AT+QIOPEN=1,0,"TCP","127.0.0.1",{echo_port},0,2', final=b"CONNECT\r\n")
     assert not host.buf, host.buf
     try:
+        before = cpu_us(module.pid), cpu_us(echo.pid)
         elapsed, echoed = exchange(host.sock, data)
+        used = cpu_us(module.pid) - before[0], cpu_us(echo.pid) - before[1]
     finally:
         host.close()  # a DTR drop: back to command mode, the connection stays open
     assert echoed == data, "the echo differs"
@@ -94,39 +106,56 @@ def transparent(module_port: int, echo_port: int, data: bytes) -> float:
     host.command("AT+QICLOSE=0")
     host.command("AT+QIDEACT=1")
     host.close()
-    return elapsed
+    return elapsed, *used
 
 
-def direct(echo_port: int, data: bytes) -> float:
-    sock = socket.create_connection(("127.0.0.1", echo_port), timeout=10)
+def direct(echo: Server, data: bytes) -> tuple[float, float]:
+    """(seconds, echo CPU µs) moving ``data`` each way."""
+    sock = socket.create_connection(("127.0.0.1", echo.port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     with sock:
+        before = cpu_us(echo.pid)
         elapsed, echoed = exchange(sock, data)
+        used = cpu_us(echo.pid) - before
     assert echoed == data, "the echo differs"
-    return elapsed
+    return elapsed, used
 
 
 def measure(
-    times: dict[str, list[float]], module: int, tls_echo: int, echo: int, data: bytes, big: bytes
+    times: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    servers: tuple[Server, int, Server],
+    data: bytes,
+    big: bytes,
 ) -> None:
-    host = AtClient(module, read_size=262144)
+    """Alternating runs into ``times`` (seconds) and ``cpu`` (server CPU µs per MiB each way:
+    the echo's for the plain socket, the module's and the echo's through the module)."""
+    module, tls_echo, echo = servers
+    host = AtClient(module.port, read_size=262144)
     host.ready()
     for _ in range(ARGS.runs):
         times["ssl"].append(buffer_mode(host, tls_echo, data, plain=False))
-        times["tcp"].append(buffer_mode(host, echo, data, plain=True))
+        times["tcp"].append(buffer_mode(host, echo.port, data, plain=True))
     host.close()
+    mib = len(big) / (1 << 20)
     for _ in range(ARGS.runs):
-        times["python"].append(direct(echo, big))
-        times["transparent"].append(transparent(module, echo, big))
+        elapsed, echo_cpu = direct(echo, big)
+        times["python"].append(elapsed)
+        cpu["python echo"].append(echo_cpu / mib)
+        elapsed, module_cpu, echo_cpu = transparent(module, echo, big)
+        times["transparent"].append(elapsed)
+        cpu["module"].append(module_cpu / mib)
+        cpu["module echo"].append(echo_cpu / mib)
 
 
 def main() -> None:
     client_cpus, server_cpus = PLACEMENT or (None, None)
     pin_client(client_cpus)
     data = payload(TOTAL, "bg96 plain")
-    big = payload(4 * TOTAL, "bg96 plain transparent")
+    big = payload(ARGS.transparent_mib << 20, "bg96 plain transparent")
     leaf = TestPki("bg96 bench CA").server_cert()
     times: dict[str, list[float]] = {"ssl": [], "tcp": [], "python": [], "transparent": []}
+    cpu: dict[str, list[float]] = {"python echo": [], "module": [], "module echo": []}
     with tempfile.TemporaryDirectory() as tmp:
         cert, key, files = Path(tmp, "cert.pem"), Path(tmp, "key.pem"), Path(tmp, "files")
         cert.write_bytes(leaf.cert_pem)
@@ -138,16 +167,26 @@ def main() -> None:
             server(module_cmd(str(files), ARGS.loop), server_cpus) as module,
             server(echo_cmd(), client_cpus if ARGS.echo_with_client else server_cpus) as echo,
         ):
-            measure(times, module.port, tls_echo.port, echo.port, data, big)
+            measure(times, cpu, (module, tls_echo.port, echo), data, big)
     best = {name: (len(big) if name in ("python", "transparent") else TOTAL) / min(t) / 1e6
             for name, t in times.items()}  # fmt: skip
     print(f"Plain sockets ({where(PLACEMENT)}; {ARGS.runs} runs each, alternating; best shown)")
     print(f"  buffer mode, {ARGS.mib} MiB through an echo server (a process of its own):")
     print(f"    {'AT+QSSLSEND / AT+QSSLRECV (TLS)':40} {best['ssl']:8.2f} MB/s")
     print(f"    {'AT+QISEND / AT+QIRD (plain TCP)':40} {best['tcp']:8.2f} MB/s")
-    print(f"  transparent mode, {4 * ARGS.mib} MiB each way through a bare asyncio echo server:")
+    print(
+        f"  transparent mode, {ARGS.transparent_mib} MiB each way"
+        " through a bare asyncio echo server:"
+    )
     print(f"    {'plain Python socket':40} {best['python']:8.1f} MB/s")
     print(f"    {'AT+QIOPEN ... ,2 through the module':40} {best['transparent']:8.1f} MB/s")
+    med = {name: statistics.median(values) for name, values in cpu.items()}
+    print("  server CPU per MiB each way (median):")
+    print(f"    {'plain Python socket: the echo':40} {med['python echo']:8.0f} µs")
+    print(
+        f"    {'through the module: module + echo':40} {med['module']:8.0f} µs"
+        f" + {med['module echo']:.0f} µs"
+    )
     print(f"ratio QISEND/QIRD / QSSLSEND/QSSLRECV: {best['tcp'] / best['ssl']:.2f}x (target >= 1)")
     ratio = best["transparent"] / best["python"]
     print(f"ratio transparent TCP / plain Python socket: {ratio:.0%} (target >= 50%)")

@@ -99,6 +99,22 @@ def test_transparent_data_waits_and_no_carrier_comes_after_it() -> None:
     assert got == data + b"\r\nNO CARRIER\r\n"
 
 
+def test_a_full_read_the_host_takes_at_once_neither_pauses_nor_copies() -> None:
+    m = Module()
+    seq = m.open(mode=0).conn_seq
+    assert m.cmd("AT+QISWTMD=4,2").endswith(b"CONNECT\r\n")
+    m.intents()
+    chunk = stream(m.engine.config.recv_buffer)  # fills the receive buffer: a pause is due
+    m.engine.network_event(Received(4, seq, chunk))
+    assert m.engine.data_to_send(len(chunk)) is chunk  # to the port as it came
+    assert reading_changes(m) == []  # the pause was taken back before the runner saw it
+    # a host that does not take it: the pause stands, and goes when the buffer drains
+    m.engine.network_event(Received(4, seq, chunk))
+    assert reading_changes(m) == [False]
+    assert m.engine.data_to_send(len(chunk)) == chunk
+    assert reading_changes(m) == [True]
+
+
 def test_transparent_uplink_stops_at_the_send_buffer_and_the_host_is_told_to_wait() -> None:
     config = ModuleConfig(send_buffer=8192, uart_buffer=4096)
     m = Module(config)

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from ..fleet import Fleet, ScenarioError, load_scenario
 from ..fleet.report import progress_line, summary_table
-from ..module import loops
+from ..module import heap, loops
 from ..module.faults import FaultError, FaultScript
 from ..network.options import profile_from_args
 
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda p: print(progress_line(p), file=sys.stderr, flush=True),
             progress_every=args.progress,
         )
+        heap.tune()  # this process relays socket data: see module/heap.py
         return loops.run(_run(fleet), args.loop)
 
 

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ..module import loops
+from ..module import heap, loops
 from ..module.control import ControlError, ControlServer
 from ..module.filestore import default_files_dir
 from ..module.keylog import keylog_from_env, open_keylog
@@ -25,6 +25,7 @@ from ..network.options import profile_from_args
 
 def run(args: argparse.Namespace) -> int:
     """Exit status: 0 stopped by a signal, 1 a port could not be opened, 2 a refused bind."""
+    heap.tune()  # this process relays socket data: see module/heap.py
     try:
         return loops.run(serve(args), args.loop)
     except (ControlError, RemoteBindError, loops.LoopUnavailable) as exc:

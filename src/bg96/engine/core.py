@@ -29,6 +29,7 @@ from .events import (
     Resolve,
     Resolved,
     Send,
+    SetReading,
     SocketEvent,
 )
 from .faults import Fault, ModuleFaults, Trigger
@@ -277,23 +278,15 @@ class Engine:
 
     def _take_transparent(self, limit: int | None) -> bytes:
         """The data path of transparent mode: server bytes straight from the socket's buffer
-        to the host, one copy (``_fill`` handles the carrier's loss)."""
+        to the host, whole chunks as they came (``_fill`` handles the carrier's loss)."""
         link = self.transparent
         if link is None or link.sock.carrier_lost:
             return b""
         sock = link.sock
         recv = sock.recv
-        n = len(recv) if limit is None or limit >= len(recv) else limit
-        if not n:
-            return b""
-        if n == len(recv):
-            out = bytes(recv)
-            recv.clear()
-        else:
-            with memoryview(recv) as view:
-                out = bytes(view[:n])
-            del recv[:n]
-        self._pushed(sock, n)
+        out = recv.take(len(recv) if limit is None else limit)
+        if out:
+            self._pushed(sock, len(out))
         return out
 
     @property
@@ -337,8 +330,7 @@ class Engine:
             room = target - len(self._out)
             if sock.recv and room > 0:
                 n = len(sock.recv) if room >= len(sock.recv) else int(room)
-                self._out += sock.recv[:n]
-                del sock.recv[:n]
+                self._out += sock.recv.take(n)
                 self._pushed(sock, n)
             if sock.carrier_lost and not sock.recv:
                 self.last_transparent = None
@@ -534,6 +526,23 @@ class Engine:
         self._intents.append(intent)
         if isinstance(intent, Send) and self.faults.watches(intent.client_id, "sent"):
             self.faults.sent(intent)
+
+    def set_reading(self, client_id: int, conn_seq: int, reading: bool) -> None:
+        """Pause or resume reading a connection. A change that undoes one the runner has not
+        carried out yet takes it back instead: a buffer that filled and drained within one
+        step (a socket read taken by the host at once) costs the connection nothing."""
+        intents = self._intents
+        for i in range(len(intents) - 1, -1, -1):
+            intent = intents[i]
+            if isinstance(intent, SetReading) and (intent.client_id, intent.conn_seq) == (
+                client_id,
+                conn_seq,
+            ):
+                if intent.reading != reading:
+                    del intents[i]
+                    return
+                break
+        intents.append(SetReading(client_id, conn_seq, reading))
 
     def note(self, text: str) -> None:
         """A line for the trace."""

@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 
+from .bytequeue import ByteQueue
 from .timers import Timer
 
 GPS_EPOCH = 315964800.0  # 1980-01-06 00:00:00 UTC: where a module without network time starts
@@ -197,7 +198,7 @@ class Socket:
     state: SocketState = SocketState.OPENING
     local_port: int = 0
     remote_ip: str = ""
-    recv: bytearray = field(default_factory=bytearray)
+    recv: ByteQueue = field(default_factory=ByteQueue)
     urc_armed: bool = True  # "recv" URC may be sent (re-armed when the host read it empty)
     total_received: int = 0
     total_read: int = 0

@@ -123,8 +123,7 @@ class UrcQueue:
             sock = item.sock
             n = min(item.nbytes, item.chunk, len(sock.recv))
             if n > 0:
-                data = bytes(sock.recv[:n])
-                del sock.recv[:n]
+                data = sock.recv.take(n)
                 shown = data if item.render is None else item.render(data)
                 head = item.header(n) + item.separator + shown
                 out += (b"\r\n" + head + b"\r\n") if verbose else head + b"\r\n"

@@ -27,7 +27,6 @@ from ..events import (
     Received,
     Send,
     Sent,
-    SetReading,
 )
 from ..files import FileWriter, open_writer
 from ..httpclient import Exchange, Head, ProtocolFailure, Step, Url
@@ -165,10 +164,10 @@ class Request:
         size = len(self.body)
         if self.reading and size >= limit:
             self.reading = False
-            self.engine.emit(SetReading(HTTP_CLIENT, self.seq, False))
+            self.engine.set_reading(HTTP_CLIENT, self.seq, False)
         elif not self.reading and size <= limit // 2 and self.open:
             self.reading = True
-            self.engine.emit(SetReading(HTTP_CLIENT, self.seq, True))
+            self.engine.set_reading(HTTP_CLIENT, self.seq, True)
 
     # ---- what happens to it ------------------------------------------------------------
 

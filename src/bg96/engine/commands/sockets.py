@@ -25,7 +25,6 @@ from ..events import (
     Received,
     Send,
     Sent,
-    SetReading,
     SocketEvent,
     TcpConnected,
 )
@@ -125,17 +124,17 @@ def update_reading(engine: Engine, sock: Socket) -> None:
     limit = engine.config.recv_buffer
     if sock.reading and size >= limit:
         sock.reading = False
-        engine.emit(SetReading(sock.client_id, sock.conn_seq, False))
+        engine.set_reading(sock.client_id, sock.conn_seq, False)
     elif not sock.reading and size <= limit // 2 and sock.state is SocketState.CONNECTED:
         sock.reading = True
-        engine.emit(SetReading(sock.client_id, sock.conn_seq, True))
+        engine.set_reading(sock.client_id, sock.conn_seq, True)
 
 
 def received(engine: Engine, sock: Socket, event: Received) -> None:
     """Data from the network into the socket's receive buffer, announced per access mode."""
     data = event.data
     sock.total_received += len(data)
-    sock.recv += data  # the socket's receive buffer, whatever the access mode
+    sock.recv.append(data)  # the socket's receive buffer, whatever the access mode
     if sock.service.datagram:
         sock.datagrams.append((len(data), event.sender_ip, event.sender_port))
     if engine.transparent is not None and engine.transparent.sock is sock:
@@ -156,8 +155,7 @@ def take(sock: Socket, length: int) -> bytes:
     at most the rest of one datagram (its boundaries are kept, its bytes never dropped)."""
     if sock.datagrams:
         length = min(length, sock.datagrams[0][0])
-    data = bytes(sock.recv[:length])
-    del sock.recv[:length]
+    data = sock.recv.take(length)
     consumed(sock, len(data))
     return data
 
