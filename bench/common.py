@@ -107,10 +107,12 @@ def server(args: list[str], cpus: Cpus | None = None, src: str | None = None) ->
 def module_cmd(files: str, loop: str = "asyncio", src: str | None = None) -> list[str]:
     """The module under test: the real command, with a throw-away ``--files`` directory
     (``loop``: its ``--loop``; asyncio unless asked, what the README's figures are for). For
-    another source tree (``src``, see ``server``) the option is left out: trees older than
-    it run too."""
+    another source tree (``src``, see ``server``) older than the option it is left out (such
+    a tree runs on asyncio's loop)."""
     args = [sys.executable, "-m", "bg96", "serve", "--tcp", f"{LOOPBACK}:0", "--files", files]
-    return args if src is not None else [*args, "--loop", loop]
+    if src is not None and not Path(src, "src", "bg96", "module", "loops.py").exists():
+        return args
+    return [*args, "--loop", loop]
 
 
 def add_loop(parser: argparse.ArgumentParser) -> None:

@@ -3,8 +3,9 @@
 ``bg96 serve --loop`` and ``bg96 fleet --loop`` take ``auto`` (the default: uvloop's when it
 is installed, ``pip install 'bg96[uvloop]'``, else asyncio's), ``asyncio`` or ``uvloop``.
 Measured (``docs/performance.md``): uvloop costs the module less CPU per command (``AT``
--18%, a QSSLSEND+QSSLRECV cycle -7%), and moves bulk transparent-mode data slower (-12%
-on plain TCP); ``--loop asyncio`` is the choice for the latter. The module's transports and
+-18%, a QSSLSEND+QSSLRECV cycle -7%), and moves bulk transparent-mode data slower (-19%
+on plain TCP: it copies each socket read once more); ``--loop asyncio`` is the choice for
+the latter. The module's transports and
 connections work on both: they use only the protocol, transport and ``add_reader``
 interfaces both loops have.
 """
