@@ -13,7 +13,7 @@ from bg96.module import heap
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_glibc_takes_both_thresholds() -> None:
-    # in a process of its own: this one's allocator is left as it is
+    # in a process of its own, as the commands call it
     code = "from bg96.module import heap; print(heap.tune())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

@@ -288,6 +288,22 @@ def test_a_udp_client_reads_one_datagram_at_a_time() -> None:
     assert m.cmd("AT+QIRD=3,1500") == b"\r\n+QIRD: 3\r\nond\r\n" + OK
 
 
+def test_an_empty_datagram_is_dropped_and_the_next_one_reads() -> None:
+    m = ip_module()
+    assert m.cmd('AT+QIOPEN=1,3,"UDP","10.0.0.53",53,0,0') == OK
+    (intent,) = [i for i in m.intents() if isinstance(i, Connect)]
+    m.event(TcpConnected(3, intent.conn_seq, 65344, "10.0.0.53"))
+    m.event(Connected(3, intent.conn_seq))
+    assert m.event(Received(3, intent.conn_seq, b"", "10.0.0.53", 53)) == b""  # no URC
+    m.intents()
+    assert any("empty datagram" in note for note in m.notes)
+    assert m.cmd("AT+QIRD=3,1500") == b"\r\n+QIRD: 0\r\n" + OK
+    assert m.event(Received(3, intent.conn_seq, b"abc", "10.0.0.53", 53)) == (
+        b'\r\n+QIURC: "recv",3\r\n'
+    )
+    assert m.cmd("AT+QIRD=3,1500") == b"\r\n+QIRD: 3\r\nabc\r\n" + OK
+
+
 def test_qisde_and_the_test_forms() -> None:
     m = ip_module()
     assert m.cmd("AT+QISDE?") == b"\r\n+QISDE: 1\r\n" + OK

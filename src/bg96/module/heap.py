@@ -14,7 +14,6 @@ On a C library without ``mallopt`` (musl answers 0, macOS has none) nothing chan
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 M_TRIM_THRESHOLD = -1  # glibc's <malloc.h> parameter numbers
@@ -24,15 +23,20 @@ TRIM_THRESHOLD = 4 << 20  # free bytes at the heap's top kept before it is trimm
 
 
 def tune() -> bool:
-    """Set both thresholds; True when the C library took them."""
+    """Set both thresholds; True when the C library took them. A 32-bit glibc takes at most
+    512 KiB for the first: that is enough for 256 KiB reads."""
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # here: only the commands pay for it
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    mmap = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) or mallopt(
+        M_MMAP_THRESHOLD, MMAP_THRESHOLD // 2
     )
+    trim = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    return bool(mmap and trim)

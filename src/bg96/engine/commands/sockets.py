@@ -133,6 +133,12 @@ def update_reading(engine: Engine, sock: Socket) -> None:
 def received(engine: Engine, sock: Socket, event: Received) -> None:
     """Data from the network into the socket's receive buffer, announced per access mode."""
     data = event.data
+    if not data:  # an empty UDP datagram (a stream's end is PeerClosed): nothing to read
+        engine.note(
+            f"socket {sock.client_id}: an empty datagram from {event.sender_ip}:"
+            f"{event.sender_port} has nothing to read, dropped"
+        )
+        return
     sock.total_received += len(data)
     sock.recv.append(data)  # the socket's receive buffer, whatever the access mode
     if sock.service.datagram:
