@@ -161,12 +161,14 @@ class _Gcm:
         self.name = "aes128gcm" if len(key) == 16 else "aes256gcm"
         self.key = key
 
-    def seal(self, nonce: bytearray, plaintext: bytearray, data: bytearray) -> bytearray:
-        return bytearray(self._aead.encrypt(bytes(nonce), bytes(plaintext), bytes(data)))
+    def seal(self, nonce: bytearray, plaintext: bytearray | memoryview, data: bytearray) -> bytes:
+        return self._aead.encrypt(nonce, plaintext, data)  # tlslite prepends the nonce to it
 
-    def open(self, nonce: bytearray, ciphertext: bytearray, data: bytearray) -> bytearray | None:
+    def open(
+        self, nonce: bytearray, ciphertext: bytearray | memoryview, data: bytearray
+    ) -> bytearray | None:
         try:
-            return bytearray(self._aead.decrypt(bytes(nonce), bytes(ciphertext), bytes(data)))
+            return bytearray(self._aead.decrypt(nonce, ciphertext, data))
         except InvalidTag:
             return None
 
@@ -523,6 +525,7 @@ class LegacySession(BackendSession):
         )
         self._version = ""
         self._records = bytearray()  # received bytes not yet made into records
+        self._framing = False  # the handshake is over: _read frames the records
         self._out_extra = b""  # records the record layer queued (no_renegotiation)
 
     def _hello(self) -> bytes:
@@ -532,7 +535,10 @@ class LegacySession(BackendSession):
         return self._sock.take()
 
     def _feed(self, data: bytes) -> None:
-        self._sock.feed(data)
+        if data and self._framing:
+            self._records += data  # records are framed here now (_records_start)
+        else:
+            self._sock.feed(data)
 
     def _advance(self) -> tuple[bytes, bool]:
         try:
@@ -579,6 +585,7 @@ class LegacySession(BackendSession):
         buffered.clear()
         while self._sock.buffered:
             self._records += self._sock.recv(1 << 20)
+        self._framing = True
 
     def _open(self, ctype: int, payload: bytearray) -> bytearray:
         rl = self._rl
@@ -593,18 +600,19 @@ class LegacySession(BackendSession):
 
     def _seal(self, ctype: int, data: bytes) -> bytes:
         rl = self._rl
-        out = bytearray()
-        view = memoryview(data)
+        parts: list[bytes | bytearray] = []
         aead = rl._writeState.encContext is not None and rl._writeState.encContext.isAEAD
         seal = rl._encryptThenSeal if aead else rl._macThenEncrypt
-        while True:
-            fragment = bytearray(view[:_MAX_FRAGMENT])
-            view = view[_MAX_FRAGMENT:]
-            body = seal(fragment, ctype)
-            out += bytes((ctype,)) + self._wire_version + len(body).to_bytes(2, "big")
-            out += body
-            if not view:
-                return bytes(out)
+        with memoryview(data) as view:
+            for at in range(0, max(len(data), 1), _MAX_FRAGMENT):
+                fragment = view[at : at + _MAX_FRAGMENT]
+                # AES-GCM only measures and encrypts the fragment: a view will do; the other
+                # ciphers pad and MAC it in place
+                body = seal(fragment if aead else bytearray(fragment), ctype)
+                fragment.release()
+                parts.append(bytes((ctype,)) + self._wire_version + len(body).to_bytes(2, "big"))
+                parts.append(body)
+        return b"".join(parts)
 
     def _read(self) -> ReadResult:
         buf = self._records
@@ -613,7 +621,7 @@ class LegacySession(BackendSession):
             if not data:
                 break
             buf += data
-        chunks: list[bytes] = []
+        chunks: list[bytearray] = []
         pos = 0
         result: ReadResult | None = None
         while len(buf) - pos >= 5:
@@ -634,7 +642,7 @@ class LegacySession(BackendSession):
                 result = ReadResult(closed=True, why=why)
                 break
             if ctype == _APPLICATION_DATA:
-                chunks.append(bytes(plain))
+                chunks.append(plain)  # joined once below
             elif ctype == _ALERT:
                 if len(plain) != 2:
                     result = ReadResult(closed=True, why="TLS error: a malformed alert")
