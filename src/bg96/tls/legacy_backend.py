@@ -525,7 +525,6 @@ class LegacySession(BackendSession):
         )
         self._version = ""
         self._records = bytearray()  # received bytes not yet made into records
-        self._framing = False  # the handshake is over: _read frames the records
         self._out_extra = b""  # records the record layer queued (no_renegotiation)
 
     def _hello(self) -> bytes:
@@ -535,8 +534,8 @@ class LegacySession(BackendSession):
         return self._sock.take()
 
     def _feed(self, data: bytes) -> None:
-        if data and self._framing:
-            self._records += data  # records are framed here now (_records_start)
+        if data and self._done:
+            self._records += data  # records are framed here since _records_start
         else:
             self._sock.feed(data)
 
@@ -585,7 +584,6 @@ class LegacySession(BackendSession):
         buffered.clear()
         while self._sock.buffered:
             self._records += self._sock.recv(1 << 20)
-        self._framing = True
 
     def _open(self, ctype: int, payload: bytearray) -> bytearray:
         rl = self._rl
