@@ -1,7 +1,8 @@
 """Network profiles end to end: real TLS through a shaped link, timed; the same run twice.
 
-The nb-iot download waits out what 64 KiB take at 32 kbit/s (about 18 s): the one slow
-test here, kept in the default suite because it is the measurement the profiles promise.
+The nb-iot download waits out what 32 KiB take at 32 kbit/s (about 8 s, 13 s with its
+handshake's round trips): the one slow test here, kept in the default suite because it is
+the measurement the profiles promise.
 """
 
 from __future__ import annotations
