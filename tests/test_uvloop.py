@@ -17,6 +17,7 @@ from bg96 import AsyncModem, VirtualModule
 from bg96.module import loops
 from bg96.module.virtual import TransportKind
 from bg96.testing import EchoServer, TestPki, ThreadedTlsEchoServer, UdpEchoServer
+from bg96.testing.ntp_server import SntpServer
 
 from .aio import read_exactly
 from .test_cli import ServeProcess, read_until
@@ -72,6 +73,11 @@ def test_every_transport_and_connection_kind_on_uvloop(pki: TestPki, kind: str) 
                     assert await dgram.recv(1500, timeout=10) == b"one datagram"
                     for conn in (dgram, plain, ssl_conn):
                         await conn.close()
+                    if kind == "memory":  # the module's own ICMP and SNTP exchanges
+                        ping = await modem.ping(HOST, timeout=5, count=2)
+                        assert (ping.sent, ping.received) == (2, 2), ping
+                        with SntpServer() as ntp:
+                            await modem.ntp_sync(HOST, port=ntp.port, timeout=10)
                     if kind == "tcp":  # transparent mode takes the port (+++: 2 s of guard times)
                         through = await modem.open_tcp(2, HOST, tcp.port, access_mode=2)
                         await round_trip(through, DATA)

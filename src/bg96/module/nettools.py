@@ -19,11 +19,13 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 NTP_EPOCH = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (POSIX)
 NTP_PACKET = 48
 ECHO_PORT = 7
 FALLBACK_TTL = 64
+T = TypeVar("T")
 
 
 # ---- SNTP, sans-IO -------------------------------------------------------------------------
@@ -85,6 +87,36 @@ async def sntp_query(address: str, port: int, timeout: float) -> float | None:
 # ---- ping ----------------------------------------------------------------------------------
 
 
+async def _when_ready(sock: socket.socket, act: Callable[[], T], *, write: bool) -> T:
+    """``act()`` on the non-blocking ``sock`` once it does not block. Through the loop's
+    ``add_reader``/``add_writer``, which asyncio's and uvloop's loops both have (uvloop has no
+    ``sock_sendto``/``sock_recvfrom``, and datagram endpoints take no raw socket)."""
+    loop = asyncio.get_running_loop()
+    fd = sock.fileno()
+    while True:
+        try:
+            return act()
+        except (BlockingIOError, InterruptedError):
+            pass
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake(ready: asyncio.Future[None] = ready) -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        if write:
+            loop.add_writer(fd, wake)
+        else:
+            loop.add_reader(fd, wake)
+        try:
+            await ready
+        finally:
+            if write:
+                loop.remove_writer(fd)
+            else:
+                loop.remove_reader(fd)
+
+
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
@@ -131,14 +163,16 @@ class Pinger:
             return await self._tcp_echo(address, timeout)
         sock, raw = found
         self._say("ICMP echo" + (" (raw socket)" if raw else ""))
-        loop = asyncio.get_running_loop()
         try:
             started = time.monotonic()
-            await loop.sock_sendto(sock, echo_request(self._ident, seq, size), (address, 0))
+            request = echo_request(self._ident, seq, size)
+            await _when_ready(sock, lambda: sock.sendto(request, (address, 0)), write=True)
             deadline = started + timeout
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65536), left)
+                    data = await asyncio.wait_for(
+                        _when_ready(sock, lambda: sock.recv(65536), write=False), left
+                    )
                 except TimeoutError:
                     return None
                 ttl = 64
