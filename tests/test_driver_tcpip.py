@@ -392,9 +392,10 @@ def test_ping(online: Modem) -> None:
     with pytest.raises(PingFailed) as unknown:
         online.ping("nowhere.invalid")
     assert (unknown.value.code, unknown.value.response) == (565, b"+QPING: 565")
+    assert unknown.value.text == "dns parse failed"  # AT+QIGETERROR's words
     with pytest.raises(PingFailed) as inactive:
         online.ping(HOST, pdp_ctx=2)
-    assert inactive.value.code == 561
+    assert (inactive.value.code, inactive.value.text) == (561, "open pdp context failed")
     assert online.ping(HOST, timeout=1, count=1).received == 1  # nothing was left over
 
 
@@ -416,6 +417,7 @@ def test_ntp_failures_carry_the_code(online: Modem) -> None:
             online.ntp_sync("127.0.0.1", port=silent.port)
         assert silent.requests == 1
     assert (timed_out.value.code, timed_out.value.response) == (569, b"+QNTP: 569")
+    assert timed_out.value.text == "operation timeout"
     with pytest.raises(NtpFailed) as unknown:
         online.ntp_sync("nowhere.invalid")
     assert unknown.value.code == 565

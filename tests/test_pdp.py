@@ -96,6 +96,7 @@ def test_qidnsgip_answers_with_urcs() -> None:
     m = Module()
     m.cmd("ATE0")
     assert m.cmd('AT+QIDNSGIP=1,"example.com"') == b"\r\nERROR\r\n"  # context not active
+    assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 561,")  # as QIOPEN's
     m.activate()
     assert m.cmd("AT+QIDNSGIP=?") == b"\r\n+QIDNSGIP: (1-16),<hostname>\r\n\r\nOK\r\n"
     assert m.cmd('AT+QIDNSGIP=1,"example.com"') == b"\r\nOK\r\n"

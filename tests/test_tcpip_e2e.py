@@ -10,12 +10,15 @@ import datetime as dt
 import hashlib
 import re
 import socket
+from pathlib import Path
 from typing import cast
 
 import pytest
 
 from bg96 import VirtualModule
+from bg96.cli.app import main as cli_main
 from bg96.engine import ModuleConfig
+from bg96.module.virtual import exposed_ports
 from bg96.testing import TestPki, TlsEchoServer
 from bg96.testing.at_client import AtClient
 from bg96.testing.ntp_server import SntpServer
@@ -223,6 +226,20 @@ def test_a_listener_on_a_host_port_already_taken_fails_with_556() -> None:
         asyncio.run(main())
     finally:
         taken.close()
+
+
+def test_one_host_port_for_two_module_ports_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="host port 40141 is given to module ports 2020 and"):
+        VirtualModule(expose={2020: 40141, 2021: 40141})
+    assert exposed_ports([(2020, 40141), (2020, 40141), (80, 80)]) == {2020: 40141, 80: 80}
+    with pytest.raises(ValueError, match="module port 2020 is exposed on host ports 1 and 2"):
+        exposed_ports([(2020, 1), (2020, 2)])
+    args = ["serve", "--tcp", "127.0.0.1:0", "--files", str(tmp_path)]
+    code = cli_main([*args, "--expose", "2020:40141", "--expose", "2021:40141"])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("bg96: --expose: host port 40141 is given to")
 
 
 def test_ping_a_loopback_address_and_a_name_that_does_not_resolve() -> None:

@@ -164,6 +164,9 @@ def test_push_mode_and_a_peer_close() -> None:
     assert m.event(Received(1, seq, b"pushed")) == b'\r\n+QIURC: "recv",1,6\r\npushed\r\n'
     assert m.event(PeerClosed(1, seq, "FIN")) == b'\r\n+QIURC: "closed",1\r\n'
     assert b'"TCP","220.180.239.212",8009,15190,4,1,1,1,' in m.cmd("AT+QISTATE=1,1")
+    for send in ("AT+QISEND=1,3", 'AT+QISENDEX=1,"414243"'):  # closed: 567 from both
+        assert m.cmd(send) == ERROR
+        assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 567,"), send
 
 
 def test_dataformat_and_viewmode() -> None:
@@ -357,7 +360,9 @@ def test_qping_failures_and_busy() -> None:
     assert m.event(Resolved(resolve.request, code=565, reason="no such name")) == (
         b"\r\n+QPING: 565\r\n"
     )
+    assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 565,")
     assert m.cmd('AT+QPING=2,"example.com"') == OK + b"\r\n+QPING: 561\r\n"  # not active
+    assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 561,")
     assert m.cmd('AT+QPING=1,"example.com",1,1') == OK
     assert m.cmd('AT+QPING=1,"example.com"') == ERROR  # one at a time
     assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 568,")
@@ -399,10 +404,13 @@ def test_qntp_without_setting_the_clock_and_its_failures() -> None:
     assert m.cmd("AT+CCLK?").startswith(b'\r\n+CCLK: "80/01/06,')  # autosettime 0
     assert m.cmd('AT+QNTP=1,"10.1.2.3"') == OK
     assert m.advance(5.0) == b"\r\n+QNTP: 569\r\n"  # no answer in time
+    assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 569,")
     m.intents()
     assert m.cmd('AT+QNTP=1,"nowhere.example"') == OK
     (resolve,) = [i for i in m.intents() if isinstance(i, Resolve)]
     assert m.event(Resolved(resolve.request, code=565)) == b"\r\n+QNTP: 565\r\n"
+    assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 565,")
     assert m.cmd('AT+QNTP=3,"10.1.2.3"') == OK + b"\r\n+QNTP: 561\r\n"
+    assert m.cmd("AT+QIGETERROR").startswith(b"\r\n+QIGETERROR: 561,")
     assert m.cmd('AT+QNTP=1,"10.1.2.3"') == OK
     assert m.cmd('AT+QNTP=1,"10.1.2.3"') == ERROR  # one at a time

@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_override,
         action="append",
         default=[],
-        help="resolve NAME to ADDR for AT+QSSLOPEN, like curl --resolve (repeatable)",
+        help="resolve NAME to ADDR for every lookup the module makes (QSSLOPEN, QIOPEN, "
+        "QIDNSGIP, QPING, QNTP, MQTT, HTTP), like curl --resolve (repeatable)",
     )
     serve.add_argument(
         "--trace", metavar="-|FILE", help="write a timestamped AT trace to stdout (-) or FILE"

@@ -18,13 +18,20 @@ from ..module.virtual import (
     TransportKind,
     VirtualModule,
     check_bind,
+    exposed_ports,
     is_loopback,
 )
 from ..network.options import profile_from_args
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit status: 0 stopped by a signal, 1 a port could not be opened, 2 a refused bind."""
+    """Exit status: 0 stopped by a signal, 1 a port could not be opened, 2 a refused bind or
+    a bad argument."""
+    try:
+        exposed_ports(args.expose)  # before anything starts
+    except ValueError as exc:
+        print(f"bg96: --expose: {exc}", file=sys.stderr)
+        return 2
     heap.tune()  # this process relays socket data: see module/heap.py
     try:
         return loops.run(serve(args), args.loop)
@@ -66,7 +73,7 @@ async def serve(args: argparse.Namespace) -> int:
         faults=args.faults,
         network=network,
         allow_remote=args.allow_remote,
-        expose=dict(args.expose),
+        expose=exposed_ports(args.expose),
     )
     if kind != "pty" and not is_loopback(host):
         print(

@@ -66,6 +66,28 @@ def check_bind(transport: TransportKind, host: str, *, allow_remote: bool) -> No
     )
 
 
+def exposed_ports(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Module port -> host port from ``(module, host)`` pairs (``--expose``); ValueError
+    when a module port is given two host ports or two module ports one host port (the second
+    listener could never take it)."""
+    mapping: dict[int, int] = {}
+    owner: dict[int, int] = {}
+    for module_port, host_port in pairs:
+        if mapping.get(module_port, host_port) != host_port:
+            raise ValueError(
+                f"module port {module_port} is exposed on host ports "
+                f"{mapping[module_port]} and {host_port}"
+            )
+        if owner.get(host_port, module_port) != module_port:
+            raise ValueError(
+                f"host port {host_port} is given to module ports {owner[host_port]} and "
+                f"{module_port}"
+            )
+        mapping[module_port] = host_port
+        owner[host_port] = module_port
+    return mapping
+
+
 class VirtualModule:
     """A virtual BG96 served on ``transport`` (tcp, rfc2217, pty or memory)."""
 
@@ -103,9 +125,9 @@ class VirtualModule:
         if expose is None:
             self.expose: dict[int, int] = {}
         elif isinstance(expose, Mapping):
-            self.expose = dict(expose)
+            self.expose = exposed_ports(expose.items())
         else:
-            self.expose = {port: port for port in expose}
+            self.expose = exposed_ports((port, port) for port in expose)
         if store is None:
             store = DirStore(files) if files is not None else MemoryStore()
         self.store: FileStore = store

@@ -66,6 +66,7 @@ def qping(engine: Engine, cmd: Command) -> Outcome:
         return ERROR
     if not _context_ready(engine, cid):
         engine.note(f"QPING: PDP context {cid} is not active")
+        engine.last_error = QiError.OPEN_PDP
         engine.urc(f"+QPING: {int(QiError.OPEN_PDP)}")
         return OK
     ping = PingRun(engine.next_conn_seq(), host, timeout, count)
@@ -80,7 +81,8 @@ def _resolved(engine: Engine, ping: PingRun, event: Resolved) -> None:
     if event.code or not event.addresses:
         engine.note(f"QPING {ping.host}: {event.reason}")
         engine.ping = None
-        engine.urc(f"+QPING: {event.code or int(QiError.DNS_PARSE)}")
+        engine.last_error = event.code or QiError.DNS_PARSE
+        engine.urc(f"+QPING: {int(engine.last_error)}")
         return
     ping.address = event.addresses[0]
     _echo(engine, ping)
@@ -141,6 +143,7 @@ def qntp(engine: Engine, cmd: Command) -> Outcome:
         return ERROR
     if not _context_ready(engine, cid):
         engine.note(f"QNTP: PDP context {cid} is not active")
+        engine.last_error = QiError.OPEN_PDP
         engine.urc(f"+QNTP: {int(QiError.OPEN_PDP)}")
         return OK
     query = NtpRun(engine.next_conn_seq(), server, port, bool(autoset))
@@ -168,6 +171,7 @@ def _ntp_failed(engine: Engine, query: NtpRun, code: int = QiError.TIMEOUT) -> N
     engine.ntp = None
     if code == QiError.TIMEOUT:
         engine.note(f"QNTP {query.server}: no answer in {engine.config.ntp_timeout:g} s")
+    engine.last_error = code
     engine.urc(f"+QNTP: {code}")
 
 

@@ -195,7 +195,8 @@ def qidnsgip(engine: Engine, cmd: Command) -> Outcome:
     cid = params[0].num(1, 16)
     host = params[1].host()
     if not engine.pdp[cid].active:
-        engine.last_error = QiError.NOT_ALLOWED
+        engine.note(f"QIDNSGIP: PDP context {cid} is not active")
+        engine.last_error = QiError.OPEN_PDP  # as QIOPEN, QPING and QNTP report it
         return ERROR
     if engine.dns_requests:
         engine.last_error = QiError.DNS_BUSY

@@ -289,7 +289,9 @@ def qisendex(engine: Engine, cmd: Command) -> Outcome:
         or sock.access_mode is AccessMode.TRANSPARENT
     ):
         engine.note(f"QISENDEX {client_id}: not on this socket now")
-        engine.last_error = QiError.NOT_ALLOWED
+        engine.last_error = (
+            QiError.NOT_ALLOWED if sock.state is SocketState.CONNECTED else QiError.SOCKET_CLOSED
+        )
         return ERROR
     return sockets.send(engine, sock, data, "QISENDEX")
 
