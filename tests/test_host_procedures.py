@@ -538,3 +538,38 @@ def test_a_download_into_a_file_reports_its_growth_as_it_goes() -> None:
     assert seen == [(0, 3000), (1000, 3000), (2500, 3000), (3000, 3000)]
     assert module.written().count(b'AT+QFLST="fw.bin"\r') == 2
     assert module.now >= 2 * http_operations.POLL
+
+
+def test_sync_finds_an_incoming_connection_whose_urc_it_cut_short() -> None:
+    """A resync drops a half-read line: an ``"incoming"`` URC lost that way is not repeated,
+    so sync asks AT+QISTATE and queues the connection for ``accept()``, once (a late URC for
+    it adds nothing)."""
+    listener_line = b'+QISTATE: 0,"TCP LISTENER","127.0.0.1",0,2020,3,1,0,0,"uart1"'
+    incoming_line = b'+QISTATE: 11,"TCP INCOMING","10.0.0.9",5000,2020,2,1,0,0,"uart1"'
+    module = ScriptedModule(
+        {
+            b'AT+QIOPEN=1,0,"TCP LISTENER","127.0.0.1",0,2020,0\r': [OK + b"\r\n+QIOPEN: 0,0\r\n"],
+            b"AT\r": [OK],
+            b"ATE0\r": [OK],
+            b"AT+CMEE=1\r": [OK],
+            b"AT+QISTATE\r": [
+                b"\r\n" + listener_line + b"\r\n" + incoming_line + b"\r\n" + OK
+                + b'\r\n+QIURC: "incoming",11,0,"10.0.0.9",5000\r\n'
+            ],
+        },
+        chunk=1000,
+    )  # fmt: skip
+    listener = module.run(operations.listen(module.core, 2020))
+    module.run(operations.sync(module.core))
+    assert module.written()[-1] == b"AT+QISTATE\r"
+    incoming, peer = module.run(socket_operations.accept(listener, timeout=1))
+    assert (incoming.client_id, incoming.service, peer) == (11, Service.TCP_INCOMING, peer)
+    assert peer == ("10.0.0.9", 5000) and module.core.links[11] is incoming
+    with pytest.raises(ModemTimeout):  # the late URC queued nothing more
+        module.run(socket_operations.accept(listener, timeout=1))
+
+
+def test_sync_asks_for_incoming_connections_only_with_a_listener_open() -> None:
+    module = ScriptedModule({b"AT\r": [OK], b"ATE0\r": [OK], b"AT+CMEE=1\r": [OK]})
+    module.run(operations.sync(module.core))
+    assert b"AT+QISTATE\r" not in module.written()

@@ -214,14 +214,23 @@ class ModemCore:
             return
         m = _INCOMING_URC.match(line)
         if m is not None:
-            listener = self.links.get(int(m.group(2)))
-            if listener is not None and listener.service is Service.TCP_LISTENER:
-                peer = (m.group(3).decode(), int(m.group(4)))
-                link = Link(self, Service.TCP_INCOMING, int(m.group(1)), listener.access_mode, peer)
-                link.opened = True
-                link.local_port = listener.local_port
-                self.links[link.client_id] = link  # its data may come before accept()
-                listener.incoming.append(link)
+            peer = (m.group(3).decode(), int(m.group(4)))
+            self.took_incoming(int(m.group(1)), int(m.group(2)), peer)
+
+    def took_incoming(self, client_id: int, server_id: int, peer: Address) -> None:
+        """Listener ``server_id`` took a connection as ``client_id`` (its ``"incoming"`` URC,
+        or an AT+QISTATE line after ``sync()``): registered at once, since its data may come
+        before ``accept()``."""
+        known = self.links.get(client_id)
+        if known is not None and known.service is Service.TCP_INCOMING:
+            return  # known already: its URC came after the AT+QISTATE that found it
+        listener = self.links.get(server_id)
+        if listener is not None and listener.service is Service.TCP_LISTENER:
+            link = Link(self, Service.TCP_INCOMING, client_id, listener.access_mode, peer)
+            link.opened = True
+            link.local_port = listener.local_port
+            self.links[link.client_id] = link
+            listener.incoming.append(link)
 
 
 class Link:

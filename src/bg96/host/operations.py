@@ -115,7 +115,8 @@ def sync(core: ModemCore, attempts: int = 10) -> Procedure[None]:
     whose CONNECT went unseen takes sync's first bytes as its data (they go to the server
     or into the file) until it has its length; ``AT`` is repeated until it answers a bare
     ``OK``. Connections read at their next ``recv`` whether or not a URC came, since one
-    may have been lost (the module repeats it only after its buffer was read empty)."""
+    may have been lost (the module repeats it only after its buffer was read empty); with a
+    listener open, AT+QISTATE finds the connections it took whose URC was lost."""
     yield REOPEN
     yield CLAIM
     if core.parser.transparent:
@@ -136,6 +137,19 @@ def sync(core: ModemCore, attempts: int = 10) -> Procedure[None]:
     yield from command(core, "AT+CMEE=1")
     for link in core.links.values():
         link.urcs_may_be_lost()
+    if any(link.service is Service.TCP_LISTENER for link in core.links.values()):
+        yield from _find_incoming(core)
+
+
+def _find_incoming(core: ModemCore) -> Procedure[None]:
+    """A listener's ``"incoming"`` URC cut short by a resync is not repeated: the
+    connections AT+QISTATE lists as ``"TCP INCOMING"`` that this driver does not know yet go to
+    their listener's queue."""
+    for entry in (yield from tcpip_state(core)):
+        client_id, server_id = int(entry["connectID"]), int(entry["serverID"])
+        if entry["service_type"] == Service.TCP_INCOMING.value and client_id not in core.links:
+            peer = (str(entry["IP_address"]), int(entry["remote_port"]))
+            core.took_incoming(client_id, server_id, peer)
 
 
 def _escape_transparent(core: ModemCore) -> Procedure[None]:
