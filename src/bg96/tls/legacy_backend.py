@@ -318,14 +318,6 @@ class BufferSocket:
         self.out.clear()
         return out
 
-    def take_input(self) -> bytes:
-        """Everything fed and not yet read (after the handshake, records are framed
-        outside tlslite)."""
-        data = bytes(self._in[self._pos :])
-        self._in.clear()
-        self._pos = 0
-        return data
-
     # the socket interface tlslite uses
 
     def send(self, data: bytes) -> int:
@@ -613,12 +605,7 @@ class LegacySession(BackendSession):
         return b"".join(parts)
 
     def _read(self) -> ReadResult:
-        buf = self._records
-        while True:
-            data = self._sock.take_input()
-            if not data:
-                break
-            buf += data
+        buf = self._records  # _feed puts what arrives after the handshake here
         chunks: list[bytearray] = []
         pos = 0
         result: ReadResult | None = None
